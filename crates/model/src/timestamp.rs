@@ -1,0 +1,88 @@
+//! Timestamps the way Alexa writes them.
+//!
+//! Alexa uses ISO-8601 in UTC with a `Z`, but not one format everywhere: the schema's
+//! `DoorbellPress.timestamp` pattern allows no fractional seconds, while a property's
+//! `timeOfSample` allows up to three digits. Writing the wrong one gets the event refused.
+
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{OffsetDateTime, UtcOffset};
+
+/// `2026-11-23T10:15:30Z`: seconds precision, as event timestamps require.
+pub fn seconds(t: OffsetDateTime) -> String {
+    let fmt = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    t.to_offset(UtcOffset::UTC)
+        .format(&fmt)
+        .expect("a UTC date formats with a fixed description")
+}
+
+/// `2026-11-23T10:15:30.123Z`: millisecond precision, as `timeOfSample` allows.
+pub fn millis(t: OffsetDateTime) -> String {
+    let fmt =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    t.to_offset(UtcOffset::UTC)
+        .format(&fmt)
+        .expect("a UTC date formats with a fixed description")
+}
+
+/// The current time with seconds precision.
+pub fn now_seconds() -> String {
+    seconds(OffsetDateTime::now_utc())
+}
+
+/// The current time with millisecond precision.
+pub fn now_millis() -> String {
+    millis(OffsetDateTime::now_utc())
+}
+
+/// Parses an ISO-8601 / RFC 3339 timestamp such as Alexa sends; `None` if it is not one.
+pub fn parse(s: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(s, &Rfc3339).ok()
+}
+
+/// Whether `s` matches the schema's event-timestamp shape: UTC, `Z`, at most three
+/// fractional digits, and a real calendar date.
+pub fn is_alexa_utc(s: &str, max_fraction_digits: usize) -> bool {
+    let Some(rest) = s.strip_suffix('Z') else {
+        return false;
+    };
+    let (main, fraction) = match rest.split_once('.') {
+        Some((m, f)) => (m, Some(f)),
+        None => (rest, None),
+    };
+    if main.len() != 19 {
+        return false;
+    }
+    if let Some(f) = fraction {
+        if f.is_empty() || f.len() > max_fraction_digits || !f.bytes().all(|b| b.is_ascii_digit()) {
+            return false;
+        }
+    }
+    parse(s).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn formats_match_alexa() {
+        let t = datetime!(2026-11-23 10:15:30.123456 UTC);
+        assert_eq!(seconds(t), "2026-11-23T10:15:30Z");
+        assert_eq!(millis(t), "2026-11-23T10:15:30.123Z");
+        let t = datetime!(2026-11-23 11:15:30 +01:00);
+        assert_eq!(seconds(t), "2026-11-23T10:15:30Z");
+    }
+
+    #[test]
+    fn alexa_utc_shape() {
+        assert!(is_alexa_utc("2017-09-27T18:30:30Z", 0));
+        assert!(!is_alexa_utc("2017-09-27T18:30:30.45Z", 0));
+        assert!(is_alexa_utc("2017-09-27T18:30:30.45Z", 3));
+        assert!(!is_alexa_utc("2017-09-27T18:30:30.4567Z", 3));
+        assert!(!is_alexa_utc("2017-02-30T18:30:30Z", 3));
+        assert!(!is_alexa_utc("2017-09-27T18:30:30+00:00", 3));
+        assert!(!is_alexa_utc("yesterday", 3));
+    }
+}

@@ -1,0 +1,44 @@
+//! The `rask` command line: one binary for every rask command.
+//!
+//! Each subcommand lives in its own module; `main` only parses arguments and maps the
+//! outcome to an exit code (0 success, 1 a negative verdict such as an invalid message,
+//! 2 a usage or I/O error).
+
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// rask: Alexa skills and smart-home devices, self-hosted, with a simulator of Alexa's cloud.
+#[derive(Parser)]
+#[command(name = "rask", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Say whether each file is a valid Alexa message, and if not, exactly where and why.
+    ///
+    /// Smart Home events are checked against Amazon's official schema and rask's rules;
+    /// directives, custom-skill requests and responses, Skill Messaging and Proactive Events
+    /// bodies by rask's rules. Use - to read standard input.
+    Validate(validate::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Validate(args) => validate::run(&args, &mut std::io::stdout().lock()),
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("rask: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
