@@ -243,9 +243,17 @@ fn event(value: &Value) -> Report {
         Err(f) => own.push(f),
         Ok(m) => own.extend(event_rules(&m)),
     }
-    // The schema usually names the same problem first, with its own rule name: keep one.
-    let seen: HashSet<String> = findings.iter().map(|f| f.path.clone()).collect();
-    findings.extend(own.into_iter().filter(|f| !seen.contains(&f.path)));
+    // The schema usually names the same problem first: keep its rule, and add rask's
+    // explanation where rask has one for that field.
+    for f in own {
+        match findings.iter_mut().find(|s| s.path == f.path) {
+            Some(s) if !s.message.contains(&f.message) => {
+                s.message = format!("{}; {}", s.message, f.message)
+            }
+            Some(_) => {}
+            None => findings.push(f),
+        }
+    }
     Report {
         kind: Some(MessageKind::SmartHomeEvent),
         name,

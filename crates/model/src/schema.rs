@@ -186,24 +186,44 @@ fn narrow(error: &ValidationError<'_>, out: &mut Vec<Finding>) {
         }
         return;
     }
+    let mut message = error.to_string();
+    if let ValidationErrorKind::Pattern { .. } = error.kind() {
+        // The schema's date patterns run to 300 characters; quoting one helps nobody.
+        if message.len() > 160 {
+            message = format!(
+                "{} does not match the schema's pattern for this field",
+                error.instance()
+            );
+        }
+    }
     out.push(Finding::new(
         error.instance_path().as_str(),
         error.kind().keyword(),
-        error.to_string(),
+        message,
     ));
 }
 
-/// The branch that came closest to matching: fewest errors, then the deepest error.
+/// The branch that came closest to matching. Branches of Alexa's schema are told apart by an
+/// `enum` on a discriminator (`type`, `namespace`, `name`): a branch that fails there is the
+/// wrong branch, whatever else it says. Among the rest: fewest errors, then the deepest.
 fn closest_branch<'e, 'i>(
     branches: &'e [Vec<ValidationError<'i>>],
 ) -> Option<&'e Vec<ValidationError<'i>>> {
+    let wrong_discriminator = |e: &ValidationError<'_>| {
+        let path = e.instance_path().as_str();
+        matches!(
+            e.kind(),
+            ValidationErrorKind::Enum { .. } | ValidationErrorKind::Constant { .. }
+        ) && (path.ends_with("/type") || path.ends_with("/namespace") || path.ends_with("/name"))
+    };
     branches.iter().filter(|b| !b.is_empty()).min_by_key(|b| {
+        let mismatches = b.iter().filter(|e| wrong_discriminator(e)).count();
         let depth = b
             .iter()
             .map(|e| e.instance_path().as_str().matches('/').count())
             .max()
             .unwrap_or(0);
-        (b.len(), std::cmp::Reverse(depth))
+        (mismatches, b.len(), std::cmp::Reverse(depth))
     })
 }
 
@@ -211,9 +231,9 @@ fn closest_branch<'e, 'i>(
 /// which the published schema has one of.
 pub fn strip_trailing_commas(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut chars = text.char_indices().peekable();
+    let chars = text.char_indices();
     let (mut in_string, mut escaped) = (false, false);
-    while let Some((i, c)) = chars.next() {
+    for (i, c) in chars {
         if in_string {
             out.push(c);
             match c {

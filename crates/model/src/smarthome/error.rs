@@ -64,6 +64,11 @@ wire_enum! {
     }
 }
 
+wire_enum! {
+    /// `currentDeviceMode` of `NOT_SUPPORTED_IN_CURRENT_MODE`.
+    DeviceMode { Color = "COLOR", Asleep = "ASLEEP", NotProvisioned = "NOT_PROVISIONED", Other = "OTHER" }
+}
+
 impl ErrorType {
     /// The namespace whose `ErrorResponse` carries this type: `Alexa` for the generic ones.
     pub fn namespace(&self) -> &'static str {
@@ -141,13 +146,10 @@ impl ErrorPayload {
     }
 
     /// `NOT_SUPPORTED_IN_CURRENT_MODE` with the mode the device is in.
-    pub fn not_supported_in_current_mode(
-        message: impl Into<String>,
-        mode: impl Into<String>,
-    ) -> Self {
+    pub fn not_supported_in_current_mode(message: impl Into<String>, mode: DeviceMode) -> Self {
         let mut p = Self::new(ErrorType::NotSupportedInCurrentMode, message);
         p.extra
-            .insert("currentDeviceMode".into(), json!(mode.into()));
+            .insert("currentDeviceMode".into(), json!(mode.as_str()));
         p
     }
 }

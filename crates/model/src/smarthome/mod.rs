@@ -20,7 +20,7 @@ pub use discovery::{
     AdditionalAttributes, Capability, CapabilityProperties, DiscoveryEndpoint, DisplayCategory,
     SupportedProperty,
 };
-pub use error::{ErrorPayload, ErrorType};
+pub use error::{DeviceMode, ErrorPayload, ErrorType};
 pub use event::{
     AddOrUpdateReportPayload, Cause, CauseType, Change, ChangeReportPayload, Context,
     DeferredResponsePayload, DeleteReportPayload, DeletedEndpoint, DiscoverResponsePayload, Event,

@@ -1,0 +1,50 @@
+# Sourced by scripts/test: make sure the real services the tests talk to are running on
+# loopback, installing them from Debian's packages where they are missing.
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+apt_install() {
+    if [ "$(id -u)" != 0 ]; then
+        echo "scripts/test: $* is not running and installing it needs root" >&2
+        return 1
+    fi
+    if [ -z "${RASK_APT_UPDATED:-}" ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        RASK_APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+wait_for_port() {
+    for _ in $(seq 1 50); do
+        port_open "$1" && return 0
+        sleep 0.2
+    done
+    echo "scripts/test: nothing answers on 127.0.0.1:$1" >&2
+    return 1
+}
+
+ensure_postgres() {
+    port_open 5432 && return 0
+    echo "scripts/test: starting PostgreSQL" >&2
+    command -v pg_ctlcluster >/dev/null || apt_install postgresql
+    local version
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    local hba="/etc/postgresql/$version/main/pg_hba.conf"
+    # The tests connect as postgres over TCP on loopback, without a password.
+    if ! grep -q "rask-tests" "$hba"; then
+        sed -i '1i host all all 127.0.0.1/32 trust # rask-tests\nhost all all ::1/128 trust # rask-tests' "$hba"
+    fi
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+    wait_for_port 5432
+    su postgres -c "psql -tAc \"SELECT 1 FROM pg_database WHERE datname='test'\"" | grep -q 1 \
+        || su postgres -c "createdb test"
+}
+
+ensure_mosquitto() {
+    port_open 1883 && return 0
+    echo "scripts/test: starting Mosquitto" >&2
+    command -v mosquitto >/dev/null || apt_install mosquitto
+    mosquitto -d -c /etc/mosquitto/mosquitto.conf
+    wait_for_port 1883
+}
