@@ -1,0 +1,98 @@
+//! The console at `/sim/`: skills, users and the latest events with their verdicts, as one
+//! server-rendered page that refreshes itself (no JavaScript).
+
+use axum::extract::State;
+use axum::response::Html;
+
+use crate::Sim;
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// `GET /sim/`.
+pub async fn page(State(sim): State<Sim>) -> Html<String> {
+    let (skills, users, events) = {
+        let w = sim.world();
+        (w.skills(), w.users(), w.log.latest(50))
+    };
+    let mut html = String::from(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"5\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>rask sim</title>\
+         <style>body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}table{border-collapse:collapse;width:100%}\
+         td,th{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top;font-size:.9rem}\
+         .bad{color:#a00}.good{color:#060}code{font-size:.85rem}</style></head><body><h1>rask sim</h1>",
+    );
+    html.push_str(&format!(
+        "<p>Alexa's cloud, simulated, at <code>{}</code>. Regions: <code>/na</code>, <code>/eu</code>, <code>/fe</code>. \
+         Login with Amazon: <code>/auth/o2/token</code>. Event log as JSON: <a href=\"/sim/events\">/sim/events</a>.</p>",
+        esc(sim.base_url())
+    ));
+    html.push_str("<h2>Skills</h2><table><tr><th>Skill id</th><th>Name</th><th>Smart home</th><th>Custom</th><th>Events permission</th></tr>");
+    for s in &skills {
+        html.push_str(&format!(
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&s.skill_id),
+            esc(&s.name),
+            esc(s.smart_home_endpoint.as_deref().unwrap_or("—")),
+            esc(s.custom_endpoint.as_deref().unwrap_or("—")),
+            if s.send_events { "on" } else { "off" }
+        ));
+    }
+    html.push_str("</table><h2>Users</h2><table><tr><th>Name</th><th>Region</th><th>Skills (linked, granted)</th></tr>");
+    for u in &users {
+        let skills: Vec<String> = u
+            .skills
+            .iter()
+            .map(|(id, e)| {
+                format!(
+                    "{}: {}{}{}",
+                    esc(id),
+                    if e.enabled { "enabled" } else { "disabled" },
+                    if e.link.is_some() { ", linked" } else { "" },
+                    if e.granted { ", granted" } else { "" }
+                )
+            })
+            .collect();
+        html.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&u.name),
+            u.region,
+            skills.join("<br>")
+        ));
+    }
+    html.push_str("</table><h2>Latest events</h2><table><tr><th>#</th><th>Time</th><th>API</th><th>Status</th><th>Message</th><th>Verdict</th></tr>");
+    for e in &events {
+        let verdict = if e.valid {
+            "<span class=\"good\">valid</span>".to_owned()
+        } else {
+            let mut why: Vec<String> = e
+                .findings
+                .iter()
+                .map(|f| format!("{}: {}", f.path, f.message))
+                .collect();
+            if let Some(err) = &e.error {
+                why.insert(0, err.clone());
+            }
+            format!("<span class=\"bad\">{}</span>", esc(&why.join("; ")))
+        };
+        html.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            e.seq,
+            esc(&e.time),
+            esc(&e.api),
+            e.region
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default(),
+            e.status,
+            esc(e.name.as_deref().unwrap_or("")),
+            verdict
+        ));
+    }
+    html.push_str("</table></body></html>");
+    Html(html)
+}

@@ -1,0 +1,304 @@
+//! The sim's own API under `/sim/`: register skills and users, drive Alexa's behaviour, read
+//! the event log, inject faults. Errors are `{"error": "..."}` with 400 or 404.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::Sim;
+use crate::console;
+use crate::drivers::{self, DriverError, custom, link, smarthome};
+use crate::faults::Fault;
+use crate::region::Region;
+use crate::world::{Gadget, SkillRegistration, WorldError};
+
+/// The routes, to be nested under `/sim`.
+pub fn router() -> Router<Sim> {
+    Router::new()
+        .route("/", get(console::page))
+        .route("/events", get(events))
+        .route(
+            "/faults",
+            post(add_fault).get(list_faults).delete(clear_faults),
+        )
+        .route("/skills", post(register_skill).get(list_skills))
+        .route("/skills/{skill}", get(get_skill).delete(delete_skill))
+        .route("/users", post(add_user).get(list_users))
+        .route("/users/{user}", get(get_user).delete(delete_user))
+        .route("/users/{user}/gadgets", put(set_gadgets))
+        .route("/skills/{skill}/users/{user}", get(get_enablement))
+        .route("/skills/{skill}/users/{user}/enable", post(enable))
+        .route("/skills/{skill}/users/{user}/disable", post(disable))
+        .route("/skills/{skill}/users/{user}/link", post(link_account))
+        .route("/skills/{skill}/users/{user}/grant", post(grant))
+        .route("/skills/{skill}/users/{user}/directives", post(directive))
+        .route("/skills/{skill}/users/{user}/requests", post(request))
+}
+
+/// A control-API error.
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<WorldError> for ApiError {
+    fn from(e: WorldError) -> Self {
+        let status = match e {
+            WorldError::NoSkill(_) | WorldError::NoUser(_) => StatusCode::NOT_FOUND,
+            WorldError::UserExists(_) => StatusCode::CONFLICT,
+            WorldError::Invalid(_) => StatusCode::BAD_REQUEST,
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+impl From<DriverError> for ApiError {
+    fn from(e: DriverError) -> Self {
+        match e {
+            DriverError::World(w) => w.into(),
+            other => ApiError(StatusCode::BAD_REQUEST, other.to_string()),
+        }
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+fn ok(status: StatusCode, v: Value) -> ApiResult {
+    Ok((status, Json(v)).into_response())
+}
+
+/// Reads a JSON body, answering a clear 400 rather than axum's plain-text rejection.
+fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let text = if bytes.is_empty() {
+        b"{}".as_slice()
+    } else {
+        bytes
+    };
+    serde_json::from_slice(text).map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("the request body is not valid: {e}"),
+        )
+    })
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    #[serde(default)]
+    since: u64,
+    api: Option<String>,
+}
+
+async fn events(State(sim): State<Sim>, Query(q): Query<EventsQuery>) -> ApiResult {
+    let events = sim.world().log.since(q.since, q.api.as_deref());
+    ok(StatusCode::OK, json!({ "events": events }))
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum FaultRequest {
+    Action(Action),
+    Fault(Fault),
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "action", rename_all = "camelCase", deny_unknown_fields)]
+enum Action {
+    /// Expire every LWA access token held for the user.
+    ExpireTokens { user: String },
+    /// Disable the skill for the user, as in the Alexa app.
+    DisableSkill {
+        user: String,
+        #[serde(rename = "skillId")]
+        skill_id: String,
+    },
+}
+
+async fn add_fault(State(sim): State<Sim>, bytes: axum::body::Bytes) -> ApiResult {
+    let request: FaultRequest = body(&bytes).map_err(|_| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            "a fault is {\"target\": lwa|gateway|messaging|proactive|endpoints, \"status\"?, \"code\"?, \"hangMs\"?, \"count\"?} \
+             or {\"action\": \"expireTokens\", \"user\"} or {\"action\": \"disableSkill\", \"user\", \"skillId\"}"
+                .into(),
+        )
+    })?;
+    let mut w = sim.world();
+    match request {
+        FaultRequest::Fault(f) => {
+            if f.status.is_none() && f.hang_ms.is_none() {
+                return Err(ApiError(
+                    StatusCode::BAD_REQUEST,
+                    "a fault needs a status, a hangMs, or both".into(),
+                ));
+            }
+            if f.status.is_some_and(|s| !(400..600).contains(&s)) {
+                return Err(ApiError(
+                    StatusCode::BAD_REQUEST,
+                    "a fault's status is an error status, 400 to 599".into(),
+                ));
+            }
+            w.faults.add(f.clone());
+            drop(w);
+            ok(StatusCode::CREATED, json!({ "queued": f }))
+        }
+        FaultRequest::Action(Action::ExpireTokens { user }) => {
+            let n = w.expire_tokens(&user, Instant::now())?;
+            ok(StatusCode::OK, json!({ "expired": n }))
+        }
+        FaultRequest::Action(Action::DisableSkill { user, skill_id }) => {
+            w.disable_skill(&skill_id, &user)?;
+            ok(StatusCode::OK, json!({ "disabled": true }))
+        }
+    }
+}
+
+async fn list_faults(State(sim): State<Sim>) -> ApiResult {
+    ok(
+        StatusCode::OK,
+        json!({ "faults": sim.world().faults.pending() }),
+    )
+}
+
+async fn clear_faults(State(sim): State<Sim>) -> ApiResult {
+    sim.world().faults.clear();
+    ok(StatusCode::OK, json!({ "faults": [] }))
+}
+
+async fn register_skill(State(sim): State<Sim>, bytes: axum::body::Bytes) -> ApiResult {
+    let r: SkillRegistration = body(&bytes)?;
+    let skill = sim.world().register_skill(r)?;
+    ok(StatusCode::CREATED, json!(skill))
+}
+
+async fn list_skills(State(sim): State<Sim>) -> ApiResult {
+    ok(StatusCode::OK, json!({ "skills": sim.world().skills() }))
+}
+
+async fn get_skill(State(sim): State<Sim>, Path(skill): Path<String>) -> ApiResult {
+    let s = sim.world().skill(&skill)?.clone();
+    ok(StatusCode::OK, json!(s))
+}
+
+async fn delete_skill(State(sim): State<Sim>, Path(skill): Path<String>) -> ApiResult {
+    sim.world().remove_skill(&skill)?;
+    ok(StatusCode::OK, json!({ "deleted": skill }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewUser {
+    name: String,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    gadgets: Vec<Gadget>,
+}
+
+async fn add_user(State(sim): State<Sim>, bytes: axum::body::Bytes) -> ApiResult {
+    let u: NewUser = body(&bytes)?;
+    let region = match u.region.as_deref() {
+        None => Region::Na,
+        Some(r) => Region::parse(r).ok_or_else(|| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("region {r:?} is not NA, EU or FE"),
+            )
+        })?,
+    };
+    let user = sim.world().add_user(&u.name, region, u.gadgets)?;
+    ok(StatusCode::CREATED, json!(user))
+}
+
+async fn list_users(State(sim): State<Sim>) -> ApiResult {
+    ok(StatusCode::OK, json!({ "users": sim.world().users() }))
+}
+
+async fn get_user(State(sim): State<Sim>, Path(user): Path<String>) -> ApiResult {
+    let u = sim.world().user(&user)?.clone();
+    ok(StatusCode::OK, json!(u))
+}
+
+async fn delete_user(State(sim): State<Sim>, Path(user): Path<String>) -> ApiResult {
+    sim.world().remove_user(&user)?;
+    ok(StatusCode::OK, json!({ "deleted": user }))
+}
+
+async fn set_gadgets(
+    State(sim): State<Sim>,
+    Path(user): Path<String>,
+    bytes: axum::body::Bytes,
+) -> ApiResult {
+    let gadgets: Vec<Gadget> = body(&bytes)?;
+    sim.world().set_gadgets(&user, gadgets)?;
+    ok(StatusCode::OK, json!({ "user": user }))
+}
+
+async fn get_enablement(
+    State(sim): State<Sim>,
+    Path((skill, user)): Path<(String, String)>,
+) -> ApiResult {
+    let e = sim.world().enablement(&skill, &user)?.clone();
+    ok(StatusCode::OK, json!(e))
+}
+
+async fn enable(State(sim): State<Sim>, Path((skill, user)): Path<(String, String)>) -> ApiResult {
+    let e = sim.world().enable(&skill, &user)?.clone();
+    ok(StatusCode::OK, json!(e))
+}
+
+async fn disable(State(sim): State<Sim>, Path((skill, user)): Path<(String, String)>) -> ApiResult {
+    sim.world().disable_skill(&skill, &user)?;
+    ok(StatusCode::OK, json!({ "disabled": true }))
+}
+
+async fn link_account(
+    State(sim): State<Sim>,
+    Path((skill, user)): Path<(String, String)>,
+    bytes: axum::body::Bytes,
+) -> ApiResult {
+    let req: link::LinkRequest = body(&bytes)?;
+    let outcome = link::link(&sim, &skill, &user, &req).await?;
+    let status = if outcome.linked {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    ok(status, json!(outcome))
+}
+
+async fn grant(State(sim): State<Sim>, Path((skill, user)): Path<(String, String)>) -> ApiResult {
+    exchange(smarthome::accept_grant(&sim, &skill, &user).await)
+}
+
+async fn directive(
+    State(sim): State<Sim>,
+    Path((skill, user)): Path<(String, String)>,
+    bytes: axum::body::Bytes,
+) -> ApiResult {
+    let spec: smarthome::DirectiveSpec = body(&bytes)?;
+    exchange(smarthome::send(&sim, &skill, &user, &spec).await)
+}
+
+async fn request(
+    State(sim): State<Sim>,
+    Path((skill, user)): Path<(String, String)>,
+    bytes: axum::body::Bytes,
+) -> ApiResult {
+    let spec: custom::RequestSpec = body(&bytes)?;
+    exchange(custom::send(&sim, &skill, &user, &spec).await)
+}
+
+fn exchange(r: Result<drivers::Exchange, DriverError>) -> ApiResult {
+    ok(StatusCode::OK, json!(r?))
+}

@@ -1,0 +1,274 @@
+//! Custom-skill requests as Alexa sends them, with sessions: `LaunchRequest`, `IntentRequest`,
+//! `SessionEndedRequest`; and `Messaging.MessageReceived` deliveries for the Skill Messaging API.
+//!
+//! Every request carries `context.System.apiEndpoint` (the sim, in the user's region) and a
+//! fresh `apiAccessToken` that the sim's Endpoint Enumeration accepts.
+
+use std::time::Instant;
+
+use rask_model::check::{self, Finding, MessageKind};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::{DriverError, Exchange, link, post_json, views};
+use crate::Sim;
+use crate::log::Entry;
+use crate::world::SessionState;
+
+/// A request to send.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RequestSpec {
+    /// `LaunchRequest`, `IntentRequest` or `SessionEndedRequest`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// For IntentRequest: the intent's name.
+    #[serde(default)]
+    pub intent: Option<String>,
+    /// For IntentRequest: slot values by slot name.
+    #[serde(default)]
+    pub slots: Map<String, Value>,
+    /// For SessionEndedRequest: USER_INITIATED (default), ERROR or EXCEEDED_MAX_REPROMPTS.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Locale (default en-US).
+    #[serde(default)]
+    pub locale: Option<String>,
+}
+
+fn system(
+    sim: &Sim,
+    skill_id: &str,
+    user: &str,
+    access_token: Option<&str>,
+) -> Result<(Value, Value), DriverError> {
+    let mut w = sim.world();
+    let u = w.user(user)?.clone();
+    let e = w.enablement(skill_id, user)?.clone();
+    let api_token = w.mint_api_token(skill_id, user, Instant::now());
+    drop(w);
+    let mut user_obj = json!({ "userId": e.user_id });
+    if let Some(t) = access_token {
+        user_obj["accessToken"] = json!(t);
+    }
+    let system = json!({
+        "application": {"applicationId": skill_id},
+        "user": user_obj,
+        "device": {"deviceId": u.device_id, "supportedInterfaces": {"CustomInterfaceController": {}}},
+        "apiEndpoint": sim.region_url(u.region),
+        "apiAccessToken": api_token,
+    });
+    Ok((system, user_obj))
+}
+
+fn linked_token(sim: &Sim, skill_id: &str, user: &str) -> bool {
+    sim.world()
+        .enablement(skill_id, user)
+        .is_ok_and(|e| e.link.is_some())
+}
+
+fn request_base(kind: &str, locale: &str) -> Value {
+    json!({
+        "type": kind,
+        "requestId": format!("amzn1.echo-api.request.{}", uuid::Uuid::new_v4()),
+        "timestamp": rask_model::timestamp::now_seconds(),
+        "locale": locale,
+    })
+}
+
+/// Sends a request in the user's session with the skill, opening one where needed.
+pub async fn send(
+    sim: &Sim,
+    skill_id: &str,
+    user: &str,
+    spec: &RequestSpec,
+) -> Result<Exchange, DriverError> {
+    {
+        let mut w = sim.world();
+        w.skill(skill_id)?;
+        w.enable(skill_id, user)?;
+    }
+    let token = if linked_token(sim, skill_id, user) {
+        Some(link::fresh_access_token(sim, skill_id, user).await?)
+    } else {
+        None
+    };
+    let (system, user_obj) = system(sim, skill_id, user, token.as_deref())?;
+    let locale = spec.locale.clone().unwrap_or_else(|| "en-US".into());
+    let mut request = request_base(&spec.kind, &locale);
+    match spec.kind.as_str() {
+        "LaunchRequest" => {}
+        "IntentRequest" => {
+            let name = spec.intent.clone().ok_or_else(|| {
+                DriverError::World(crate::world::WorldError::Invalid(
+                    "an IntentRequest needs an intent".into(),
+                ))
+            })?;
+            let slots: Map<String, Value> = spec
+                .slots
+                .iter()
+                .map(|(k, v)| {
+                    let value = v
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| v.to_string());
+                    (
+                        k.clone(),
+                        json!({"name": k, "value": value, "confirmationStatus": "NONE"}),
+                    )
+                })
+                .collect();
+            request["dialogState"] = json!("STARTED");
+            request["intent"] = json!({"name": name, "confirmationStatus": "NONE", "slots": slots});
+        }
+        "SessionEndedRequest" => {
+            request["reason"] = json!(
+                spec.reason
+                    .clone()
+                    .unwrap_or_else(|| "USER_INITIATED".into())
+            );
+        }
+        other => {
+            return Err(DriverError::World(crate::world::WorldError::Invalid(
+                format!(
+                    "the sim sends LaunchRequest, IntentRequest or SessionEndedRequest, not {other}"
+                ),
+            )));
+        }
+    }
+    let session = {
+        let mut w = sim.world();
+        let e = w.enablement_mut(skill_id, user)?;
+        if spec.kind == "LaunchRequest" || e.session.is_none() {
+            e.session = Some(SessionState {
+                session_id: format!("amzn1.echo-api.session.{}", uuid::Uuid::new_v4()),
+                attributes: Map::new(),
+                new: true,
+            });
+        }
+        let s = e.session.clone().expect("just ensured");
+        json!({
+            "new": s.new, "sessionId": s.session_id,
+            "application": {"applicationId": skill_id},
+            "attributes": s.attributes, "user": user_obj,
+        })
+    };
+    let sent = json!({"version": "1.0", "session": session, "context": {"System": system}, "request": request});
+    let ex = exchange(sim, skill_id, user, sent, "skill.custom", &spec.kind).await?;
+
+    let mut w = sim.world();
+    if let Ok(e) = w.enablement_mut(skill_id, user) {
+        let ends = spec.kind == "SessionEndedRequest"
+            || ex.received["response"]["shouldEndSession"] == json!(true)
+            || ex.status != 200;
+        if ends {
+            e.session = None;
+        } else if let Some(s) = e.session.as_mut() {
+            s.new = false;
+            if let Some(a) = ex.received["sessionAttributes"].as_object() {
+                s.attributes = a.clone();
+            }
+        }
+    }
+    Ok(ex)
+}
+
+/// Delivers one Skill Messaging message as `Messaging.MessageReceived`: no session, the linked
+/// token if any. True when the skill accepted it (HTTP 200).
+pub async fn deliver_message(
+    sim: &Sim,
+    skill_id: &str,
+    user: &str,
+    data: &Map<String, Value>,
+) -> bool {
+    let token = if linked_token(sim, skill_id, user) {
+        link::fresh_access_token(sim, skill_id, user).await.ok()
+    } else {
+        None
+    };
+    let Ok((system, _)) = system(sim, skill_id, user, token.as_deref()) else {
+        return false;
+    };
+    let mut request = request_base("Messaging.MessageReceived", "en-US");
+    request["message"] = Value::Object(data.clone());
+    let sent = json!({"version": "1.0", "context": {"System": system}, "request": request});
+    match exchange(
+        sim,
+        skill_id,
+        user,
+        sent,
+        "skill.messaging",
+        "Messaging.MessageReceived",
+    )
+    .await
+    {
+        Ok(ex) => ex.status == 200,
+        Err(_) => false,
+    }
+}
+
+async fn exchange(
+    sim: &Sim,
+    skill_id: &str,
+    user: &str,
+    sent: Value,
+    api: &str,
+    name: &str,
+) -> Result<Exchange, DriverError> {
+    let url = sim
+        .world()
+        .skill(skill_id)?
+        .custom_endpoint
+        .clone()
+        .ok_or_else(|| DriverError::NoEndpoint(skill_id.to_owned(), "custom"))?;
+    let (status, received, error) = post_json(sim.client(), &url, &sent).await;
+    let findings = if error.is_some() {
+        Vec::new()
+    } else {
+        judge(status, &received)
+    };
+    let mut entry = Entry::new(api, status, received.clone()).findings(&findings);
+    entry.name = Some(name.to_owned());
+    entry.skill_id = Some(skill_id.to_owned());
+    entry.user = Some(user.to_owned());
+    entry.sent = Some(sent.clone());
+    if let Some(e) = &error {
+        entry = entry.error(e.clone());
+    }
+    let valid = entry.valid;
+    let seq = sim.world().log.push(entry);
+    Ok(Exchange {
+        seq,
+        status,
+        sent,
+        received,
+        valid,
+        findings: views(&findings),
+        error,
+    })
+}
+
+fn judge(status: u16, received: &Value) -> Vec<Finding> {
+    let mut f = Vec::new();
+    if status != 200 {
+        f.push(Finding::new(
+            "",
+            "status",
+            format!("the skill answered HTTP {status}; Alexa needs 200 with a response"),
+        ));
+    }
+    let report = check::check_value(received);
+    if report.kind != Some(MessageKind::CustomSkillResponse) {
+        f.push(Finding::new(
+            "",
+            "kind",
+            format!(
+                "the answer is a {}, not a custom-skill response",
+                report.describe()
+            ),
+        ));
+        return f;
+    }
+    f.extend(report.findings);
+    f
+}

@@ -1,0 +1,100 @@
+//! Alexa's own behaviour towards a skill: the drivers.
+//!
+//! - [`link`]: account linking as the Alexa app does it, through the skill's own pages
+//!   ([`form`] reads and fills them);
+//! - [`smarthome`]: smart-home directives (Discover, AcceptGrant, ReportState, controllers);
+//! - [`custom`]: custom-skill requests with sessions, and Skill Messaging deliveries.
+//!
+//! Every answer a skill gives is checked and logged with its verdict.
+
+pub mod custom;
+pub mod form;
+pub mod link;
+pub mod smarthome;
+
+use rask_model::check::Finding;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::log::FindingView;
+use crate::world::WorldError;
+
+/// Why a driver could not even try.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// The skill or user does not exist, or the request is wrong.
+    #[error(transparent)]
+    World(#[from] WorldError),
+    /// The skill has no endpoint of the needed kind.
+    #[error("skill {0} has no {1} endpoint registered")]
+    NoEndpoint(String, &'static str),
+    /// The user has not linked an account, or the link broke.
+    #[error("user {user:?} has no working account link with skill {skill_id}: {reason}")]
+    NotLinked {
+        /// The skill.
+        skill_id: String,
+        /// The user.
+        user: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One request the sim sent a skill and the answer, with the verdict.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Exchange {
+    /// The log entry's sequence number.
+    pub seq: u64,
+    /// The skill's HTTP status; 0 when it did not answer.
+    pub status: u16,
+    /// What the sim sent.
+    pub sent: Value,
+    /// What the skill answered (JSON, or the text).
+    pub received: Value,
+    /// Whether the answer was what Alexa expects.
+    pub valid: bool,
+    /// Every problem with it.
+    pub findings: Vec<FindingView>,
+    /// Why there is no usable answer, when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Posts `sent` as JSON to `url` and reads the answer: (status, body as JSON or text,
+/// transport error).
+pub(crate) async fn post_json(
+    client: &reqwest::Client,
+    url: &str,
+    sent: &Value,
+) -> (u16, Value, Option<String>) {
+    match client.post(url).json(sent).send().await {
+        Err(e) if e.is_timeout() => (
+            0,
+            Value::Null,
+            Some(
+                "the skill did not answer in time (Alexa gives up: SKILL_RESPONSE_TIMEOUT)".into(),
+            ),
+        ),
+        Err(e) => (
+            0,
+            Value::Null,
+            Some(format!("the skill could not be reached: {e}")),
+        ),
+        Ok(r) => {
+            let status = r.status().as_u16();
+            match r.bytes().await {
+                Ok(b) => (status, crate::http::body_for_log(&b), None),
+                Err(e) => (
+                    status,
+                    Value::Null,
+                    Some(format!("the skill's answer could not be read: {e}")),
+                ),
+            }
+        }
+    }
+}
+
+pub(crate) fn views(findings: &[Finding]) -> Vec<FindingView> {
+    findings.iter().map(FindingView::from).collect()
+}

@@ -1,0 +1,178 @@
+//! `rask sim`: Alexa's cloud, simulated.
+//!
+//! One HTTP server that plays Amazon's side for any skill backend, rask or not:
+//!
+//! - Amazon's APIs at Amazon's paths, with Amazon's status codes and error bodies: Login with
+//!   Amazon ([`lwa`]), the Event Gateway ([`gateway`]), Skill Messaging ([`messaging`]),
+//!   Proactive Events ([`proactive`]) and Endpoint Enumeration ([`enumeration`]), for the three
+//!   regions, each under its own base URL (`/na`, `/eu`, `/fe`; the bare root is North America);
+//! - drivers that act as Alexa towards a skill ([`drivers`]): link an account through the
+//!   skill's login pages, send smart-home directives and custom-skill requests, and check every
+//!   answer against the official schema;
+//! - an inspection and fault-injection API under `/sim/` ([`control`]) and a console page.
+//!
+//! Everything the sim receives is kept in an event log with its validation verdict.
+//! Where Amazon's documentation is silent the sim takes the strict reading; `docs/sim.md` lists
+//! each such choice.
+
+pub mod config;
+mod console;
+pub mod control;
+pub mod drivers;
+pub mod enumeration;
+pub mod faults;
+pub mod gateway;
+mod http;
+pub mod log;
+pub mod lwa;
+pub mod messaging;
+pub mod proactive;
+pub mod region;
+pub mod world;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+
+pub use config::SimConfig;
+pub use region::Region;
+use world::World;
+
+/// Largest request body the sim reads (the Event Gateway answers 413 above its own limit).
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// The simulator: configuration, the simulated world, and an HTTP client for the drivers.
+#[derive(Clone)]
+pub struct Sim {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: SimConfig,
+    world: Mutex<World>,
+    base_url: OnceLock<String>,
+    client: reqwest::Client,
+}
+
+impl Sim {
+    /// A simulator with an empty world.
+    pub fn new(config: SimConfig) -> Self {
+        let client = http::client(config.skill_timeout);
+        Sim {
+            inner: Arc::new(Inner {
+                world: Mutex::new(World::new(&config)),
+                config,
+                base_url: OnceLock::new(),
+                client,
+            }),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SimConfig {
+        &self.inner.config
+    }
+
+    /// The simulated world, locked. Never held across an await.
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        // A panic while holding the lock leaves a consistent-enough world for a simulator;
+        // carrying on beats taking every later request down with a poisoned lock.
+        self.inner.world.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The URL the sim is reachable at, such as `http://127.0.0.1:9090`.
+    pub fn base_url(&self) -> &str {
+        self.inner
+            .base_url
+            .get()
+            .map(String::as_str)
+            .unwrap_or("http://127.0.0.1")
+    }
+
+    /// The base URL of a region's Alexa APIs (what a skill sees as `apiEndpoint`).
+    pub fn region_url(&self, region: Region) -> String {
+        format!("{}{}", self.base_url(), region.path_prefix())
+    }
+
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.inner.client
+    }
+
+    /// Every route of the simulator.
+    pub fn router(&self) -> Router {
+        let amazon = Router::new()
+            .route("/v3/events", post(gateway::post_event))
+            .route(
+                "/v1/skillmessages/users/{user_id}",
+                post(messaging::post_message),
+            )
+            .route("/v1/proactiveEvents", post(proactive::post_live))
+            .route("/v1/proactiveEvents/", post(proactive::post_live))
+            .route(
+                "/v1/proactiveEvents/stages/development",
+                post(proactive::post_development),
+            )
+            .route("/v1/endpoints", get(enumeration::get_endpoints));
+        Router::new()
+            .route("/auth/o2/token", post(lwa::post_token))
+            .route("/auth/O2/token", post(lwa::post_token))
+            .route("/healthz", get(|| async { "ok" }))
+            .merge(amazon.clone().layer(axum::Extension(Region::Na)))
+            .nest("/na", amazon.clone().layer(axum::Extension(Region::Na)))
+            .nest("/eu", amazon.clone().layer(axum::Extension(Region::Eu)))
+            .nest("/fe", amazon.layer(axum::Extension(Region::Fe)))
+            .nest("/sim", control::router())
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .with_state(self.clone())
+    }
+
+    /// Binds `addr` (port 0 picks a free port) and returns the address it got.
+    pub async fn bind(&self, addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
+        let listener = TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let host = match local.ip() {
+            ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        let url = self
+            .inner
+            .config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{host}:{}", local.port()));
+        let _ = self
+            .inner
+            .base_url
+            .set(url.trim_end_matches('/').to_owned());
+        Ok((listener, local))
+    }
+
+    /// Serves on a listener from [`Sim::bind`] until `shutdown` resolves.
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+
+    /// Starts the sim on `addr` in the background: for tests and embedding.
+    pub async fn start(config: SimConfig, addr: SocketAddr) -> std::io::Result<(Sim, SocketAddr)> {
+        let sim = Sim::new(config);
+        let (listener, local) = sim.bind(addr).await?;
+        let s = sim.clone();
+        tokio::spawn(async move {
+            if let Err(e) = s.serve(listener, std::future::pending()).await {
+                tracing::error!(error = %e, "the simulator stopped");
+            }
+        });
+        Ok((sim, local))
+    }
+}
