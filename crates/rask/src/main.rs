@@ -4,6 +4,7 @@
 //! outcome to an exit code (0 success, 1 a negative verdict such as an invalid message,
 //! 2 a usage or I/O error).
 
+mod sim;
 mod validate;
 
 use std::process::ExitCode;
@@ -26,12 +27,23 @@ enum Command {
     /// directives, custom-skill requests and responses, Skill Messaging and Proactive Events
     /// bodies by rask's rules. Use - to read standard input.
     Validate(validate::Args),
+    /// Run a simulator of Alexa's cloud (LWA, Event Gateway, Skill Messaging, Proactive
+    /// Events, Endpoint Enumeration), or drive a running one.
+    Sim(sim::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RASK_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let outcome = match cli.command {
         Command::Validate(args) => validate::run(&args, &mut std::io::stdout().lock()),
+        Command::Sim(args) => runtime().and_then(|rt| rt.block_on(sim::run(args))),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
@@ -41,4 +53,10 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

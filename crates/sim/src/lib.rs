@@ -28,6 +28,7 @@ pub mod lwa;
 pub mod messaging;
 pub mod proactive;
 pub mod region;
+pub mod tls;
 pub mod world;
 
 use std::net::SocketAddr;
@@ -130,8 +131,13 @@ impl Sim {
             .with_state(self.clone())
     }
 
-    /// Binds `addr` (port 0 picks a free port) and returns the address it got.
-    pub async fn bind(&self, addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
+    /// Binds `addr` (port 0 picks a free port) and returns the address it got; `https` says
+    /// which scheme the sim's own URLs (`apiEndpoint`, the console) use.
+    pub async fn bind(
+        &self,
+        addr: SocketAddr,
+        https: bool,
+    ) -> std::io::Result<(TcpListener, SocketAddr)> {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         let host = match local.ip() {
@@ -139,12 +145,13 @@ impl Sim {
             std::net::IpAddr::V6(ip) => format!("[{ip}]"),
             ip => ip.to_string(),
         };
-        let url = self
-            .inner
-            .config
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{host}:{}", local.port()));
+        let url = self.inner.config.public_url.clone().unwrap_or_else(|| {
+            format!(
+                "{}://{host}:{}",
+                if https { "https" } else { "http" },
+                local.port()
+            )
+        });
         let _ = self
             .inner
             .base_url
@@ -163,10 +170,43 @@ impl Sim {
             .await
     }
 
+    /// Serves HTTPS on a listener from [`Sim::bind`] until `shutdown` resolves.
+    pub async fn serve_tls(
+        &self,
+        listener: TcpListener,
+        identity: &tls::TlsIdentity,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), tls::TlsError> {
+        let config = identity.server_config()?;
+        tls::serve(listener, self.router(), config, shutdown).await;
+        Ok(())
+    }
+
+    /// Starts the sim over HTTPS on `addr` in the background, with a certificate for
+    /// 127.0.0.1 and localhost from a fresh local CA; returns that identity (its `ca_pem` is
+    /// what clients must trust).
+    pub async fn start_tls(
+        config: SimConfig,
+        addr: SocketAddr,
+    ) -> std::io::Result<(Sim, SocketAddr, tls::TlsIdentity)> {
+        let identity = tls::TlsIdentity::generate(&["127.0.0.1".into(), "localhost".into()])
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let sim = Sim::new(config);
+        let (listener, local) = sim.bind(addr, true).await?;
+        let s = sim.clone();
+        let id = identity.clone();
+        tokio::spawn(async move {
+            if let Err(e) = s.serve_tls(listener, &id, std::future::pending()).await {
+                tracing::error!(error = %e, "the simulator stopped");
+            }
+        });
+        Ok((sim, local, identity))
+    }
+
     /// Starts the sim on `addr` in the background: for tests and embedding.
     pub async fn start(config: SimConfig, addr: SocketAddr) -> std::io::Result<(Sim, SocketAddr)> {
         let sim = Sim::new(config);
-        let (listener, local) = sim.bind(addr).await?;
+        let (listener, local) = sim.bind(addr, false).await?;
         let s = sim.clone();
         tokio::spawn(async move {
             if let Err(e) = s.serve(listener, std::future::pending()).await {

@@ -69,10 +69,11 @@ async fn post(
     let Some(token) = http::bearer(&headers) else {
         return refuse(&sim, entry, 403, "The request has no bearer token");
     };
-    let skill_id = match sim
+    // Bound first: a guard in a match scrutinee would live into the arms and deadlock `refuse`.
+    let owner = sim
         .world()
-        .client_skill(token, SCOPE_PROACTIVE_EVENTS, Instant::now())
-    {
+        .client_skill(token, SCOPE_PROACTIVE_EVENTS, Instant::now());
+    let skill_id = match owner {
         Ok(s) => s,
         Err(why) => return refuse(&sim, entry, 403, &why),
     };

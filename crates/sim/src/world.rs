@@ -504,16 +504,15 @@ impl World {
             .find(|u| u.skills.get(skill_id).is_some_and(|e| e.user_id == user_id))
     }
 
-    /// Disables the skill for the user, as the user does in the Alexa app: the Amazon tokens
-    /// issued for it are revoked and the gateway refuses further events.
+    /// Disables the skill for the user, as the user does in the Alexa app: the refresh token is
+    /// revoked (a refresh gets `invalid_grant`) and the gateway answers events sent with the access
+    /// tokens still out 403 SKILL_NEVER_ENABLED_EXCEPTION.
     pub fn disable_skill(&mut self, skill_id: &str, user: &str) -> Result<(), WorldError> {
         let e = self.enablement_mut(skill_id, user)?;
         e.enabled = false;
         e.granted = false;
         e.link = None;
         e.session = None;
-        let revoked = |o: &TokenOwner| matches!(o, TokenOwner::UserGrant { skill_id: s, user: u } if s == skill_id && u == user);
-        self.access_tokens.retain(|_, t| !revoked(&t.owner));
         self.refresh_tokens
             .retain(|_, (s, u)| !(s == skill_id && u == user));
         Ok(())
@@ -931,7 +930,7 @@ mod tests {
         w.disable_skill(&s.skill_id, "alice").unwrap();
         assert!(matches!(
             w.gateway_user(&t.access_token, Region::Eu, now),
-            Err(GatewayRefusal::InvalidToken(_))
+            Err(GatewayRefusal::NotEnabled(_))
         ));
         let refresh = Grant::RefreshToken {
             refresh_token: t.refresh_token.unwrap(),

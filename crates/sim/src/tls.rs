@@ -1,0 +1,150 @@
+//! HTTPS for the simulator. Amazon's APIs are HTTPS only, and some clients (Amazon's own
+//! Python SDK among them) refuse plain HTTP; so the sim can serve TLS with a certificate given
+//! to it or one it makes at start, signed by a throwaway local CA whose PEM the caller hands to
+//! its clients as their trust root.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
+};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+/// Why TLS could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// Making the certificate failed.
+    #[error("cannot make a certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+    /// The certificate or key could not be read.
+    #[error("cannot read the certificate or key: {0}")]
+    Pem(String),
+    /// rustls refused the certificate and key.
+    #[error("the certificate and key do not make a TLS configuration: {0}")]
+    Config(#[from] rustls::Error),
+}
+
+/// A certificate chain and its key, PEM-encoded.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    /// The server certificate followed by its issuers.
+    pub cert_chain_pem: String,
+    /// The private key.
+    pub key_pem: String,
+    /// For a generated identity: the local CA that clients should trust.
+    pub ca_pem: Option<String>,
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsIdentity")
+            .field("key_pem", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsIdentity {
+    /// A fresh local CA and a server certificate it signs for `hosts` (names or IP addresses).
+    pub fn generate(hosts: &[String]) -> Result<Self, TlsError> {
+        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "rask sim local CA");
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(hosts.to_vec())?;
+        params.distinguished_name.push(
+            DnType::CommonName,
+            hosts.first().map(String::as_str).unwrap_or("localhost"),
+        );
+        let cert = params.signed_by(&key, &ca)?;
+        Ok(TlsIdentity {
+            cert_chain_pem: format!("{}{}", cert.pem(), ca.pem()),
+            key_pem: key.serialize_pem(),
+            ca_pem: Some(ca.pem()),
+        })
+    }
+
+    /// A certificate chain and key from PEM text.
+    pub fn from_pem(cert_chain_pem: String, key_pem: String) -> Self {
+        TlsIdentity {
+            cert_chain_pem,
+            key_pem,
+            ca_pem: None,
+        }
+    }
+
+    /// The rustls server configuration (ring; HTTP/1.1 and HTTP/2).
+    pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+        let certs = rustls_pemfile::certs(&mut self.cert_chain_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| TlsError::Pem(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(TlsError::Pem(
+                "no certificate in the certificate file".into(),
+            ));
+        }
+        let key = rustls_pemfile::private_key(&mut self.key_pem.as_bytes())
+            .map_err(|e| TlsError::Pem(e.to_string()))?
+            .ok_or_else(|| TlsError::Pem("no private key in the key file".into()))?;
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+}
+
+/// Serves `app` over TLS until `shutdown` resolves. A connection that does not complete the
+/// TLS handshake (plain HTTP, say) is closed without affecting the others.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    config: Arc<rustls::ServerConfig>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let acceptor = TlsAcceptor::from(config);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accepting a connection failed");
+                        continue;
+                    }
+                };
+                let acceptor = acceptor.clone();
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let tls = match acceptor.accept(stream).await {
+                        Ok(t) => t,
+                        Err(e) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                    };
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        }
+    }
+}
