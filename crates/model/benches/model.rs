@@ -21,10 +21,7 @@ fn discover_response_300() -> String {
                 "rask",
                 DisplayCategory::Light,
             )
-            .with_capability(Capability::reporting(
-                "Alexa.PowerController",
-                &["powerState"],
-            ))
+            .with_capability(Capability::reporting("Alexa.PowerController", &["powerState"]))
             .with_capability(Capability::reporting(
                 "Alexa.BrightnessController",
                 &["brightness"],

@@ -32,11 +32,7 @@ pub struct Finding {
 
 impl Finding {
     /// A finding.
-    pub fn new(
-        path: impl Into<String>,
-        rule: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn new(path: impl Into<String>, rule: impl Into<String>, message: impl Into<String>) -> Self {
         Finding {
             path: path.into(),
             rule: rule.into(),
@@ -47,11 +43,7 @@ impl Finding {
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = if self.path.is_empty() {
-            "/"
-        } else {
-            &self.path
-        };
+        let path = if self.path.is_empty() { "/" } else { &self.path };
         write!(f, "{path}: {} [{}]", self.message, self.rule)
     }
 }
@@ -129,11 +121,7 @@ pub struct JsonError {
 pub fn check_text(text: &str) -> Result<Report, JsonError> {
     let value: Value = serde_json::from_str(text).map_err(|e| {
         let message = e.to_string();
-        let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or(&message)
-            .to_owned();
+        let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
         JsonError {
             line: e.line(),
             column: e.column(),
@@ -178,11 +166,7 @@ fn unknown(why: &str) -> Report {
 
 fn header_name(v: &Value, top: &str) -> Option<String> {
     let h = &v[top]["header"];
-    Some(format!(
-        "{}.{}",
-        h["namespace"].as_str()?,
-        h["name"].as_str()?
-    ))
+    Some(format!("{}.{}", h["namespace"].as_str()?, h["name"].as_str()?))
 }
 
 /// Reads `value` as `T`, reporting a failure with the JSON path serde stopped at.
@@ -247,9 +231,7 @@ fn event(value: &Value) -> Report {
     // explanation where rask has one for that field.
     for f in own {
         match findings.iter_mut().find(|s| s.path == f.path) {
-            Some(s) if !s.message.contains(&f.message) => {
-                s.message = format!("{}; {}", s.message, f.message)
-            }
+            Some(s) if !s.message.contains(&f.message) => s.message = format!("{}; {}", s.message, f.message),
             Some(_) => {}
             None => findings.push(f),
         }
@@ -293,7 +275,11 @@ fn event_rules(m: &EventMessage) -> Vec<Finding> {
         EventPayload::AddOrUpdateReport(p) => Some(&p.endpoints),
         EventPayload::DoorbellPress(p) => {
             if !timestamp::is_alexa_utc(&p.timestamp, 0) {
-                f.push(Finding::new("/event/payload/timestamp", "pattern", "a DoorbellPress timestamp is UTC with whole seconds, like 2026-11-23T10:15:30Z"));
+                f.push(Finding::new(
+                    "/event/payload/timestamp",
+                    "pattern",
+                    "a DoorbellPress timestamp is UTC with whole seconds, like 2026-11-23T10:15:30Z",
+                ));
             }
             None
         }
@@ -534,9 +520,7 @@ mod tests {
 
     #[test]
     fn shape_errors_carry_a_path() {
-        let r = check_value(
-            &json!({"version": "1.0", "response": {"outputSpeech": {"type": "PlainText"}}}),
-        );
+        let r = check_value(&json!({"version": "1.0", "response": {"outputSpeech": {"type": "PlainText"}}}));
         assert_eq!(r.findings.len(), 1, "{:?}", r.findings);
         assert_eq!(r.findings[0].path, "/response/outputSpeech");
         assert!(r.findings[0].message.contains("text"));

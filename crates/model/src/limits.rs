@@ -95,10 +95,7 @@ pub fn check_endpoint_id(id: &str) -> Result<(), LimitError> {
 /// Checks a `messageId`: 1–127 characters from `[a-zA-Z0-9-]`.
 pub fn check_message_id(id: &str) -> Result<(), LimitError> {
     check_len("messageId", id, MAX_MESSAGE_ID_LEN)?;
-    if let Some(found) = id
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
-    {
+    if let Some(found) = id.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-')) {
         return Err(LimitError::Character {
             field: "messageId",
             found,

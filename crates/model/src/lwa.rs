@@ -136,11 +136,7 @@ impl TokenRequest {
     }
 
     /// The same request with the client credentials in the body.
-    pub fn with_client(
-        mut self,
-        client_id: impl Into<String>,
-        client_secret: impl Into<String>,
-    ) -> Self {
+    pub fn with_client(mut self, client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
         self.client_id = Some(client_id.into());
         self.client_secret = Some(client_secret.into());
         self
@@ -278,9 +274,7 @@ mod tests {
         );
         assert_eq!(
             TokenRequest::default().grant(),
-            Err(TokenRequestError::InvalidRequest(
-                "grant_type is required".into()
-            ))
+            Err(TokenRequestError::InvalidRequest("grant_type is required".into()))
         );
         let mut no_code = TokenRequest::authorization_code("", None);
         no_code.code = None;

@@ -79,8 +79,7 @@ mod tests {
         let short: SkillMessageRequest =
             serde_json::from_value(json!({"data": {}, "expiresAfterSeconds": 59})).unwrap();
         assert_eq!(short.check()[0].rule, "range");
-        let big =
-            SkillMessageRequest::new(Map::from_iter([("k".to_string(), json!("x".repeat(7000)))]));
+        let big = SkillMessageRequest::new(Map::from_iter([("k".to_string(), json!("x".repeat(7000)))]));
         assert_eq!(big.check()[0].path, "/data");
         assert_eq!(big.effective_expiry(), 3600);
     }

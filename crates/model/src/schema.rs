@@ -108,8 +108,7 @@ impl SmartHomeSchema {
     /// Validates an event message (`{"event": ..., "context"?: ...}`).
     pub fn validate(&self, message: &Value) -> SchemaVerdict {
         let header = &message["event"]["header"];
-        let (Some(namespace), Some(name)) = (header["namespace"].as_str(), header["name"].as_str())
-        else {
+        let (Some(namespace), Some(name)) = (header["namespace"].as_str(), header["name"].as_str()) else {
             return SchemaVerdict::Invalid(vec![Finding::new(
                 "/event/header",
                 "required",
@@ -206,9 +205,7 @@ fn narrow(error: &ValidationError<'_>, out: &mut Vec<Finding>) {
 /// The branch that came closest to matching. Branches of Alexa's schema are told apart by an
 /// `enum` on a discriminator (`type`, `namespace`, `name`): a branch that fails there is the
 /// wrong branch, whatever else it says. Among the rest: fewest errors, then the deepest.
-fn closest_branch<'e, 'i>(
-    branches: &'e [Vec<ValidationError<'i>>],
-) -> Option<&'e Vec<ValidationError<'i>>> {
+fn closest_branch<'e, 'i>(branches: &'e [Vec<ValidationError<'i>>]) -> Option<&'e Vec<ValidationError<'i>>> {
     let wrong_discriminator = |e: &ValidationError<'_>| {
         let path = e.instance_path().as_str();
         matches!(

@@ -18,8 +18,7 @@ pub fn seconds(t: OffsetDateTime) -> String {
 
 /// `2026-11-23T10:15:30.123Z`: millisecond precision, as `timeOfSample` allows.
 pub fn millis(t: OffsetDateTime) -> String {
-    let fmt =
-        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    let fmt = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     t.to_offset(UtcOffset::UTC)
         .format(&fmt)
         .expect("a UTC date formats with a fixed description")
@@ -36,8 +35,17 @@ pub fn now_millis() -> String {
 }
 
 /// Parses an ISO-8601 / RFC 3339 timestamp such as Alexa sends; `None` if it is not one.
+///
+/// A timestamp without an offset (`2026-11-23T10:15:30.123456`) is read as UTC: Amazon's own
+/// Python SDK writes naive `datetime.utcnow()` values that way, and Amazon accepts them.
 pub fn parse(s: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(s, &Rfc3339).ok()
+    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+        return Some(t);
+    }
+    let naive = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]");
+    time::PrimitiveDateTime::parse(s, &naive)
+        .ok()
+        .map(|t| t.assume_utc())
 }
 
 /// Whether `s` matches the schema's event-timestamp shape: UTC, `Z`, at most three
@@ -76,6 +84,19 @@ mod tests {
     }
 
     #[test]
+    fn naive_timestamps_are_utc() {
+        assert_eq!(
+            parse("2026-11-23T10:15:30.123456"),
+            Some(datetime!(2026-11-23 10:15:30.123456 UTC))
+        );
+        assert_eq!(
+            parse("2026-11-23T11:15:30+01:00"),
+            Some(datetime!(2026-11-23 10:15:30 UTC))
+        );
+        assert_eq!(parse("2026-11-23"), None);
+    }
+
+    #[test]
     fn alexa_utc_shape() {
         assert!(is_alexa_utc("2017-09-27T18:30:30Z", 0));
         assert!(!is_alexa_utc("2017-09-27T18:30:30.45Z", 0));
@@ -83,6 +104,7 @@ mod tests {
         assert!(!is_alexa_utc("2017-09-27T18:30:30.4567Z", 3));
         assert!(!is_alexa_utc("2017-02-30T18:30:30Z", 3));
         assert!(!is_alexa_utc("2017-09-27T18:30:30+00:00", 3));
+        assert!(!is_alexa_utc("2017-09-27T18:30:30", 3), "events need the Z");
         assert!(!is_alexa_utc("yesterday", 3));
     }
 }

@@ -4,9 +4,9 @@
 use rask_model::check;
 use rask_model::schema::{SchemaVerdict, SmartHomeSchema};
 use rask_model::smarthome::{
-    Capability, CauseType, Connectivity, DetectionState, DeviceMode, DirectiveMessage,
-    DiscoveryEndpoint, DisplayCategory, ErrorPayload, ErrorType, EventMessage, LockState,
-    PowerState, Property, Temperature, TemperatureScale,
+    Capability, CauseType, Connectivity, DetectionState, DeviceMode, DirectiveMessage, DiscoveryEndpoint,
+    DisplayCategory, ErrorPayload, ErrorType, EventMessage, LockState, PowerState, Property, Temperature,
+    TemperatureScale,
 };
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -42,10 +42,7 @@ fn demo_endpoints() -> Vec<DiscoveryEndpoint> {
             "rask",
             DisplayCategory::Light,
         )
-        .with_capability(Capability::reporting(
-            "Alexa.PowerController",
-            &["powerState"],
-        ))
+        .with_capability(Capability::reporting("Alexa.PowerController", &["powerState"]))
         .with_capability(Capability::reporting(
             "Alexa.BrightnessController",
             &["brightness"],
@@ -58,10 +55,7 @@ fn demo_endpoints() -> Vec<DiscoveryEndpoint> {
             "rask",
             DisplayCategory::ContactSensor,
         )
-        .with_capability(Capability::reporting(
-            "Alexa.ContactSensor",
-            &["detectionState"],
-        ))
+        .with_capability(Capability::reporting("Alexa.ContactSensor", &["detectionState"]))
         .with_capability(Capability::endpoint_health()),
         DiscoveryEndpoint::new(
             "hall-motion",
@@ -70,10 +64,7 @@ fn demo_endpoints() -> Vec<DiscoveryEndpoint> {
             "rask",
             DisplayCategory::MotionSensor,
         )
-        .with_capability(Capability::reporting(
-            "Alexa.MotionSensor",
-            &["detectionState"],
-        ))
+        .with_capability(Capability::reporting("Alexa.MotionSensor", &["detectionState"]))
         .with_capability(Capability::endpoint_health()),
         DiscoveryEndpoint::new(
             "lock",
@@ -82,10 +73,7 @@ fn demo_endpoints() -> Vec<DiscoveryEndpoint> {
             "rask",
             DisplayCategory::Smartlock,
         )
-        .with_capability(Capability::reporting(
-            "Alexa.LockController",
-            &["lockState"],
-        ))
+        .with_capability(Capability::reporting("Alexa.LockController", &["lockState"]))
         .with_capability(Capability::endpoint_health()),
         DiscoveryEndpoint::new(
             "temp",
@@ -94,10 +82,7 @@ fn demo_endpoints() -> Vec<DiscoveryEndpoint> {
             "rask",
             DisplayCategory::TemperatureSensor,
         )
-        .with_capability(Capability::reporting(
-            "Alexa.TemperatureSensor",
-            &["temperature"],
-        ))
+        .with_capability(Capability::reporting("Alexa.TemperatureSensor", &["temperature"]))
         .with_capability(Capability::endpoint_health()),
     ]
 }
@@ -110,14 +95,7 @@ fn discover_response() {
 #[test]
 fn discover_response_with_300_endpoints() {
     let endpoints = (0..300)
-        .map(|i| {
-            DiscoveryEndpoint::doorbell(
-                format!("door-{i}"),
-                format!("Door {i}"),
-                "Doorbell",
-                "rask",
-            )
-        })
+        .map(|i| DiscoveryEndpoint::doorbell(format!("door-{i}"), format!("Door {i}"), "Doorbell", "rask"))
         .collect();
     assert_schema_valid(&EventMessage::discover_response(endpoints));
 }
@@ -180,10 +158,7 @@ fn responses_state_reports_and_deferred() {
     );
     assert_schema_valid(&EventMessage::response(
         &d,
-        vec![
-            Property::brightness(40),
-            Property::connectivity(Connectivity::Ok),
-        ],
+        vec![Property::brightness(40), Property::connectivity(Connectivity::Ok)],
     ));
     assert_schema_valid(&EventMessage::state_report(
         &d,
@@ -198,14 +173,11 @@ fn error_responses_of_every_generic_type() {
     let d = directive("Alexa.PowerController", "TurnOn", json!({}));
     for kind in ErrorType::KNOWN.iter().map(|k| ErrorType::from(*k)) {
         let payload = match kind {
-            ErrorType::ValueOutOfRange => {
-                ErrorPayload::value_out_of_range("140 is too bright", 0.0, 100.0)
-            }
+            ErrorType::ValueOutOfRange => ErrorPayload::value_out_of_range("140 is too bright", 0.0, 100.0),
             ErrorType::EndpointLowPower => ErrorPayload::endpoint_low_power("battery low", 5),
-            ErrorType::NotSupportedInCurrentMode => ErrorPayload::not_supported_in_current_mode(
-                "the light is asleep",
-                DeviceMode::Asleep,
-            ),
+            ErrorType::NotSupportedInCurrentMode => {
+                ErrorPayload::not_supported_in_current_mode("the light is asleep", DeviceMode::Asleep)
+            }
             // These need a type-specific field rask has no builder for yet.
             ErrorType::TemperatureValueOutOfRange
             | ErrorType::RequestedSetpointsTooClose
@@ -249,15 +221,11 @@ fn a_speech_response_with_gadget_directives_passes_rask_validate() {
 #[test]
 fn a_wrong_error_field_is_reported_in_the_right_branch() {
     let d = directive("Alexa.PowerController", "TurnOn", json!({}));
-    let mut m = EventMessage::error(
-        &d,
-        ErrorPayload::new(ErrorType::NotSupportedInCurrentMode, "no"),
-    );
+    let mut m = EventMessage::error(&d, ErrorPayload::new(ErrorType::NotSupportedInCurrentMode, "no"));
     if let rask_model::smarthome::EventPayload::ErrorResponse(p) = &mut m.event.payload {
         p.extra.insert("currentDeviceMode".into(), json!("COOLING"));
     }
-    let SchemaVerdict::Invalid(f) =
-        SmartHomeSchema::get().validate(&serde_json::to_value(&m).unwrap())
+    let SchemaVerdict::Invalid(f) = SmartHomeSchema::get().validate(&serde_json::to_value(&m).unwrap())
     else {
         panic!("COOLING is no device mode")
     };

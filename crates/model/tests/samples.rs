@@ -89,12 +89,11 @@ fn every_sample_passes_rask_validate() {
     let mut failures = Vec::new();
     for path in samples() {
         let report = check::check_value(&load(&path));
-        let expected =
-            if path.to_string_lossy().contains("request") || path.ends_with("ReportState.json") {
-                MessageKind::SmartHomeDirective
-            } else {
-                MessageKind::SmartHomeEvent
-            };
+        let expected = if path.to_string_lossy().contains("request") || path.ends_with("ReportState.json") {
+            MessageKind::SmartHomeDirective
+        } else {
+            MessageKind::SmartHomeEvent
+        };
         if report.kind != Some(expected) || !report.is_valid() {
             failures.push(format!(
                 "{}: {} {:?}",

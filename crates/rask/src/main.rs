@@ -29,21 +29,20 @@ enum Command {
     Validate(validate::Args),
     /// Run a simulator of Alexa's cloud (LWA, Event Gateway, Skill Messaging, Proactive
     /// Events, Endpoint Enumeration), or drive a running one.
-    Sim(sim::Args),
+    Sim(Box<sim::Args>),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RASK_LOG")
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("RASK_LOG").unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     let outcome = match cli.command {
         Command::Validate(args) => validate::run(&args, &mut std::io::stdout().lock()),
-        Command::Sim(args) => runtime().and_then(|rt| rt.block_on(sim::run(args))),
+        Command::Sim(args) => runtime().and_then(|rt| rt.block_on(sim::run(*args))),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
@@ -56,7 +55,5 @@ fn main() -> ExitCode {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }

@@ -246,24 +246,28 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", a.bind))?;
     let url = sim.base_url().to_owned();
+    say(&format!("rask sim: Alexa's cloud, simulated, listening on {url}"));
     let identity = if a.tls {
         Some(tls_identity(&a, &listener)?)
     } else {
         None
     };
-    println!("rask sim: Alexa's cloud, simulated, listening on {url}");
-    println!("  console:                {url}/sim/");
-    println!("  Login with Amazon:      {url}/auth/o2/token");
-    println!(
+    say(&format!("  console:                {url}/sim/"));
+    say(&format!("  Login with Amazon:      {url}/auth/o2/token"));
+    say(&format!(
         "  Event Gateway:          {url}/na/v3/events  {url}/eu/v3/events  {url}/fe/v3/events"
-    );
-    println!("  Skill Messaging:        {url}/<region>/v1/skillmessages/users/<userId>");
-    println!("  Proactive Events:       {url}/<region>/v1/proactiveEvents[/stages/development]");
-    println!("  Endpoint Enumeration:   {url}/<region>/v1/endpoints");
-    println!("  what it received:       {url}/sim/events");
-    println!(
+    ));
+    say(&format!(
+        "  Skill Messaging:        {url}/<region>/v1/skillmessages/users/<userId>"
+    ));
+    say(&format!(
+        "  Proactive Events:       {url}/<region>/v1/proactiveEvents[/stages/development]"
+    ));
+    say(&format!("  Endpoint Enumeration:   {url}/<region>/v1/endpoints"));
+    say(&format!("  what it received:       {url}/sim/events"));
+    say(&format!(
         "next: register a skill with `rask sim skill --sim {url} --smart-home <URL> ...` (docs/sim.md)"
-    );
+    ));
     match identity {
         Some(id) => sim
             .serve_tls(listener, &id, shutdown_signal())
@@ -284,10 +288,7 @@ fn tls_identity(
         let read = |p: &std::path::Path| {
             std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
         };
-        return Ok(rask_sim::tls::TlsIdentity::from_pem(
-            read(cert)?,
-            read(key)?,
-        ));
+        return Ok(rask_sim::tls::TlsIdentity::from_pem(read(cert)?, read(key)?));
     }
     let mut hosts = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
     let ip = listener.local_addr()?.ip();
@@ -296,14 +297,20 @@ fn tls_identity(
     }
     let id = rask_sim::tls::TlsIdentity::generate(&hosts)?;
     if let Some(ca) = &id.ca_pem {
-        std::fs::write(&a.ca_out, ca)
-            .with_context(|| format!("cannot write {}", a.ca_out.display()))?;
-        println!(
-            "  TLS:                    trust the local CA in {} (e.g. REQUESTS_CA_BUNDLE, curl --cacert)",
+        std::fs::write(&a.ca_out, ca).with_context(|| format!("cannot write {}", a.ca_out.display()))?;
+        say(&format!(
+            "  TLS:                    trust the local CA in {} (REQUESTS_CA_BUNDLE, curl --cacert)",
             a.ca_out.display()
-        );
+        ));
     }
     Ok(id)
+}
+
+/// Prints a line for the user; a closed standard output (`rask sim | head -1`) must not take
+/// the server down, so write errors are ignored.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -356,11 +363,7 @@ async fn drive(action: Action) -> anyhow::Result<bool> {
                 Some(Value::Object(reg)),
             )
         }
-        Action::User {
-            name,
-            region,
-            target,
-        } => (
+        Action::User { name, region, target } => (
             target,
             "POST",
             "/sim/users".into(),
@@ -378,11 +381,7 @@ async fn drive(action: Action) -> anyhow::Result<bool> {
             format!("/sim/skills/{skill}/users/{user}/link"),
             Some(json!({"username": username, "password": password})),
         ),
-        Action::Grant {
-            skill,
-            user,
-            target,
-        } => (
+        Action::Grant { skill, user, target } => (
             target,
             "POST",
             format!("/sim/skills/{skill}/users/{user}/grant"),
@@ -403,9 +402,7 @@ async fn drive(action: Action) -> anyhow::Result<bool> {
                 );
             };
             let payload: Option<Value> = payload
-                .map(|p| {
-                    serde_json::from_str(&p).with_context(|| format!("--payload is not JSON: {p}"))
-                })
+                .map(|p| serde_json::from_str(&p).with_context(|| format!("--payload is not JSON: {p}")))
                 .transpose()?;
             let body = json!({"namespace": namespace, "name": name, "endpointId": endpoint, "payload": payload, "instance": instance});
             (
@@ -450,7 +447,8 @@ async fn drive(action: Action) -> anyhow::Result<bool> {
             count,
             target,
         } => {
-            let body = json!({"target": api, "status": status, "code": code, "hangMs": hang_ms, "count": count});
+            let body =
+                json!({"target": api, "status": status, "code": code, "hangMs": hang_ms, "count": count});
             (target, "POST", "/sim/faults".into(), Some(body))
         }
         Action::ExpireTokens { user, target } => (
@@ -459,11 +457,7 @@ async fn drive(action: Action) -> anyhow::Result<bool> {
             "/sim/faults".into(),
             Some(json!({"action": "expireTokens", "user": user})),
         ),
-        Action::Disable {
-            skill,
-            user,
-            target,
-        } => (
+        Action::Disable { skill, user, target } => (
             target,
             "POST",
             "/sim/faults".into(),
@@ -487,9 +481,6 @@ async fn drive(action: Action) -> anyhow::Result<bool> {
         .context("the simulator's answer is not JSON")?;
     println!("{}", serde_json::to_string_pretty(&answer)?);
     let valid = answer.get("valid").and_then(Value::as_bool).unwrap_or(true)
-        && answer
-            .get("linked")
-            .and_then(Value::as_bool)
-            .unwrap_or(true);
+        && answer.get("linked").and_then(Value::as_bool).unwrap_or(true);
     Ok(status.is_success() && valid)
 }

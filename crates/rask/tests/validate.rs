@@ -64,13 +64,7 @@ fn every_official_sample_is_valid() {
         .collect();
     let o = rask(&args, None);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    assert_eq!(
-        stdout(&o)
-            .lines()
-            .filter(|l| l.starts_with("valid "))
-            .count(),
-        75
-    );
+    assert_eq!(stdout(&o).lines().filter(|l| l.starts_with("valid ")).count(), 75);
 }
 
 #[test]
@@ -121,9 +115,7 @@ fn unknown_directives_are_not_valid() {
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
     assert!(
-        out.contains(
-            "Alexa.Teleporter.Beam is not a Smart Home directive rask knows [known directive]"
-        ),
+        out.contains("Alexa.Teleporter.Beam is not a Smart Home directive rask knows [known directive]"),
         "{out}"
     );
 }

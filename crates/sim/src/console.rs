@@ -42,7 +42,9 @@ pub async fn page(State(sim): State<Sim>) -> Html<String> {
             if s.send_events { "on" } else { "off" }
         ));
     }
-    html.push_str("</table><h2>Users</h2><table><tr><th>Name</th><th>Region</th><th>Skills (linked, granted)</th></tr>");
+    html.push_str(
+        "</table><h2>Users</h2><table><tr><th>Name</th><th>Region</th><th>Skills (linked, granted)</th></tr>",
+    );
     for u in &users {
         let skills: Vec<String> = u
             .skills
@@ -84,10 +86,7 @@ pub async fn page(State(sim): State<Sim>) -> Html<String> {
             e.seq,
             esc(&e.time),
             esc(&e.api),
-            e.region
-                .as_deref()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default(),
+            e.region.as_deref().map(|r| format!(" ({r})")).unwrap_or_default(),
             e.status,
             esc(e.name.as_deref().unwrap_or("")),
             verdict

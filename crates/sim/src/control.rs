@@ -24,10 +24,7 @@ pub fn router() -> Router<Sim> {
     Router::new()
         .route("/", get(console::page))
         .route("/events", get(events))
-        .route(
-            "/faults",
-            post(add_fault).get(list_faults).delete(clear_faults),
-        )
+        .route("/faults", post(add_fault).get(list_faults).delete(clear_faults))
         .route("/skills", post(register_skill).get(list_skills))
         .route("/skills/{skill}", get(get_skill).delete(delete_skill))
         .route("/users", post(add_user).get(list_users))
@@ -79,11 +76,7 @@ fn ok(status: StatusCode, v: Value) -> ApiResult {
 
 /// Reads a JSON body, answering a clear 400 rather than axum's plain-text rejection.
 fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let text = if bytes.is_empty() {
-        b"{}".as_slice()
-    } else {
-        bytes
-    };
+    let text = if bytes.is_empty() { b"{}".as_slice() } else { bytes };
     serde_json::from_slice(text).map_err(|e| {
         ApiError(
             StatusCode::BAD_REQUEST,
@@ -164,10 +157,7 @@ async fn add_fault(State(sim): State<Sim>, bytes: axum::body::Bytes) -> ApiResul
 }
 
 async fn list_faults(State(sim): State<Sim>) -> ApiResult {
-    ok(
-        StatusCode::OK,
-        json!({ "faults": sim.world().faults.pending() }),
-    )
+    ok(StatusCode::OK, json!({ "faults": sim.world().faults.pending() }))
 }
 
 async fn clear_faults(State(sim): State<Sim>) -> ApiResult {
@@ -244,10 +234,7 @@ async fn set_gadgets(
     ok(StatusCode::OK, json!({ "user": user }))
 }
 
-async fn get_enablement(
-    State(sim): State<Sim>,
-    Path((skill, user)): Path<(String, String)>,
-) -> ApiResult {
+async fn get_enablement(State(sim): State<Sim>, Path((skill, user)): Path<(String, String)>) -> ApiResult {
     let e = sim.world().enablement(&skill, &user)?.clone();
     ok(StatusCode::OK, json!(e))
 }

@@ -40,12 +40,7 @@ pub async fn get_endpoints(
     let w = sim.world();
     let Some((skill_id, user)) = w.api_token_user(token, Instant::now()) else {
         drop(w);
-        return refuse(
-            &sim,
-            entry,
-            401,
-            "The apiAccessToken is invalid or has expired",
-        );
+        return refuse(&sim, entry, 401, "The apiAccessToken is invalid or has expired");
     };
     let gadgets = match w.user(&user) {
         Ok(u) if u.region == region => u.gadgets.clone(),

@@ -69,10 +69,7 @@ impl Faults {
     /// Queues a fault behind any already queued for its API.
     pub fn add(&mut self, fault: Fault) {
         if fault.count > 0 {
-            self.queues
-                .entry(fault.target)
-                .or_default()
-                .push_back(fault);
+            self.queues.entry(fault.target).or_default().push_back(fault);
         }
     }
 

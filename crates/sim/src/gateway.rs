@@ -81,17 +81,13 @@ impl Refusal {
 impl From<GatewayRefusal> for Refusal {
     fn from(r: GatewayRefusal) -> Self {
         match r {
-            GatewayRefusal::InvalidToken(d) => {
-                Refusal::new(401, "INVALID_ACCESS_TOKEN_EXCEPTION", d)
-            }
+            GatewayRefusal::InvalidToken(d) => Refusal::new(401, "INVALID_ACCESS_TOKEN_EXCEPTION", d),
             GatewayRefusal::NotEnabled(d) => Refusal::new(403, "SKILL_NEVER_ENABLED_EXCEPTION", d),
             GatewayRefusal::InsufficientPermission(d) => {
                 Refusal::new(403, "INSUFFICIENT_PERMISSION_EXCEPTION", d)
             }
             GatewayRefusal::SkillNotFound(d) => Refusal::new(404, "SKILL_NOT_FOUND_EXCEPTION", d),
-            GatewayRefusal::AccountNotFound(d) => {
-                Refusal::new(404, "ACCOUNT_NOT_FOUND_EXCEPTION", d)
-            }
+            GatewayRefusal::AccountNotFound(d) => Refusal::new(404, "ACCOUNT_NOT_FOUND_EXCEPTION", d),
         }
     }
 }
@@ -113,10 +109,7 @@ pub async fn post_event(
             tokio::time::sleep(h).await;
         }
         if let Some(status) = i.status {
-            let code = i
-                .code
-                .clone()
-                .unwrap_or_else(|| default_code(status).to_owned());
+            let code = i.code.clone().unwrap_or_else(|| default_code(status).to_owned());
             return refuse(&sim, entry, status, &code, "injected by rask sim", true);
         }
     }
@@ -215,14 +208,7 @@ fn decide(
     }
 }
 
-fn refuse(
-    sim: &Sim,
-    entry: Entry,
-    status: u16,
-    code: &str,
-    description: &str,
-    injected: bool,
-) -> Response {
+fn refuse(sim: &Sim, entry: Entry, status: u16, code: &str, description: &str, injected: bool) -> Response {
     let note = if injected { " (fault injected)" } else { "" };
     let mut entry = entry.error(format!("{code}: {description}{note}"));
     entry.status = status;
@@ -235,9 +221,5 @@ fn refuse(
 
 fn header_name(body: &Value) -> Option<String> {
     let h = &body["event"]["header"];
-    Some(format!(
-        "{}.{}",
-        h["namespace"].as_str()?,
-        h["name"].as_str()?
-    ))
+    Some(format!("{}.{}", h["namespace"].as_str()?, h["name"].as_str()?))
 }

@@ -79,10 +79,7 @@ mod tests {
     #[test]
     fn credentials_from_headers() {
         let mut h = HeaderMap::new();
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer abc"),
-        );
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
         assert_eq!(bearer(&h), Some("abc"));
         assert_eq!(basic(&h), None);
         let creds = base64::engine::general_purpose::STANDARD.encode("id%3A1:s%2Bcret");

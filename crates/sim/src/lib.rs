@@ -107,10 +107,7 @@ impl Sim {
     pub fn router(&self) -> Router {
         let amazon = Router::new()
             .route("/v3/events", post(gateway::post_event))
-            .route(
-                "/v1/skillmessages/users/{user_id}",
-                post(messaging::post_message),
-            )
+            .route("/v1/skillmessages/users/{user_id}", post(messaging::post_message))
             .route("/v1/proactiveEvents", post(proactive::post_live))
             .route("/v1/proactiveEvents/", post(proactive::post_live))
             .route(
@@ -133,11 +130,7 @@ impl Sim {
 
     /// Binds `addr` (port 0 picks a free port) and returns the address it got; `https` says
     /// which scheme the sim's own URLs (`apiEndpoint`, the console) use.
-    pub async fn bind(
-        &self,
-        addr: SocketAddr,
-        https: bool,
-    ) -> std::io::Result<(TcpListener, SocketAddr)> {
+    pub async fn bind(&self, addr: SocketAddr, https: bool) -> std::io::Result<(TcpListener, SocketAddr)> {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         let host = match local.ip() {
@@ -152,10 +145,7 @@ impl Sim {
                 local.port()
             )
         });
-        let _ = self
-            .inner
-            .base_url
-            .set(url.trim_end_matches('/').to_owned());
+        let _ = self.inner.base_url.set(url.trim_end_matches('/').to_owned());
         Ok((listener, local))
     }
 

@@ -85,12 +85,7 @@ pub async fn post_message(
     let message: SkillMessageRequest = match serde_json::from_slice(&body) {
         Ok(m) => m,
         Err(e) => {
-            return refuse(
-                &sim,
-                entry,
-                400,
-                &format!("The body is not a skill message: {e}"),
-            );
+            return refuse(&sim, entry, 400, &format!("The body is not a skill message: {e}"));
         }
     };
     let findings = message.check();

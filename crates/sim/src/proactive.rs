@@ -112,9 +112,7 @@ async fn post(
                         &sim,
                         entry,
                         400,
-                        &format!(
-                            "The user {user_id} is not a user of this skill in region {region}"
-                        ),
+                        &format!("The user {user_id} is not a user of this skill in region {region}"),
                     );
                 }
             }

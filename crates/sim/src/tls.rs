@@ -8,9 +8,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
-};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -90,19 +88,16 @@ impl TlsIdentity {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| TlsError::Pem(e.to_string()))?;
         if certs.is_empty() {
-            return Err(TlsError::Pem(
-                "no certificate in the certificate file".into(),
-            ));
+            return Err(TlsError::Pem("no certificate in the certificate file".into()));
         }
         let key = rustls_pemfile::private_key(&mut self.key_pem.as_bytes())
             .map_err(|e| TlsError::Pem(e.to_string()))?
             .ok_or_else(|| TlsError::Pem("no private key in the key file".into()))?;
-        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
+        let mut config =
+            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()?
+                .with_no_client_auth()
+                .with_single_cert(certs, key)?;
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Arc::new(config))
     }

@@ -326,10 +326,7 @@ impl World {
 
     /// Registers a skill.
     pub fn register_skill(&mut self, r: SkillRegistration) -> Result<Skill, WorldError> {
-        for url in [&r.smart_home_endpoint, &r.custom_endpoint]
-            .into_iter()
-            .flatten()
-        {
+        for url in [&r.smart_home_endpoint, &r.custom_endpoint].into_iter().flatten() {
             url::Url::parse(url)
                 .map_err(|e| WorldError::Invalid(format!("endpoint {url:?} is not a URL: {e}")))?;
         }
@@ -353,12 +350,9 @@ impl World {
         let mut skill = Skill {
             name: r.name.unwrap_or_else(|| "Simulated skill".to_owned()),
             account_linking: r.account_linking,
-            lwa_client_id: r.lwa_client_id.unwrap_or_else(|| {
-                format!(
-                    "amzn1.application-oa2-client.{}",
-                    uuid::Uuid::new_v4().simple()
-                )
-            }),
+            lwa_client_id: r
+                .lwa_client_id
+                .unwrap_or_else(|| format!("amzn1.application-oa2-client.{}", uuid::Uuid::new_v4().simple())),
             lwa_client_secret: r
                 .lwa_client_secret
                 .unwrap_or_else(|| format!("amzn1.oa2-cs.v1.{}", random_text(32))),
@@ -397,12 +391,7 @@ impl World {
     }
 
     /// Adds a user in `region`.
-    pub fn add_user(
-        &mut self,
-        name: &str,
-        region: Region,
-        gadgets: Vec<Gadget>,
-    ) -> Result<User, WorldError> {
+    pub fn add_user(&mut self, name: &str, region: Region, gadgets: Vec<Gadget>) -> Result<User, WorldError> {
         if name.is_empty() {
             return Err(WorldError::Invalid("a user needs a name".into()));
         }
@@ -458,43 +447,33 @@ impl World {
             .users
             .get_mut(user)
             .ok_or_else(|| WorldError::NoUser(user.to_owned()))?;
-        let e = u
-            .skills
-            .entry(skill_id.to_owned())
-            .or_insert_with(|| Enablement {
-                user_id: format!(
-                    "amzn1.ask.account.{}",
-                    random_text(48)
-                        .to_ascii_uppercase()
-                        .replace(['-', '_'], "Q")
-                ),
-                ..Default::default()
-            });
+        let e = u.skills.entry(skill_id.to_owned()).or_insert_with(|| Enablement {
+            user_id: format!(
+                "amzn1.ask.account.{}",
+                random_text(48).to_ascii_uppercase().replace(['-', '_'], "Q")
+            ),
+            ..Default::default()
+        });
         e.enabled = true;
         Ok(e)
     }
 
     /// The user's relation with the skill, if any.
     pub fn enablement(&self, skill_id: &str, user: &str) -> Result<&Enablement, WorldError> {
-        self.user(user)?.skills.get(skill_id).ok_or_else(|| {
-            WorldError::Invalid(format!("user {user:?} has never enabled skill {skill_id}"))
-        })
+        self.user(user)?
+            .skills
+            .get(skill_id)
+            .ok_or_else(|| WorldError::Invalid(format!("user {user:?} has never enabled skill {skill_id}")))
     }
 
     /// Mutable access to an existing relation.
-    pub fn enablement_mut(
-        &mut self,
-        skill_id: &str,
-        user: &str,
-    ) -> Result<&mut Enablement, WorldError> {
+    pub fn enablement_mut(&mut self, skill_id: &str, user: &str) -> Result<&mut Enablement, WorldError> {
         self.users
             .get_mut(user)
             .ok_or_else(|| WorldError::NoUser(user.to_owned()))?
             .skills
             .get_mut(skill_id)
-            .ok_or_else(|| {
-                WorldError::Invalid(format!("user {user:?} has never enabled skill {skill_id}"))
-            })
+            .ok_or_else(|| WorldError::Invalid(format!("user {user:?} has never enabled skill {skill_id}")))
     }
 
     /// Finds the user whose per-skill id is `user_id`.
@@ -586,12 +565,7 @@ impl World {
         let skill = self
             .skill_by_client(client_id)
             .filter(|s| constant_time_eq(s.lwa_client_secret.as_bytes(), client_secret.as_bytes()))
-            .ok_or_else(|| {
-                TokenError::new(
-                    OAuthErrorCode::InvalidClient,
-                    "Client authentication failed",
-                )
-            })?;
+            .ok_or_else(|| TokenError::new(OAuthErrorCode::InvalidClient, "Client authentication failed"))?;
         let skill_id = skill.skill_id.clone();
         let expires_in = self.access_token_lifetime.as_secs();
         match grant {
@@ -719,17 +693,15 @@ impl World {
                 "A client-credentials token cannot send events for a user".into(),
             ));
         };
-        let skill = self.skills.get(skill_id).ok_or_else(|| {
-            GatewayRefusal::SkillNotFound(format!("Skill {skill_id} was not found"))
-        })?;
+        let skill = self
+            .skills
+            .get(skill_id)
+            .ok_or_else(|| GatewayRefusal::SkillNotFound(format!("Skill {skill_id} was not found")))?;
         let u = self
             .users
             .get(user)
             .ok_or_else(|| GatewayRefusal::AccountNotFound("The account was not found".into()))?;
-        let enabled = u
-            .skills
-            .get(skill_id)
-            .is_some_and(|e| e.enabled && e.granted);
+        let enabled = u.skills.get(skill_id).is_some_and(|e| e.enabled && e.granted);
         if !enabled {
             return Err(GatewayRefusal::NotEnabled(
                 "The skill is not enabled for this user".into(),
@@ -853,22 +825,12 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.error, OAuthErrorCode::InvalidGrant);
         let ok = w
-            .lwa_token(
-                &s.lwa_client_id,
-                &s.lwa_client_secret,
-                code_grant(&code),
-                now,
-            )
+            .lwa_token(&s.lwa_client_id, &s.lwa_client_secret, code_grant(&code), now)
             .unwrap();
         assert!(ok.access_token.starts_with("Atza|") && ok.access_token.len() >= 350);
         assert!(ok.refresh_token.as_deref().unwrap().starts_with("Atzr|"));
         let again = w
-            .lwa_token(
-                &s.lwa_client_id,
-                &s.lwa_client_secret,
-                code_grant(&code),
-                now,
-            )
+            .lwa_token(&s.lwa_client_id, &s.lwa_client_secret, code_grant(&code), now)
             .unwrap_err();
         assert_eq!(again.error, OAuthErrorCode::InvalidGrant);
         assert_eq!(
@@ -888,12 +850,7 @@ mod tests {
         let code = w.mint_grant_code(&s.skill_id, "alice", now).unwrap();
         let later = now + Duration::from_secs(301);
         let e = w
-            .lwa_token(
-                &s.lwa_client_id,
-                &s.lwa_client_secret,
-                code_grant(&code),
-                later,
-            )
+            .lwa_token(&s.lwa_client_id, &s.lwa_client_secret, code_grant(&code), later)
             .unwrap_err();
         assert!(e.error_description.unwrap().contains("expired"));
     }
@@ -920,12 +877,7 @@ mod tests {
         let now = Instant::now();
         let code = w.mint_grant_code(&s.skill_id, "alice", now).unwrap();
         let t = w
-            .lwa_token(
-                &s.lwa_client_id,
-                &s.lwa_client_secret,
-                code_grant(&code),
-                now,
-            )
+            .lwa_token(&s.lwa_client_id, &s.lwa_client_secret, code_grant(&code), now)
             .unwrap();
         w.disable_skill(&s.skill_id, "alice").unwrap();
         assert!(matches!(
@@ -950,12 +902,7 @@ mod tests {
         let now = Instant::now();
         let code = w.mint_grant_code(&s.skill_id, "alice", now).unwrap();
         let t = w
-            .lwa_token(
-                &s.lwa_client_id,
-                &s.lwa_client_secret,
-                code_grant(&code),
-                now,
-            )
+            .lwa_token(&s.lwa_client_id, &s.lwa_client_secret, code_grant(&code), now)
             .unwrap();
         w.expire_tokens("alice", now).unwrap();
         assert!(matches!(

@@ -9,8 +9,8 @@ mod request;
 mod response;
 
 pub use gadgets::{
-    EventFilter, EventsReceived, Expiration, Expired, FilterMatchAction, GadgetEndpoint,
-    GadgetEvent, GadgetHeader, SendDirective, StartEventHandler, StopEventHandler,
+    EventFilter, EventsReceived, Expiration, Expired, FilterMatchAction, GadgetEndpoint, GadgetEvent,
+    GadgetHeader, SendDirective, StartEventHandler, StopEventHandler,
 };
 pub use request::{
     Application, Device, Intent, IntentRequest, MessageReceived, Person, Request, RequestBody,
@@ -18,6 +18,5 @@ pub use request::{
     SessionEndedRequest, Slot, SystemState, User,
 };
 pub use response::{
-    Card, Image, OutputSpeech, PlayBehavior, Reprompt, Response, ResponseDirective,
-    ResponseEnvelope,
+    Card, Image, OutputSpeech, PlayBehavior, Reprompt, Response, ResponseDirective, ResponseEnvelope,
 };

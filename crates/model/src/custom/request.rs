@@ -323,18 +323,10 @@ impl Serialize for Request {
         let body = match &self.body {
             RequestBody::Launch { extra } => Value::Object(extra.clone()),
             RequestBody::Intent(b) => serde_json::to_value(b).map_err(serde::ser::Error::custom)?,
-            RequestBody::SessionEnded(b) => {
-                serde_json::to_value(b).map_err(serde::ser::Error::custom)?
-            }
-            RequestBody::MessageReceived(b) => {
-                serde_json::to_value(b).map_err(serde::ser::Error::custom)?
-            }
-            RequestBody::EventsReceived(b) => {
-                serde_json::to_value(b).map_err(serde::ser::Error::custom)?
-            }
-            RequestBody::Expired(b) => {
-                serde_json::to_value(b).map_err(serde::ser::Error::custom)?
-            }
+            RequestBody::SessionEnded(b) => serde_json::to_value(b).map_err(serde::ser::Error::custom)?,
+            RequestBody::MessageReceived(b) => serde_json::to_value(b).map_err(serde::ser::Error::custom)?,
+            RequestBody::EventsReceived(b) => serde_json::to_value(b).map_err(serde::ser::Error::custom)?,
+            RequestBody::Expired(b) => serde_json::to_value(b).map_err(serde::ser::Error::custom)?,
             RequestBody::Other { fields, .. } => Value::Object(fields.clone()),
         };
         if let Value::Object(fields) = body {
@@ -351,32 +343,25 @@ impl<'de> Deserialize<'de> for Request {
             match m.remove(key) {
                 None => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s)),
-                Some(_) => Err(D::Error::custom(format_args!(
-                    "request.{key} must be a string"
-                ))),
+                Some(_) => Err(D::Error::custom(format_args!("request.{key} must be a string"))),
             }
         };
         let kind = take_str("type")?.ok_or_else(|| D::Error::missing_field("type"))?;
-        let request_id =
-            take_str("requestId")?.ok_or_else(|| D::Error::missing_field("requestId"))?;
-        let timestamp =
-            take_str("timestamp")?.ok_or_else(|| D::Error::missing_field("timestamp"))?;
+        let request_id = take_str("requestId")?.ok_or_else(|| D::Error::missing_field("requestId"))?;
+        let timestamp = take_str("timestamp")?.ok_or_else(|| D::Error::missing_field("timestamp"))?;
         let locale = take_str("locale")?;
         fn typed<T: serde::de::DeserializeOwned, E: serde::de::Error>(
             kind: &str,
             rest: Map<String, Value>,
         ) -> Result<T, E> {
-            serde_json::from_value(Value::Object(rest))
-                .map_err(|e| E::custom(format_args!("{kind}: {e}")))
+            serde_json::from_value(Value::Object(rest)).map_err(|e| E::custom(format_args!("{kind}: {e}")))
         }
         let body = match kind.as_str() {
             "LaunchRequest" => RequestBody::Launch { extra: m },
             "IntentRequest" => RequestBody::Intent(typed(&kind, m)?),
             "SessionEndedRequest" => RequestBody::SessionEnded(typed(&kind, m)?),
             "Messaging.MessageReceived" => RequestBody::MessageReceived(typed(&kind, m)?),
-            "CustomInterfaceController.EventsReceived" => {
-                RequestBody::EventsReceived(typed(&kind, m)?)
-            }
+            "CustomInterfaceController.EventsReceived" => RequestBody::EventsReceived(typed(&kind, m)?),
             "CustomInterfaceController.Expired" => RequestBody::Expired(typed(&kind, m)?),
             _ => RequestBody::Other {
                 kind: kind.clone(),
@@ -439,10 +424,8 @@ mod tests {
 
     #[test]
     fn unknown_request_types_are_kept() {
-        let v = envelope(
-            json!({"type": "AlexaSkillEvent.SkillEnabled", "requestId": "r",
-                                 "timestamp": "2026-11-23T10:00:00Z", "eventCreationTime": "x"}),
-        );
+        let v = envelope(json!({"type": "AlexaSkillEvent.SkillEnabled", "requestId": "r",
+                                 "timestamp": "2026-11-23T10:00:00Z", "eventCreationTime": "x"}));
         let e: RequestEnvelope = serde_json::from_value(v.clone()).unwrap();
         assert_eq!(e.request.body.kind(), "AlexaSkillEvent.SkillEnabled");
         assert!(matches!(e.request.body, RequestBody::Other { .. }));
@@ -462,10 +445,8 @@ mod tests {
         };
         assert_eq!(s.error.unwrap().kind, "INVALID_RESPONSE");
 
-        let mut v = envelope(
-            json!({"type": "Messaging.MessageReceived", "requestId": "r",
-            "timestamp": "t", "message": {"listId": "L1"}}),
-        );
+        let mut v = envelope(json!({"type": "Messaging.MessageReceived", "requestId": "r",
+            "timestamp": "t", "message": {"listId": "L1"}}));
         v.as_object_mut().unwrap().remove("session");
         let e: RequestEnvelope = serde_json::from_value(v.clone()).unwrap();
         assert!(e.session.is_none());
@@ -474,8 +455,7 @@ mod tests {
 
     #[test]
     fn a_request_without_type_is_an_error_not_a_panic() {
-        let err = serde_json::from_value::<RequestEnvelope>(envelope(json!({"requestId": "r"})))
-            .unwrap_err();
+        let err = serde_json::from_value::<RequestEnvelope>(envelope(json!({"requestId": "r"}))).unwrap_err();
         assert!(err.to_string().contains("type"), "{err}");
     }
 }

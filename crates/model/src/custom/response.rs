@@ -4,9 +4,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use super::gadgets::{
-    GadgetEndpoint, GadgetHeader, SendDirective, StartEventHandler, StopEventHandler,
-};
+use super::gadgets::{GadgetEndpoint, GadgetHeader, SendDirective, StartEventHandler, StopEventHandler};
 use crate::limits::{self, LimitError};
 use crate::wire_enum::wire_enum;
 
@@ -71,11 +69,7 @@ pub enum OutputSpeech {
         /// What to say.
         text: String,
         /// Queueing.
-        #[serde(
-            rename = "playBehavior",
-            default,
-            skip_serializing_if = "Option::is_none"
-        )]
+        #[serde(rename = "playBehavior", default, skip_serializing_if = "Option::is_none")]
         play_behavior: Option<PlayBehavior>,
     },
     /// SSML, wrapped in `<speak>`.
@@ -84,11 +78,7 @@ pub enum OutputSpeech {
         /// The markup.
         ssml: String,
         /// Queueing.
-        #[serde(
-            rename = "playBehavior",
-            default,
-            skip_serializing_if = "Option::is_none"
-        )]
+        #[serde(rename = "playBehavior", default, skip_serializing_if = "Option::is_none")]
         play_behavior: Option<PlayBehavior>,
     },
 }
@@ -372,15 +362,13 @@ mod tests {
         let absent: ResponseEnvelope =
             serde_json::from_value(json!({"version": "1.0", "response": {}})).unwrap();
         assert_eq!(absent.response.should_end_session, None);
-        let f: ResponseEnvelope = serde_json::from_value(
-            json!({"version": "1.0", "response": {"shouldEndSession": false}}),
-        )
-        .unwrap();
+        let f: ResponseEnvelope =
+            serde_json::from_value(json!({"version": "1.0", "response": {"shouldEndSession": false}}))
+                .unwrap();
         assert_eq!(f.response.should_end_session, Some(false));
-        let n: ResponseEnvelope = serde_json::from_value(
-            json!({"version": "1.0", "response": {"shouldEndSession": null}}),
-        )
-        .unwrap();
+        let n: ResponseEnvelope =
+            serde_json::from_value(json!({"version": "1.0", "response": {"shouldEndSession": null}}))
+                .unwrap();
         assert_eq!(n.response.should_end_session, Some(false));
         let t = ResponseEnvelope::speak("bye").end_session();
         assert_eq!(

@@ -174,14 +174,13 @@ impl Serialize for Directive {
 impl<'de> Deserialize<'de> for Directive {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = DirectiveRaw::deserialize(d)?;
-        let payload =
-            DirectivePayload::from_parts(&raw.header.namespace, &raw.header.name, raw.payload)
-                .map_err(|e| {
-                    D::Error::custom(format_args!(
-                        "payload of {}.{}: {e}",
-                        raw.header.namespace, raw.header.name
-                    ))
-                })?;
+        let payload = DirectivePayload::from_parts(&raw.header.namespace, &raw.header.name, raw.payload)
+            .map_err(|e| {
+                D::Error::custom(format_args!(
+                    "payload of {}.{}: {e}",
+                    raw.header.namespace, raw.header.name
+                ))
+            })?;
         Ok(Directive {
             header: raw.header,
             endpoint: raw.endpoint,

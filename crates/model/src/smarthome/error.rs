@@ -140,16 +140,14 @@ impl ErrorPayload {
     /// `ENDPOINT_LOW_POWER` with the battery level.
     pub fn endpoint_low_power(message: impl Into<String>, percentage_state: u8) -> Self {
         let mut p = Self::new(ErrorType::EndpointLowPower, message);
-        p.extra
-            .insert("percentageState".into(), json!(percentage_state));
+        p.extra.insert("percentageState".into(), json!(percentage_state));
         p
     }
 
     /// `NOT_SUPPORTED_IN_CURRENT_MODE` with the mode the device is in.
     pub fn not_supported_in_current_mode(message: impl Into<String>, mode: DeviceMode) -> Self {
         let mut p = Self::new(ErrorType::NotSupportedInCurrentMode, message);
-        p.extra
-            .insert("currentDeviceMode".into(), json!(mode.as_str()));
+        p.extra.insert("currentDeviceMode".into(), json!(mode.as_str()));
         p
     }
 }

@@ -202,34 +202,22 @@ impl EventPayload {
     }
 
     /// Reads the payload of the event `namespace.name`.
-    pub fn from_parts(
-        namespace: &str,
-        name: &str,
-        payload: Value,
-    ) -> Result<Self, serde_json::Error> {
+    pub fn from_parts(namespace: &str, name: &str, payload: Value) -> Result<Self, serde_json::Error> {
         use serde_json::from_value as v;
         Ok(match (namespace, name) {
             ("Alexa", "Response") => Self::Response(v(payload)?),
-            ("Alexa.CameraStreamController", "Response") => {
-                Self::CameraStreamsResponse(v(payload)?)
-            }
+            ("Alexa.CameraStreamController", "Response") => Self::CameraStreamsResponse(v(payload)?),
             ("Alexa", "StateReport") => Self::StateReport(v(payload)?),
             ("Alexa", "ChangeReport") => Self::ChangeReport(v(payload)?),
             ("Alexa", "DeferredResponse") => Self::DeferredResponse(v(payload)?),
-            (ns, "ErrorResponse") if ERROR_NAMESPACES.contains(&ns) => {
-                Self::ErrorResponse(v(payload)?)
-            }
-            ("Alexa.Authorization", "AcceptGrant.Response") => {
-                Self::AcceptGrantResponse(v(payload)?)
-            }
+            (ns, "ErrorResponse") if ERROR_NAMESPACES.contains(&ns) => Self::ErrorResponse(v(payload)?),
+            ("Alexa.Authorization", "AcceptGrant.Response") => Self::AcceptGrantResponse(v(payload)?),
             ("Alexa.Discovery", "Discover.Response") => Self::DiscoverResponse(v(payload)?),
             ("Alexa.Discovery", "AddOrUpdateReport") => Self::AddOrUpdateReport(v(payload)?),
             ("Alexa.Discovery", "DeleteReport") => Self::DeleteReport(v(payload)?),
             ("Alexa.DoorbellEventSource", "DoorbellPress") => Self::DoorbellPress(v(payload)?),
             ("Alexa.SceneController", "ActivationStarted") => Self::ActivationStarted(v(payload)?),
-            ("Alexa.SceneController", "DeactivationStarted") => {
-                Self::DeactivationStarted(v(payload)?)
-            }
+            ("Alexa.SceneController", "DeactivationStarted") => Self::DeactivationStarted(v(payload)?),
             _ => Self::Unknown(payload),
         })
     }
@@ -238,9 +226,7 @@ impl EventPayload {
 impl Serialize for EventPayload {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
-            Self::Response(p) | Self::CameraStreamsResponse(p) | Self::StateReport(p) => {
-                p.serialize(s)
-            }
+            Self::Response(p) | Self::CameraStreamsResponse(p) | Self::StateReport(p) => p.serialize(s),
             Self::ChangeReport(p) => p.serialize(s),
             Self::DeferredResponse(p) => p.serialize(s),
             Self::ErrorResponse(p) => p.serialize(s),
@@ -286,14 +272,13 @@ impl Serialize for Event {
 impl<'de> Deserialize<'de> for Event {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = EventRaw::deserialize(d)?;
-        let payload =
-            EventPayload::from_parts(&raw.header.namespace, &raw.header.name, raw.payload)
-                .map_err(|e| {
-                    D::Error::custom(format_args!(
-                        "payload of {}.{}: {e}",
-                        raw.header.namespace, raw.header.name
-                    ))
-                })?;
+        let payload = EventPayload::from_parts(&raw.header.namespace, &raw.header.name, raw.payload)
+            .map_err(|e| {
+                D::Error::custom(format_args!(
+                    "payload of {}.{}: {e}",
+                    raw.header.namespace, raw.header.name
+                ))
+            })?;
         Ok(Event {
             header: raw.header,
             endpoint: raw.endpoint,
@@ -396,10 +381,7 @@ impl EventMessage {
     }
 
     /// `AddOrUpdateReport` for the Event Gateway.
-    pub fn add_or_update_report(
-        endpoints: Vec<DiscoveryEndpoint>,
-        lwa_token: impl Into<String>,
-    ) -> Self {
+    pub fn add_or_update_report(endpoints: Vec<DiscoveryEndpoint>, lwa_token: impl Into<String>) -> Self {
         EventMessage {
             event: Event {
                 header: Header::new("Alexa.Discovery", "AddOrUpdateReport"),
@@ -524,14 +506,10 @@ mod tests {
 
     #[test]
     fn doorbell_press_has_a_whole_second_timestamp() {
-        let m =
-            EventMessage::doorbell_press("door", "Atza|x", datetime!(2026-01-02 03:04:05.678 UTC));
+        let m = EventMessage::doorbell_press("door", "Atza|x", datetime!(2026-01-02 03:04:05.678 UTC));
         let v = serde_json::to_value(&m).unwrap();
         assert_eq!(v["event"]["payload"]["timestamp"], "2026-01-02T03:04:05Z");
-        assert_eq!(
-            v["event"]["payload"]["cause"]["type"],
-            "PHYSICAL_INTERACTION"
-        );
+        assert_eq!(v["event"]["payload"]["cause"]["type"], "PHYSICAL_INTERACTION");
         assert_eq!(v["event"]["endpoint"]["scope"]["token"], "Atza|x");
     }
 }

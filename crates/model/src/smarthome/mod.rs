@@ -26,9 +26,7 @@ pub use event::{
     DeferredResponsePayload, DeleteReportPayload, DeletedEndpoint, DiscoverResponsePayload, Event,
     EventMessage, EventPayload, TimestampedCause,
 };
-pub use header::{
-    DirectiveEndpoint, Empty, EventEndpoint, Header, PAYLOAD_VERSION, Scope, new_message_id,
-};
+pub use header::{DirectiveEndpoint, Empty, EventEndpoint, Header, PAYLOAD_VERSION, Scope, new_message_id};
 pub use interfaces::*;
 pub use property::{
     Connectivity, DetectionState, LockState, PowerState, Property, Temperature, TemperatureScale,

@@ -31,11 +31,7 @@ pub fn check_directive(value: &Value) -> Vec<Finding> {
     if payload.is_none() {
         c.fail("/directive", "required", "the directive has no payload");
     } else if !payload.is_some_and(Value::is_object) {
-        c.fail(
-            "/directive/payload",
-            "type",
-            "the payload must be a JSON object",
-        );
+        c.fail("/directive/payload", "type", "the payload must be a JSON object");
     }
 
     let (Some(namespace), Some(name)) = (namespace, name) else {
@@ -131,12 +127,7 @@ impl Checker {
         }
     }
 
-    fn required_str<'a>(
-        &mut self,
-        o: &'a Map<String, Value>,
-        path: &str,
-        key: &str,
-    ) -> Option<&'a str> {
+    fn required_str<'a>(&mut self, o: &'a Map<String, Value>, path: &str, key: &str) -> Option<&'a str> {
         match o.get(key) {
             None => {
                 self.fail(path, "required", format!("\"{key}\" is missing"));
@@ -287,10 +278,7 @@ impl Checker {
         match (namespace, name) {
             ("Alexa.ColorController", "SetColor") => {
                 for (key, max) in [("hue", 360.0), ("saturation", 1.0), ("brightness", 1.0)] {
-                    if let Some(x) = payload["color"][key]
-                        .as_f64()
-                        .filter(|x| *x < 0.0 || *x > max)
-                    {
+                    if let Some(x) = payload["color"][key].as_f64().filter(|x| *x < 0.0 || *x > max) {
                         self.fail(
                             &format!("{p}/color/{key}"),
                             "range",
@@ -313,11 +301,7 @@ impl Checker {
                     );
                 }
                 if payload["grant"]["code"].as_str().is_some_and(str::is_empty) {
-                    self.fail(
-                        &format!("{p}/grant/code"),
-                        "minLength",
-                        "the grant code is empty",
-                    );
+                    self.fail(&format!("{p}/grant/code"), "minLength", "the grant code is empty");
                 }
                 self.scope(&payload["grantee"], &format!("{p}/grantee"));
             }
@@ -353,10 +337,7 @@ mod tests {
     }
 
     fn rules(v: &Value) -> Vec<(String, String)> {
-        check_directive(v)
-            .into_iter()
-            .map(|f| (f.path, f.rule))
-            .collect()
+        check_directive(v).into_iter().map(|f| (f.path, f.rule)).collect()
     }
 
     #[test]
@@ -372,10 +353,7 @@ mod tests {
         assert_eq!(
             rules(&v),
             vec![
-                (
-                    "/directive/header/payloadVersion".into(),
-                    "payloadVersion".into()
-                ),
+                ("/directive/header/payloadVersion".into(), "payloadVersion".into()),
                 ("/directive/header/messageId".into(), "messageId".into()),
             ]
         );

@@ -108,10 +108,7 @@ pub async fn send(
                 .slots
                 .iter()
                 .map(|(k, v)| {
-                    let value = v
-                        .as_str()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| v.to_string());
+                    let value = v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
                     (
                         k.clone(),
                         json!({"name": k, "value": value, "confirmationStatus": "NONE"}),
@@ -122,18 +119,12 @@ pub async fn send(
             request["intent"] = json!({"name": name, "confirmationStatus": "NONE", "slots": slots});
         }
         "SessionEndedRequest" => {
-            request["reason"] = json!(
-                spec.reason
-                    .clone()
-                    .unwrap_or_else(|| "USER_INITIATED".into())
-            );
+            request["reason"] = json!(spec.reason.clone().unwrap_or_else(|| "USER_INITIATED".into()));
         }
         other => {
-            return Err(DriverError::World(crate::world::WorldError::Invalid(
-                format!(
-                    "the sim sends LaunchRequest, IntentRequest or SessionEndedRequest, not {other}"
-                ),
-            )));
+            return Err(DriverError::World(crate::world::WorldError::Invalid(format!(
+                "the sim sends LaunchRequest, IntentRequest or SessionEndedRequest, not {other}"
+            ))));
         }
     }
     let session = {
@@ -153,7 +144,8 @@ pub async fn send(
             "attributes": s.attributes, "user": user_obj,
         })
     };
-    let sent = json!({"version": "1.0", "session": session, "context": {"System": system}, "request": request});
+    let sent =
+        json!({"version": "1.0", "session": session, "context": {"System": system}, "request": request});
     let ex = exchange(sim, skill_id, user, sent, "skill.custom", &spec.kind).await?;
 
     let mut w = sim.world();
@@ -175,12 +167,7 @@ pub async fn send(
 
 /// Delivers one Skill Messaging message as `Messaging.MessageReceived`: no session, the linked
 /// token if any. True when the skill accepted it (HTTP 200).
-pub async fn deliver_message(
-    sim: &Sim,
-    skill_id: &str,
-    user: &str,
-    data: &Map<String, Value>,
-) -> bool {
+pub async fn deliver_message(sim: &Sim, skill_id: &str, user: &str, data: &Map<String, Value>) -> bool {
     let token = if linked_token(sim, skill_id, user) {
         link::fresh_access_token(sim, skill_id, user).await.ok()
     } else {

@@ -71,11 +71,9 @@ impl Form {
             .map(|f| (f.name.clone(), f.value.clone()))
             .collect();
         let allow = self.submits.iter().find(|(name, value, label)| {
-            let text =
-                format!("{} {value} {label}", name.as_deref().unwrap_or("")).to_ascii_lowercase();
+            let text = format!("{} {value} {label}", name.as_deref().unwrap_or("")).to_ascii_lowercase();
             [
-                "allow", "approve", "accept", "authoriz", "authoris", "grant", "consent", "yes",
-                "continue",
+                "allow", "approve", "accept", "authoriz", "authoris", "grant", "consent", "yes", "continue",
             ]
             .iter()
             .any(|w| text.contains(w))
@@ -296,10 +294,7 @@ mod tests {
         assert!(!f.is_login());
         assert_eq!(
             f.fill_consent(),
-            vec![
-                ("csrf".into(), "c".into()),
-                ("decision".into(), "allow".into())
-            ]
+            vec![("csrf".into(), "c".into()), ("decision".into(), "allow".into())]
         );
     }
 

@@ -88,10 +88,7 @@ pub async fn link(
     let result = run(sim, &linking, &redirect_uri, req, &mut steps).await;
     let (outcome, status, error) = match result {
         Ok(tokens) => {
-            steps.push(format!(
-                "linked: access token expires in {} s",
-                tokens.expires_in
-            ));
+            steps.push(format!("linked: access token expires in {} s", tokens.expires_in));
             let access = tokens.access_token.clone();
             if let Ok(e) = sim.world().enablement_mut(skill_id, user) {
                 e.link = Some(tokens);
@@ -141,8 +138,8 @@ async fn run(
 ) -> Result<LinkedTokens, String> {
     let client = session_client(sim);
     let state = random_text(24);
-    let mut url = Url::parse(&l.authorization_uri)
-        .map_err(|e| format!("the authorization URI is not a URL: {e}"))?;
+    let mut url =
+        Url::parse(&l.authorization_uri).map_err(|e| format!("the authorization URI is not a URL: {e}"))?;
     let verifier = l.pkce.then(|| random_text(48));
     {
         let mut q = url.query_pairs_mut();
@@ -154,8 +151,8 @@ async fn run(
             q.append_pair("scope", &l.scopes.join(" "));
         }
         if let Some(v) = &verifier {
-            let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .encode(sha2::Sha256::digest(v.as_bytes()));
+            let challenge =
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(v.as_bytes()));
             q.append_pair("code_challenge", &challenge)
                 .append_pair("code_challenge_method", "S256");
         }
@@ -182,10 +179,7 @@ async fn run(
                     .join(&location)
                     .map_err(|e| format!("redirect to an invalid URL {location:?}: {e}"))?;
                 if next.as_str().starts_with(redirect_uri) {
-                    steps.push(format!(
-                        "{status}: redirected back to Alexa ({})",
-                        redact(&next)
-                    ));
+                    steps.push(format!("{status}: redirected back to Alexa ({})", redact(&next)));
                     break 'pages next;
                 }
                 steps.push(format!("{status}: follow to {}", redact(&next)));
@@ -251,8 +245,7 @@ async fn run(
         return Err(format!("no redirect back to Alexa after {MAX_STEPS} pages"));
     };
 
-    let params: std::collections::HashMap<String, String> =
-        callback.query_pairs().into_owned().collect();
+    let params: std::collections::HashMap<String, String> = callback.query_pairs().into_owned().collect();
     if let Some(error) = params.get("error") {
         let desc = params
             .get("error_description")
@@ -306,10 +299,7 @@ async fn token_request(
     let mut request = client.post(&l.token_uri);
     match l.credentials {
         CredentialScheme::HttpBasic => {
-            request = request.basic_auth(
-                form_encode(&l.client_id),
-                Some(form_encode(&l.client_secret)),
-            )
+            request = request.basic_auth(form_encode(&l.client_id), Some(form_encode(&l.client_secret)))
         }
         CredentialScheme::RequestBodyCredentials => {
             form.push(("client_id", l.client_id.clone()));
@@ -347,16 +337,11 @@ async fn token_request(
                 .map_err(|e| format!("the token URI's answer is not a token response: {e}"))?
         }
         Err(e) => {
-            return Err(format!(
-                "the token URI's answer is not a token response: {e}"
-            ));
+            return Err(format!("the token URI's answer is not a token response: {e}"));
         }
     };
     if !t.token_type.eq_ignore_ascii_case("bearer") {
-        return Err(format!(
-            "token_type is {:?}; Alexa needs bearer",
-            t.token_type
-        ));
+        return Err(format!("token_type is {:?}; Alexa needs bearer", t.token_type));
     }
     if t.expires_in < MIN_EXPIRES_IN {
         return Err(format!(
@@ -370,11 +355,7 @@ async fn token_request(
 
 /// The user's account-linking access token, refreshed first if it has expired, as Alexa does
 /// before sending a directive or request. A failed refresh drops the link, as Alexa does.
-pub async fn fresh_access_token(
-    sim: &Sim,
-    skill_id: &str,
-    user: &str,
-) -> Result<String, DriverError> {
+pub async fn fresh_access_token(sim: &Sim, skill_id: &str, user: &str) -> Result<String, DriverError> {
     let not_linked = |reason: &str| DriverError::NotLinked {
         skill_id: skill_id.to_owned(),
         user: user.to_owned(),
@@ -403,10 +384,7 @@ pub async fn fresh_access_token(
     match token_request(
         sim,
         &linking,
-        vec![
-            ("grant_type", "refresh_token".into()),
-            ("refresh_token", refresh),
-        ],
+        vec![("grant_type", "refresh_token".into()), ("refresh_token", refresh)],
     )
     .await
     {
@@ -435,8 +413,7 @@ pub async fn fresh_access_token(
             if let Ok(e) = w.enablement_mut(skill_id, user) {
                 e.link = None;
             }
-            let mut entry =
-                Entry::new("linking", 400, json!({"refreshed": false})).error(reason.clone());
+            let mut entry = Entry::new("linking", 400, json!({"refreshed": false})).error(reason.clone());
             entry.name = Some("RefreshToken".into());
             entry.skill_id = Some(skill_id.to_owned());
             entry.user = Some(user.to_owned());

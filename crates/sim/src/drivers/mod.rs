@@ -72,9 +72,7 @@ pub(crate) async fn post_json(
         Err(e) if e.is_timeout() => (
             0,
             Value::Null,
-            Some(
-                "the skill did not answer in time (Alexa gives up: SKILL_RESPONSE_TIMEOUT)".into(),
-            ),
+            Some("the skill did not answer in time (Alexa gives up: SKILL_RESPONSE_TIMEOUT)".into()),
         ),
         Err(e) => (
             0,

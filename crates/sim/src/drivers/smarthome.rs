@@ -84,9 +84,7 @@ pub async fn send(
 /// grantee, as Alexa does when a user enables a skill with event permission.
 pub async fn accept_grant(sim: &Sim, skill_id: &str, user: &str) -> Result<Exchange, DriverError> {
     let token = link::fresh_access_token(sim, skill_id, user).await?;
-    let code = sim
-        .world()
-        .mint_grant_code(skill_id, user, Instant::now())?;
+    let code = sim.world().mint_grant_code(skill_id, user, Instant::now())?;
     let directive = json!({"directive": {
         "header": {"namespace": "Alexa.Authorization", "name": "AcceptGrant", "payloadVersion": "3",
                    "messageId": uuid::Uuid::new_v4().to_string()},
@@ -96,12 +94,7 @@ pub async fn accept_grant(sim: &Sim, skill_id: &str, user: &str) -> Result<Excha
     exchange(sim, skill_id, user, directive).await
 }
 
-async fn exchange(
-    sim: &Sim,
-    skill_id: &str,
-    user: &str,
-    sent: Value,
-) -> Result<Exchange, DriverError> {
+async fn exchange(sim: &Sim, skill_id: &str, user: &str, sent: Value) -> Result<Exchange, DriverError> {
     let url = sim
         .world()
         .skill(skill_id)?
@@ -116,9 +109,7 @@ async fn exchange(
     };
     let name = format!(
         "{}.{}",
-        sent["directive"]["header"]["namespace"]
-            .as_str()
-            .unwrap_or(""),
+        sent["directive"]["header"]["namespace"].as_str().unwrap_or(""),
         sent["directive"]["header"]["name"].as_str().unwrap_or("")
     );
 
@@ -175,10 +166,7 @@ fn judge(sent: &Value, status: u16, received: &Value) -> Vec<Finding> {
         f.push(Finding::new(
             "",
             "kind",
-            format!(
-                "the answer is a {}, not a smart-home event",
-                report.describe()
-            ),
+            format!("the answer is a {}, not a smart-home event", report.describe()),
         ));
         return f;
     }
@@ -210,8 +198,8 @@ fn judge(sent: &Value, status: u16, received: &Value) -> Vec<Finding> {
             ("Alexa", "DeferredResponse"),
         ],
     };
-    let interface_answer = (ens == dns && (ename == "Response" || ename == "ErrorResponse"))
-        && dns != "Alexa.Discovery";
+    let interface_answer =
+        (ens == dns && (ename == "Response" || ename == "ErrorResponse")) && dns != "Alexa.Discovery";
     if !expected.contains(&(ens, ename)) && !interface_answer {
         f.push(Finding::new(
             "/event/header/name",

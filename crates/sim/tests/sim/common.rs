@@ -17,8 +17,8 @@ use base64::Engine;
 use rask_model::custom::ResponseEnvelope;
 use rask_model::lwa::TokenResponse;
 use rask_model::smarthome::{
-    Capability, DirectiveMessage, DirectivePayload, DiscoveryEndpoint, DisplayCategory,
-    ErrorPayload, ErrorType, EventMessage, PowerState, Property,
+    Capability, DirectiveMessage, DirectivePayload, DiscoveryEndpoint, DisplayCategory, ErrorPayload,
+    ErrorType, EventMessage, PowerState, Property,
 };
 use rask_sim::{Sim, SimConfig};
 use serde_json::{Value, json};
@@ -113,8 +113,7 @@ async fn consent(State(s): State<Shared>, Form(f): Form<HashMap<String, String>>
     let redirect = f.get("redirect_uri").cloned().unwrap_or_default();
     let state = f.get("state").cloned().unwrap_or_default();
     if f.get("decision").map(String::as_str) != Some("allow") {
-        return Redirect::to(&format!("{redirect}?error=access_denied&state={state}"))
-            .into_response();
+        return Redirect::to(&format!("{redirect}?error=access_denied&state={state}")).into_response();
     }
     let code = format!("code-{}", uuid::Uuid::new_v4());
     s.lock()
@@ -133,24 +132,14 @@ async fn token(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
     );
-    if headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        != Some(expected.as_str())
-    {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"error": "invalid_client"})),
-        )
-            .into_response();
+    if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_client"}))).into_response();
     }
     let mut st = s.lock().unwrap();
     st.basic_seen = true;
     let user = match f.get("grant_type").map(String::as_str) {
         Some("authorization_code") => f.get("code").and_then(|c| st.codes.remove(c)),
-        Some("refresh_token") => f
-            .get("refresh_token")
-            .and_then(|r| st.refresh.get(r).cloned()),
+        Some("refresh_token") => f.get("refresh_token").and_then(|r| st.refresh.get(r).cloned()),
         _ => {
             return (
                 StatusCode::BAD_REQUEST,
@@ -160,11 +149,7 @@ async fn token(
         }
     };
     let Some(user) = user else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": "invalid_grant"})),
-        )
-            .into_response();
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_grant"}))).into_response();
     };
     let access = format!("link-{}", uuid::Uuid::new_v4());
     let refresh = format!("refresh-{}", uuid::Uuid::new_v4());
@@ -223,12 +208,8 @@ async fn smarthome(State(s): State<Shared>, Json(v): Json<Value>) -> Response {
             }
         }
         DirectivePayload::Discover(_) => {
-            let mut door = DiscoveryEndpoint::doorbell(
-                "front-door",
-                "Front door",
-                "Test doorbell",
-                "rask tests",
-            );
+            let mut door =
+                DiscoveryEndpoint::doorbell("front-door", "Front door", "Test doorbell", "rask tests");
             door.cookie = Some([("wire".to_string(), "gpio-17".to_string())].into());
             let light = DiscoveryEndpoint::new(
                 "hall-light",
@@ -237,10 +218,7 @@ async fn smarthome(State(s): State<Shared>, Json(v): Json<Value>) -> Response {
                 "rask tests",
                 DisplayCategory::Light,
             )
-            .with_capability(Capability::reporting(
-                "Alexa.PowerController",
-                &["powerState"],
-            ))
+            .with_capability(Capability::reporting("Alexa.PowerController", &["powerState"]))
             .with_capability(Capability::endpoint_health());
             EventMessage::discover_response(vec![door, light])
         }
@@ -358,8 +336,7 @@ impl Harness {
         let skill = TestSkill::start().await;
         let mut http = reqwest::Client::builder().timeout(Duration::from_secs(20));
         if let Some(ca) = &ca_pem {
-            http =
-                http.add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap());
+            http = http.add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap());
         }
         let http = http.build().unwrap();
         let reg: Value = http

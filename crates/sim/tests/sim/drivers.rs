@@ -16,22 +16,14 @@ async fn linking_follows_login_and_consent_and_uses_basic() {
         .iter()
         .map(|s| s.as_str().unwrap().to_owned())
         .collect();
-    assert!(
-        steps.iter().any(|s| s.starts_with("login form")),
-        "{steps:?}"
-    );
+    assert!(steps.iter().any(|s| s.starts_with("login form")), "{steps:?}");
     assert!(steps.iter().any(|s| s.contains("consent")), "{steps:?}");
     assert!(
         steps.iter().any(|s| s.contains("redirected back to Alexa")),
         "{steps:?}"
     );
     assert!(h.skill.state.lock().unwrap().basic_seen);
-    let e = h
-        .sim
-        .world()
-        .enablement(&h.skill_id, "alice")
-        .unwrap()
-        .clone();
+    let e = h.sim.world().enablement(&h.skill_id, "alice").unwrap().clone();
     assert!(e.link.unwrap().access_token.starts_with("link-"));
     // The redirect URI is Amazon's, for alice's region.
     let authorize = steps.iter().find(|s| s.starts_with("GET ")).unwrap();
@@ -51,8 +43,7 @@ async fn a_wrong_password_says_so() {
     assert_eq!(l["linked"], false);
     let error = l["error"].as_str().unwrap();
     assert!(
-        error.contains("wrong user name or password")
-            && error.contains("Wrong user name or password"),
+        error.contains("wrong user name or password") && error.contains("Wrong user name or password"),
         "{error}"
     );
     let logged = h.events("linking").await;
@@ -99,19 +90,18 @@ async fn directives_and_their_verdicts() {
     let path = format!("/sim/skills/{}/users/alice/directives", h.skill_id);
 
     let (s, ex) = h
-        .post(
-            &path,
-            json!({"namespace": "Alexa.Discovery", "name": "Discover"}),
-        )
+        .post(&path, json!({"namespace": "Alexa.Discovery", "name": "Discover"}))
         .await;
     assert_eq!(s, 200);
     assert_eq!(ex["valid"], true, "{ex:#}");
-    assert_eq!(
-        ex["received"]["event"]["header"]["name"],
-        "Discover.Response"
-    );
+    assert_eq!(ex["received"]["event"]["header"]["name"], "Discover.Response");
 
-    let (_, ex) = h.post(&path, json!({"namespace": "Alexa.PowerController", "name": "TurnOn", "endpointId": "front-door"})).await;
+    let (_, ex) = h
+        .post(
+            &path,
+            json!({"namespace": "Alexa.PowerController", "name": "TurnOn", "endpointId": "front-door"}),
+        )
+        .await;
     assert_eq!(ex["valid"], true, "{ex:#}");
     assert_eq!(
         ex["sent"]["directive"]["endpoint"]["cookie"],
@@ -128,7 +118,12 @@ async fn directives_and_their_verdicts() {
     assert_eq!(ex["valid"], true, "{ex:#}");
 
     // The test skill forgets the correlation token on TurnOff: the sim must catch it.
-    let (_, ex) = h.post(&path, json!({"namespace": "Alexa.PowerController", "name": "TurnOff", "endpointId": "hall-light"})).await;
+    let (_, ex) = h
+        .post(
+            &path,
+            json!({"namespace": "Alexa.PowerController", "name": "TurnOff", "endpointId": "hall-light"}),
+        )
+        .await;
     assert_eq!(ex["valid"], false);
     assert_eq!(ex["findings"][0]["rule"], "correlationToken", "{ex:#}");
     let logged = h.events("skill.smarthome").await;
@@ -179,10 +174,7 @@ async fn an_unreachable_skill_is_a_recorded_failure() {
         .await;
     assert_eq!(ex["status"], 0);
     assert!(
-        ex["error"]
-            .as_str()
-            .unwrap()
-            .contains("could not be reached"),
+        ex["error"].as_str().unwrap().contains("could not be reached"),
         "{ex}"
     );
 }
@@ -211,14 +203,8 @@ async fn custom_requests_keep_a_session() {
         json!({"count": 1}),
         "attributes come back"
     );
-    assert_eq!(
-        turn["sent"]["request"]["intent"]["slots"]["n"]["value"],
-        "3"
-    );
-    assert_eq!(
-        turn["received"]["response"]["outputSpeech"]["text"],
-        "Turn 2"
-    );
+    assert_eq!(turn["sent"]["request"]["intent"]["slots"]["n"]["value"], "3");
+    assert_eq!(turn["received"]["response"]["outputSpeech"]["text"], "Turn 2");
 
     let (_, stop) = h
         .post(
@@ -228,10 +214,7 @@ async fn custom_requests_keep_a_session() {
         .await;
     assert_eq!(stop["received"]["response"]["shouldEndSession"], true);
     let (_, next) = h
-        .post(
-            &path,
-            json!({"type": "IntentRequest", "intent": "CountIntent"}),
-        )
+        .post(&path, json!({"type": "IntentRequest", "intent": "CountIntent"}))
         .await;
     assert_eq!(next["sent"]["session"]["new"], true, "the session ended");
     assert_ne!(next["sent"]["session"]["sessionId"], session_id);
@@ -243,8 +226,6 @@ async fn custom_requests_keep_a_session() {
         )
         .await;
     assert_eq!(ended["sent"]["request"]["reason"], "USER_INITIATED");
-    let (s, _) = h
-        .post(&path, json!({"type": "CanFulfillIntentRequest"}))
-        .await;
+    let (s, _) = h.post(&path, json!({"type": "CanFulfillIntentRequest"})).await;
     assert_eq!(s, 400);
 }

@@ -5,20 +5,14 @@ use serde_json::{Value, json};
 use crate::common::{Harness, doorbell};
 
 async fn post_event(h: &Harness, region: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
-    let mut r = h
-        .http
-        .post(format!("{}{region}/v3/events", h.url))
-        .json(body);
+    let mut r = h.http.post(format!("{}{region}/v3/events", h.url)).json(body);
     if let Some(t) = token {
         r = r.bearer_auth(t);
     }
     let r = r.send().await.unwrap();
     let status = r.status().as_u16();
     let text = r.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
 fn code(body: &Value) -> &str {
@@ -44,10 +38,7 @@ async fn a_linked_and_granted_skill_posts_a_doorbell_press_the_sim_records_as_va
 
     // Expire the token: the next post gets 401 INVALID_ACCESS_TOKEN_EXCEPTION.
     let (s, _) = h
-        .post(
-            "/sim/faults",
-            json!({"action": "expireTokens", "user": "alice"}),
-        )
+        .post("/sim/faults", json!({"action": "expireTokens", "user": "alice"}))
         .await;
     assert_eq!(s, 200);
     let (status, body) = post_event(&h, "/eu", Some(&lwa), &doorbell(&lwa)).await;
@@ -124,15 +115,10 @@ async fn body_refusals() {
             .contains("scope token")
     );
 
-    let discover = serde_json::to_value(rask_model::smarthome::EventMessage::discover_response(
-        vec![],
-    ))
-    .unwrap();
+    let discover =
+        serde_json::to_value(rask_model::smarthome::EventMessage::discover_response(vec![])).unwrap();
     let (s, _) = post_event(&h, "/eu", Some(&lwa), &discover).await;
-    assert_eq!(
-        s, 400,
-        "a Discover.Response is an answer, never a gateway event"
-    );
+    assert_eq!(s, 400, "a Discover.Response is an answer, never a gateway event");
 
     let mut huge = doorbell(&lwa);
     huge["context"] = json!({"properties": [], "padding": "x".repeat(1_100_000)});
@@ -216,11 +202,8 @@ async fn injected_faults_answer_with_amazons_codes() {
         (503, "SERVICE_UNAVAILABLE_EXCEPTION"),
         (401, "INVALID_ACCESS_TOKEN_EXCEPTION"),
     ] {
-        h.post(
-            "/sim/faults",
-            json!({"target": "gateway", "status": status}),
-        )
-        .await;
+        h.post("/sim/faults", json!({"target": "gateway", "status": status}))
+            .await;
         let (s, b) = post_event(&h, "/eu", Some(&lwa), &doorbell(&lwa)).await;
         assert_eq!((s, code(&b)), (status, expected));
     }

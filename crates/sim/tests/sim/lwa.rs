@@ -87,29 +87,15 @@ async fn client_authentication_errors() {
         None,
     )
     .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (401, Some("invalid_client"))
-    );
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
     assert!(headers.get("www-authenticate").is_none());
 
     let (status, body, headers) = token(&h, &cc, Some((id, "wrong"))).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (401, Some("invalid_client"))
-    );
-    assert!(
-        headers["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .starts_with("Basic")
-    );
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+    assert!(headers["www-authenticate"].to_str().unwrap().starts_with("Basic"));
 
     let (status, body, _) = token(&h, &cc, None).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (401, Some("invalid_client"))
-    );
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
 
     let (status, body, _) = token(
         &h,
@@ -139,10 +125,7 @@ async fn grant_errors() {
     let h = Harness::start().await;
     let auth = Some((h.lwa.0.as_str(), h.lwa.1.as_str()));
     let (s, b, _) = token(&h, &[("grant_type", "password"), ("username", "a")], auth).await;
-    assert_eq!(
-        (s, b["error"].as_str()),
-        (400, Some("unsupported_grant_type"))
-    );
+    assert_eq!((s, b["error"].as_str()), (400, Some("unsupported_grant_type")));
     let (s, b, _) = token(&h, &[("scope", "alexa:skill_messaging")], auth).await;
     assert_eq!((s, b["error"].as_str()), (400, Some("invalid_request")));
     let (s, b, _) = token(&h, &[("grant_type", "client_credentials")], auth).await;
@@ -160,20 +143,14 @@ async fn grant_errors() {
     assert_eq!((s, b["error"].as_str()), (400, Some("invalid_scope")));
     let (s, b, _) = token(
         &h,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", "ANnever-issued"),
-        ],
+        &[("grant_type", "authorization_code"), ("code", "ANnever-issued")],
         auth,
     )
     .await;
     assert_eq!((s, b["error"].as_str()), (400, Some("invalid_grant")));
     let (s, b, _) = token(
         &h,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", "Atzr|nope"),
-        ],
+        &[("grant_type", "refresh_token"), ("refresh_token", "Atzr|nope")],
         auth,
     )
     .await;
@@ -239,19 +216,9 @@ async fn grant_codes_are_single_use_and_refresh_tokens_work() {
         .as_str()
         .unwrap()
         .to_owned();
-    let (s, b, _) = token(
-        &h,
-        &[("grant_type", "authorization_code"), ("code", &code)],
-        auth,
-    )
-    .await;
+    let (s, b, _) = token(&h, &[("grant_type", "authorization_code"), ("code", &code)], auth).await;
     assert_eq!((s, b["error"].as_str()), (400, Some("invalid_grant")));
-    assert!(
-        b["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("already used")
-    );
+    assert!(b["error_description"].as_str().unwrap().contains("already used"));
 }
 
 #[tokio::test]
@@ -275,10 +242,7 @@ async fn an_expired_grant_code_is_invalid_grant() {
         "{g:#}"
     );
     let why = h.skill.state.lock().unwrap().grant_error.clone().unwrap();
-    assert!(
-        why.contains("invalid_grant") && why.contains("expired"),
-        "{why}"
-    );
+    assert!(why.contains("invalid_grant") && why.contains("expired"), "{why}");
 }
 
 #[tokio::test]
@@ -298,10 +262,7 @@ async fn injected_faults() {
     ];
     for _ in 0..2 {
         let (s, b, _) = token(&h, &cc, auth).await;
-        assert_eq!(
-            (s, b["error"].as_str()),
-            (503, Some("temporarily_unavailable"))
-        );
+        assert_eq!((s, b["error"].as_str()), (503, Some("temporarily_unavailable")));
     }
     let (s, _, _) = token(&h, &cc, auth).await;
     assert_eq!(s, 200, "the fault is used up");

@@ -58,9 +58,7 @@ async fn amazons_python_service_clients_work_against_the_sim() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(
-        stdout.contains("lwa ok")
-            && stdout.contains("messaging ok")
-            && stdout.contains("proactive ok"),
+        stdout.contains("lwa ok") && stdout.contains("messaging ok") && stdout.contains("proactive ok"),
         "{stdout}"
     );
 

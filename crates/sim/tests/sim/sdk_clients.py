@@ -33,7 +33,9 @@ messaging.send_skill_message(
     send_skill_messaging_request=SendSkillMessagingRequest(data={"reminder_id": "r-42"}, expires_after_seconds=3600))
 print("messaging ok")
 
-now = datetime.now(timezone.utc)
+# Naive UTC datetimes, as in Amazon's own sample (datetime.utcnow()): the SDK writes them
+# without an offset, and Amazon accepts them.
+now = datetime.now(timezone.utc).replace(tzinfo=None)
 proactive = ProactiveEventsServiceClient(api_configuration=api, authentication_configuration=auth, lwa_client=lwa)
 proactive.create_proactive_event(
     create_proactive_event_request=CreateProactiveEventRequest(

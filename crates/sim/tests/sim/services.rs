@@ -56,14 +56,8 @@ async fn a_skill_message_is_accepted_and_delivered_to_the_skill() {
     assert_eq!(s, 202, "{b}");
     wait_for(&h, "the delivery", |h| !messages_received(h).is_empty()).await;
     let m = &messages_received(&h)[0];
-    assert_eq!(
-        m["request"]["message"],
-        json!({"listId": "L1", "op": "sync"})
-    );
-    assert!(
-        m.get("session").is_none(),
-        "out of session: no session object"
-    );
+    assert_eq!(m["request"]["message"], json!({"listId": "L1", "op": "sync"}));
+    assert!(m.get("session").is_none(), "out of session: no session object");
     assert_eq!(m["context"]["System"]["user"]["userId"], user_id.as_str());
     assert!(
         m["context"]["System"]["user"]["accessToken"]
@@ -162,12 +156,7 @@ async fn skill_messaging_errors() {
     )
     .await;
     assert_eq!(s, 400);
-    assert!(
-        b["message"]
-            .as_str()
-            .unwrap()
-            .contains("expiresAfterSeconds")
-    );
+    assert!(b["message"].as_str().unwrap().contains("expiresAfterSeconds"));
     let (s, _) = send(
         &h,
         &path,
@@ -204,13 +193,7 @@ async fn proactive_events() {
     let dev = "/eu/v1/proactiveEvents/stages/development";
     let unicast = json!({"type": "Unicast", "payload": {"user": h.user_id("alice")}});
 
-    let (s, b) = send(
-        &h,
-        dev,
-        Some(&token),
-        &proactive_body(unicast.clone(), "ring-1"),
-    )
-    .await;
+    let (s, b) = send(&h, dev, Some(&token), &proactive_body(unicast.clone(), "ring-1")).await;
     assert_eq!(s, 202, "{b}");
     let (s, _) = send(
         &h,
@@ -220,13 +203,7 @@ async fn proactive_events() {
     )
     .await;
     assert_eq!(s, 202, "the same id to another audience is no duplicate");
-    let (s, b) = send(
-        &h,
-        dev,
-        Some(&token),
-        &proactive_body(unicast.clone(), "ring-1"),
-    )
-    .await;
+    let (s, b) = send(&h, dev, Some(&token), &proactive_body(unicast.clone(), "ring-1")).await;
     assert_eq!((s, b["code"].as_u64()), (409, Some(409)));
     let (s, _) = send(
         &h,

@@ -1,0 +1,148 @@
+//! `rask sim` as a user runs it: the real binary serving on a free port, driven by its own
+//! subcommands, over HTTP and HTTPS.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+/// A running `rask sim`, killed when dropped.
+struct Running {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(extra: &[&str]) -> Running {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rask"))
+        .args(["sim", "--bind", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("rask sim starts");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    // Keep reading, as a terminal would, so the sim's later lines have somewhere to go.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let url = first.trim().rsplit(' ').next().unwrap().to_owned();
+    assert!(
+        first.starts_with("rask sim: Alexa's cloud, simulated, listening on "),
+        "{first}"
+    );
+    Running { child, url }
+}
+
+fn rask(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rask"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+#[tokio::test]
+async fn serves_on_a_free_port_and_is_driven_from_the_command_line() {
+    let sim = start(&[]);
+    assert!(sim.url.starts_with("http://127.0.0.1:"), "{}", sim.url);
+    let health = reqwest::get(format!("{}/healthz", sim.url)).await.unwrap();
+    assert_eq!(health.text().await.unwrap(), "ok");
+
+    let o = rask(&["sim", "user", "bob", "--region", "FE", "--sim", &sim.url]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(json(&o)["region"], "FE");
+
+    let o = rask(&[
+        "sim",
+        "skill",
+        "--sim",
+        &sim.url,
+        "--name",
+        "Doorbell",
+        "--smart-home",
+        "http://127.0.0.1:9/smarthome",
+    ]);
+    assert!(o.status.success());
+    let skill = json(&o)["skillId"].as_str().unwrap().to_owned();
+    assert!(skill.starts_with("amzn1.ask.skill."));
+
+    // Nothing is linked: the driver says so and the command fails.
+    let o = rask(&["sim", "grant", &skill, "bob", "--sim", &sim.url]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        json(&o)["error"].as_str().unwrap().contains("has never enabled"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+
+    let o = rask(&[
+        "sim", "fault", "gateway", "--status", "503", "--count", "2", "--sim", &sim.url,
+    ]);
+    assert!(o.status.success());
+    assert_eq!(json(&o)["queued"]["count"], 2);
+
+    // The queued fault answers the next gateway call with Amazon's 503.
+    let r = reqwest::Client::new()
+        .post(format!("{}/fe/v3/events", sim.url))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["payload"]["code"], "SERVICE_UNAVAILABLE_EXCEPTION");
+
+    let o = rask(&["sim", "events", "--api", "gateway", "--sim", &sim.url]);
+    let events = json(&o)["events"].as_array().unwrap().clone();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["status"], 503);
+
+    let o = rask(&["sim", "directive", &skill, "bob", "NoDot", "--sim", &sim.url]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("NAMESPACE.NAME"));
+}
+
+#[tokio::test]
+async fn serves_https_with_a_local_ca_and_refuses_plain_http_cleanly() {
+    let dir = std::env::temp_dir().join(format!("rask-sim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    let sim = start(&["--tls", "--ca-out", ca.to_str().unwrap()]);
+    assert!(sim.url.starts_with("https://127.0.0.1:"), "{}", sim.url);
+    let pem = std::fs::read(&ca).unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap();
+    let r = client.get(format!("{}/healthz", sim.url)).send().await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "ok");
+
+    let plain = sim.url.replacen("https://", "http://", 1);
+    assert!(
+        reqwest::get(format!("{plain}/healthz")).await.is_err(),
+        "plain HTTP gets no answer"
+    );
+    let untrusting = reqwest::Client::new();
+    assert!(
+        untrusting
+            .get(format!("{}/healthz", sim.url))
+            .send()
+            .await
+            .is_err(),
+        "an unknown CA is not trusted"
+    );
+    // The server is still fine afterwards.
+    let r = client.get(format!("{}/healthz", sim.url)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
