@@ -1,5 +1,6 @@
-# Sourced by scripts/test: make sure the real services the tests talk to are running on
-# loopback, installing them from Debian's packages where they are missing.
+# Sourced by scripts/test: make sure the real services and tools the tests use are there:
+# PostgreSQL and Mosquitto running on loopback, Debian's Chromium for the browser tests, Node.js
+# for Playwright, Python with venv for Amazon's SDK. Missing ones come from Debian's packages.
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -47,4 +48,17 @@ ensure_mosquitto() {
     command -v mosquitto >/dev/null || apt_install mosquitto
     mosquitto -d -c /etc/mosquitto/mosquitto.conf
     wait_for_port 1883
+}
+
+ensure_browser_tools() {
+    [ -x /usr/bin/chromium ] || { echo "scripts/test: installing chromium" >&2; apt_install chromium; }
+    command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+    if [ ! -d tests/browser/node_modules/playwright-core ]; then
+        (cd tests/browser && npm ci --no-audit --no-fund --silent)
+    fi
+}
+
+ensure_python() {
+    command -v python3 >/dev/null || apt_install python3
+    python3 -m venv --help >/dev/null 2>&1 || apt_install python3-venv
 }

@@ -246,12 +246,19 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", a.bind))?;
     let url = sim.base_url().to_owned();
-    say(&format!("rask sim: Alexa's cloud, simulated, listening on {url}"));
+    // The CA file is written before the first line, so whoever reads that line finds it.
     let identity = if a.tls {
         Some(tls_identity(&a, &listener)?)
     } else {
         None
     };
+    say(&format!("rask sim: Alexa's cloud, simulated, listening on {url}"));
+    if a.tls && a.cert.is_none() {
+        say(&format!(
+            "  TLS:                    trust the local CA in {} (REQUESTS_CA_BUNDLE, curl --cacert)",
+            a.ca_out.display()
+        ));
+    }
     say(&format!("  console:                {url}/sim/"));
     say(&format!("  Login with Amazon:      {url}/auth/o2/token"));
     say(&format!(
@@ -298,10 +305,6 @@ fn tls_identity(
     let id = rask_sim::tls::TlsIdentity::generate(&hosts)?;
     if let Some(ca) = &id.ca_pem {
         std::fs::write(&a.ca_out, ca).with_context(|| format!("cannot write {}", a.ca_out.display()))?;
-        say(&format!(
-            "  TLS:                    trust the local CA in {} (REQUESTS_CA_BUNDLE, curl --cacert)",
-            a.ca_out.display()
-        ));
     }
     Ok(id)
 }

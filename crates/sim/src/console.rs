@@ -23,7 +23,7 @@ pub async fn page(State(sim): State<Sim>) -> Html<String> {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"5\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>rask sim</title>\
          <style>body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}table{border-collapse:collapse;width:100%}\
-         td,th{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top;font-size:.9rem}\
+         td,th{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top;font-size:.9rem}td:nth-child(2){white-space:nowrap}\
          .bad{color:#a00}.good{color:#060}code{font-size:.85rem}</style></head><body><h1>rask sim</h1>",
     );
     html.push_str(&format!(

@@ -74,15 +74,20 @@ fn ok(status: StatusCode, v: Value) -> ApiResult {
     Ok((status, Json(v)).into_response())
 }
 
-/// Reads a JSON body, answering a clear 400 rather than axum's plain-text rejection.
+/// Reads a JSON object body, answering a clear 400 rather than axum's plain-text rejection.
+/// Only an object will do: serde would happily read a struct from `[]`.
 fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let text = if bytes.is_empty() { b"{}".as_slice() } else { bytes };
-    serde_json::from_slice(text).map_err(|e| {
+    let invalid = |why: String| {
         ApiError(
             StatusCode::BAD_REQUEST,
-            format!("the request body is not valid: {e}"),
+            format!("the request body is not valid: {why}"),
         )
-    })
+    };
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
+    if !value.is_object() {
+        return Err(invalid("expected a JSON object".into()));
+    }
+    serde_json::from_value(value).map_err(|e| invalid(e.to_string()))
 }
 
 #[derive(Deserialize)]
@@ -229,7 +234,12 @@ async fn set_gadgets(
     Path(user): Path<String>,
     bytes: axum::body::Bytes,
 ) -> ApiResult {
-    let gadgets: Vec<Gadget> = body(&bytes)?;
+    let gadgets: Vec<Gadget> = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not a JSON array of gadgets: {e}"),
+        )
+    })?;
     sim.world().set_gadgets(&user, gadgets)?;
     ok(StatusCode::OK, json!({ "user": user }))
 }

@@ -123,6 +123,8 @@ impl Sim {
             .nest("/na", amazon.clone().layer(axum::Extension(Region::Na)))
             .nest("/eu", amazon.clone().layer(axum::Extension(Region::Eu)))
             .nest("/fe", amazon.layer(axum::Extension(Region::Fe)))
+            // axum's nest maps "/" to "/sim" only; the console is at "/sim/" too.
+            .route("/sim/", get(console::page))
             .nest("/sim", control::router())
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(self.clone())

@@ -1,0 +1,66 @@
+//! The console in a real browser: headless Chromium driven by Playwright (tests/browser).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::common::{Harness, doorbell};
+
+/// The browser test directory, with its node modules installed on first use.
+pub fn browser_tests() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser");
+    assert!(
+        std::path::Path::new("/usr/bin/chromium").exists(),
+        "Debian's chromium is needed at /usr/bin/chromium: scripts/test installs it"
+    );
+    if !dir.join("node_modules/playwright-core").exists() {
+        let ok = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--silent"])
+            .current_dir(&dir)
+            .status();
+        assert!(ok.is_ok_and(|s| s.success()), "npm ci in tests/browser failed");
+    }
+    dir
+}
+
+#[tokio::test]
+async fn the_console_in_chromium() {
+    let h = Harness::start().await;
+    let lwa = h.link_and_grant().await;
+    h.http
+        .post(format!("{}/eu/v3/events", h.url))
+        .bearer_auth(&lwa)
+        .json(&doorbell(&lwa))
+        .send()
+        .await
+        .unwrap();
+    h.http
+        .post(format!("{}/eu/v3/events", h.url))
+        .bearer_auth("Atza|forged")
+        .json(&doorbell("x"))
+        .send()
+        .await
+        .unwrap();
+    let dir = browser_tests();
+    let shot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots/sim-console.png");
+    std::fs::create_dir_all(shot.parent().unwrap()).unwrap();
+    let out = tokio::process::Command::new("node")
+        .arg("sim-console.mjs")
+        .current_dir(&dir)
+        .env("SIM_URL", &h.url)
+        .env("SKILL_ID", &h.skill_id)
+        .env("SCREENSHOT", &shot)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("console ok"));
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 1000,
+        "a screenshot was taken"
+    );
+}
