@@ -62,3 +62,14 @@ ensure_python() {
     command -v python3 >/dev/null || apt_install python3
     python3 -m venv --help >/dev/null 2>&1 || apt_install python3-venv
 }
+
+# Each store test makes its own PostgreSQL database; drop the ones earlier runs left.
+drop_test_databases() {
+    command -v psql >/dev/null || return 0
+    local url="${RASK_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
+    psql "$url" -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'rask\_test\_%'" 2>/dev/null |
+        while read -r db; do
+            [ -n "$db" ] && psql "$url" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1
+        done
+    return 0
+}

@@ -1,0 +1,20 @@
+//! rask's persistence.
+//!
+//! One [`Store`] over SQLite (the default, one file, WAL) or PostgreSQL (several rask instances
+//! on one database), chosen by the URL. Both run the same SQL through sqlx's `Any` driver;
+//! each has its own migrations where their dialects differ. Times are Unix milliseconds;
+//! codes and tokens are stored only as SHA-256 digests ([`digest`]).
+//!
+//! - [`users`]: the people who link their accounts;
+//! - [`sessions`]: browser sessions of the login and consent pages;
+//! - [`oauth`]: authorization codes, token families, access and refresh tokens;
+//! - [`link_log`]: every step of every linking attempt.
+
+mod db;
+pub mod link_log;
+pub mod oauth;
+pub mod sessions;
+pub mod users;
+
+pub use db::{Backend, Store, StoreError, digest, now_ms};
+pub mod testing;

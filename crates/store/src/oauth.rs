@@ -1,0 +1,330 @@
+//! OAuth 2.0 rows: authorization codes, token families, access and refresh tokens.
+//!
+//! A family is everything one code exchange issued: its access tokens and its chain of
+//! refresh tokens. Revoking a family (a code used twice, an old refresh token used again, a
+//! revocation request) kills every token in it at once. Single use is enforced by the
+//! database: a code or refresh token is claimed with an `UPDATE ... WHERE used_at IS NULL`, so
+//! two concurrent exchanges cannot both win, on SQLite or on PostgreSQL.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::db::{Store, StoreError};
+
+/// A new authorization code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCode {
+    /// Digest of the code.
+    pub code_hash: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The user who consented.
+    pub user_id: String,
+    /// The redirect URI it was sent to; the exchange must name the same.
+    pub redirect_uri: String,
+    /// Granted scope, space-separated.
+    pub scope: String,
+    /// PKCE S256 challenge, when the client sent one.
+    pub code_challenge: Option<String>,
+    /// End of its life.
+    pub expires_at: i64,
+}
+
+/// A stored authorization code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Code {
+    /// What it was issued with.
+    pub code: NewCode,
+    /// When it was exchanged.
+    pub used_at: Option<i64>,
+    /// The family its exchange issued.
+    pub family_id: Option<String>,
+}
+
+/// The outcome of claiming a single-use code or refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim<T> {
+    /// This call won it.
+    Claimed(T),
+    /// It was used before: a replay.
+    AlreadyUsed(T),
+    /// No such code or token.
+    Unknown,
+}
+
+/// A token family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Family {
+    /// A UUID.
+    pub id: String,
+    /// The client.
+    pub client_id: String,
+    /// The user.
+    pub user_id: String,
+    /// Granted scope.
+    pub scope: String,
+    /// When the code was exchanged.
+    pub created_at: i64,
+    /// When and why the family was revoked.
+    pub revoked: Option<(i64, String)>,
+}
+
+/// A stored access token with its family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    /// Its family.
+    pub family: Family,
+    /// End of its life.
+    pub expires_at: i64,
+}
+
+/// A stored refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    /// Its family.
+    pub family: Family,
+    /// When it was issued.
+    pub created_at: i64,
+    /// When it was issued or last used; its idle life counts from here.
+    pub last_used_at: i64,
+    /// When it was exchanged for a new one.
+    pub rotated_at: Option<i64>,
+}
+
+/// Tokens to store for a family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTokens {
+    /// Digest of the access token.
+    pub access_hash: String,
+    /// End of the access token's life.
+    pub access_expires_at: i64,
+    /// Digest of the refresh token.
+    pub refresh_hash: String,
+}
+
+const FAMILY_COLUMNS: &str =
+    "f.id, f.client_id, f.user_id, f.scope, f.created_at, f.revoked_at, f.revoked_reason";
+
+fn family(r: &AnyRow) -> Result<Family, sqlx::Error> {
+    let revoked_at: Option<i64> = r.try_get("revoked_at")?;
+    let reason: Option<String> = r.try_get("revoked_reason")?;
+    Ok(Family {
+        id: r.try_get("id")?,
+        client_id: r.try_get("client_id")?,
+        user_id: r.try_get("user_id")?,
+        scope: r.try_get("scope")?,
+        created_at: r.try_get("created_at")?,
+        revoked: revoked_at.map(|at| (at, reason.unwrap_or_default())),
+    })
+}
+
+fn code(r: &AnyRow) -> Result<Code, sqlx::Error> {
+    Ok(Code {
+        code: NewCode {
+            code_hash: r.try_get("code_hash")?,
+            client_id: r.try_get("client_id")?,
+            user_id: r.try_get("user_id")?,
+            redirect_uri: r.try_get("redirect_uri")?,
+            scope: r.try_get("scope")?,
+            code_challenge: r.try_get("code_challenge")?,
+            expires_at: r.try_get("expires_at")?,
+        },
+        used_at: r.try_get("used_at")?,
+        family_id: r.try_get("family_id")?,
+    })
+}
+
+impl Store {
+    /// Stores a new authorization code.
+    pub async fn insert_code(&self, c: &NewCode) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO oauth_codes (code_hash, client_id, user_id, redirect_uri, scope, code_challenge, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(c.code_hash.clone())
+        .bind(c.client_id.clone())
+        .bind(c.user_id.clone())
+        .bind(c.redirect_uri.clone())
+        .bind(c.scope.clone())
+        .bind(c.code_challenge.clone())
+        .bind(c.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Claims a code for exchange: only the first claim wins.
+    pub async fn claim_code(&self, code_hash: &str, now: i64) -> Result<Claim<Code>, StoreError> {
+        let won = sqlx::query("UPDATE oauth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL")
+            .bind(now)
+            .bind(code_hash)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            == 1;
+        let row = sqlx::query(
+            "SELECT code_hash, client_id, user_id, redirect_uri, scope, code_challenge, expires_at, used_at, family_id \
+             FROM oauth_codes WHERE code_hash = $1",
+        )
+        .bind(code_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row.as_ref().map(code).transpose()? {
+            None => Claim::Unknown,
+            Some(c) if won => Claim::Claimed(c),
+            Some(c) => Claim::AlreadyUsed(c),
+        })
+    }
+
+    /// Creates a family from a claimed code, with its first access and refresh tokens, in one
+    /// transaction.
+    pub async fn issue_family(
+        &self,
+        family_id: &str,
+        code_hash: Option<&str>,
+        client_id: &str,
+        user_id: &str,
+        scope: &str,
+        tokens: &NewTokens,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO oauth_families (id, client_id, user_id, scope, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(family_id)
+            .bind(client_id)
+            .bind(user_id)
+            .bind(scope)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(code_hash) = code_hash {
+            sqlx::query("UPDATE oauth_codes SET family_id = $1 WHERE code_hash = $2")
+                .bind(family_id)
+                .bind(code_hash)
+                .execute(&mut *tx)
+                .await?;
+        }
+        insert_tokens(&mut tx, family_id, tokens, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Adds a fresh access and refresh token to a family (after a refresh).
+    pub async fn add_tokens(&self, family_id: &str, tokens: &NewTokens, now: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        insert_tokens(&mut tx, family_id, tokens, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A family.
+    pub async fn family(&self, id: &str) -> Result<Option<Family>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {FAMILY_COLUMNS} FROM oauth_families f WHERE f.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(family).transpose()?)
+    }
+
+    /// Revokes a family and every token in it; a family already revoked keeps its first reason.
+    pub async fn revoke_family(&self, id: &str, reason: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE oauth_families SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(reason)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// An access token by digest, with its family.
+    pub async fn access_token(&self, hash: &str) -> Result<Option<AccessToken>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {FAMILY_COLUMNS}, t.expires_at AS token_expires_at FROM oauth_access_tokens t \
+             JOIN oauth_families f ON f.id = t.family_id WHERE t.token_hash = $1"
+        ))
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row
+            .as_ref()
+            .map(|r| -> Result<AccessToken, sqlx::Error> {
+                Ok(AccessToken {
+                    family: family(r)?,
+                    expires_at: r.try_get("token_expires_at")?,
+                })
+            })
+            .transpose()?)
+    }
+
+    /// Claims a refresh token for rotation: only the first claim wins.
+    pub async fn claim_refresh(&self, hash: &str, now: i64) -> Result<Claim<RefreshToken>, StoreError> {
+        let won = sqlx::query(
+            "UPDATE oauth_refresh_tokens SET rotated_at = $1 WHERE token_hash = $2 AND rotated_at IS NULL",
+        )
+        .bind(now)
+        .bind(hash)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1;
+        let row = sqlx::query(&format!(
+            "SELECT {FAMILY_COLUMNS}, t.created_at AS token_created_at, t.last_used_at, t.rotated_at \
+             FROM oauth_refresh_tokens t JOIN oauth_families f ON f.id = t.family_id WHERE t.token_hash = $1"
+        ))
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let token = row
+            .as_ref()
+            .map(|r| -> Result<RefreshToken, sqlx::Error> {
+                Ok(RefreshToken {
+                    family: family(r)?,
+                    created_at: r.try_get("token_created_at")?,
+                    last_used_at: r.try_get("last_used_at")?,
+                    rotated_at: r.try_get("rotated_at")?,
+                })
+            })
+            .transpose()?;
+        Ok(match token {
+            None => Claim::Unknown,
+            Some(t) if won => Claim::Claimed(t),
+            Some(t) => Claim::AlreadyUsed(t),
+        })
+    }
+
+    /// The family of an access or refresh token, by digest (for revocation).
+    pub async fn family_of_token(&self, hash: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT family_id FROM oauth_access_tokens WHERE token_hash = $1 \
+             UNION SELECT family_id FROM oauth_refresh_tokens WHERE token_hash = $1",
+        )
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.try_get("family_id")).transpose()?)
+    }
+}
+
+async fn insert_tokens(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    family_id: &str,
+    t: &NewTokens,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO oauth_access_tokens (token_hash, family_id, expires_at) VALUES ($1, $2, $3)")
+        .bind(t.access_hash.clone())
+        .bind(family_id)
+        .bind(t.access_expires_at)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("INSERT INTO oauth_refresh_tokens (token_hash, family_id, created_at, last_used_at) VALUES ($1, $2, $3, $3)")
+        .bind(t.refresh_hash.clone())
+        .bind(family_id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
