@@ -9,27 +9,19 @@ use serde_json::json;
 
 use crate::common::Harness;
 
-fn python() -> PathBuf {
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/rask-python");
-    let py = venv.join("bin/python");
-    let ready = Command::new(&py)
-        .args(["-c", "import ask_sdk_core, ask_sdk_model"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ready {
-        let ok = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "python3 -m venv failed: install python3-venv");
-        let ok = Command::new(&py)
-            .args(["-m", "pip", "install", "-q", "ask-sdk-core==1.19.0"])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "pip install ask-sdk-core failed");
-    }
-    py
+/// The Python of `target/rask-python`, with tests/python/requirements.txt installed (made
+/// here on first use when scripts/test has not made it).
+pub fn python() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let status = Command::new("bash")
+        .args(["-c", ". tests/python/env.sh && make_python_env"])
+        .current_dir(&root)
+        .status();
+    assert!(
+        status.is_ok_and(|s| s.success()),
+        "making the Python environment failed (python3 -m venv, pip install)"
+    );
+    root.join("target/rask-python/bin/python")
 }
 
 #[tokio::test]
