@@ -17,7 +17,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use rask_model::lwa::{Grant, OAuthErrorCode, TokenError, TokenRequest};
-use rask_store::oauth::{Claim, NewCode, NewTokens};
+use rask_store::oauth::{Claim, NewCode, NewFamily, NewTokens};
 use rask_store::{Store, digest, now_ms};
 use serde::Deserialize;
 use serde_json::json;
@@ -857,16 +857,14 @@ async fn exchange_code(
     }
     let (access, refresh, tokens) = new_tokens(l, now);
     let family = uuid::Uuid::new_v4().to_string();
+    let family = NewFamily {
+        id: family,
+        client_id: client.id.clone(),
+        user_id: stored.user_id.clone(),
+        scope: stored.scope.clone(),
+    };
     l.store
-        .issue_family(
-            &family,
-            Some(&code_hash),
-            &client.id,
-            &stored.user_id,
-            &stored.scope,
-            &tokens,
-            now,
-        )
+        .issue_family(&family, Some(&code_hash), &tokens, now)
         .await
         .map_err(Failure::server)?;
     Ok(Issued {

@@ -4,7 +4,11 @@
 //! outcome to an exit code (0 success, 1 a negative verdict such as an invalid message,
 //! 2 a usage or I/O error).
 
+mod config;
+mod link;
+mod serve;
 mod sim;
+mod user;
 mod validate;
 
 use std::process::ExitCode;
@@ -30,6 +34,12 @@ enum Command {
     /// Run a simulator of Alexa's cloud (LWA, Event Gateway, Skill Messaging, Proactive
     /// Events, Endpoint Enumeration), or drive a running one.
     Sim(Box<sim::Args>),
+    /// Run the rask server (account linking today; docs/config.md for its configuration).
+    Serve(serve::Args),
+    /// Manage the people who can link their accounts.
+    User(user::Args),
+    /// Account linking: the log of every attempt.
+    Link(link::Args),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +53,9 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Validate(args) => validate::run(&args, &mut std::io::stdout().lock()),
         Command::Sim(args) => runtime().and_then(|rt| rt.block_on(sim::run(*args))),
+        Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve::run(args))),
+        Command::User(args) => runtime().and_then(|rt| rt.block_on(user::run(args))),
+        Command::Link(args) => runtime().and_then(|rt| rt.block_on(link::run(args))),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

@@ -311,7 +311,7 @@ fn tls_identity(
 
 /// Prints a line for the user; a closed standard output (`rask sim | head -1`) must not take
 /// the server down, so write errors are ignored.
-fn say(line: &str) {
+pub fn say(line: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stdout(), "{line}");
 }

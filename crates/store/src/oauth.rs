@@ -91,6 +91,19 @@ pub struct RefreshToken {
     pub rotated_at: Option<i64>,
 }
 
+/// A new token family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFamily {
+    /// A UUID.
+    pub id: String,
+    /// The client.
+    pub client_id: String,
+    /// The user.
+    pub user_id: String,
+    /// Granted scope.
+    pub scope: String,
+}
+
 /// Tokens to store for a family.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewTokens {
@@ -180,31 +193,28 @@ impl Store {
     /// transaction.
     pub async fn issue_family(
         &self,
-        family_id: &str,
+        family: &NewFamily,
         code_hash: Option<&str>,
-        client_id: &str,
-        user_id: &str,
-        scope: &str,
         tokens: &NewTokens,
         now: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO oauth_families (id, client_id, user_id, scope, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(family_id)
-            .bind(client_id)
-            .bind(user_id)
-            .bind(scope)
+            .bind(family.id.clone())
+            .bind(family.client_id.clone())
+            .bind(family.user_id.clone())
+            .bind(family.scope.clone())
             .bind(now)
             .execute(&mut *tx)
             .await?;
         if let Some(code_hash) = code_hash {
             sqlx::query("UPDATE oauth_codes SET family_id = $1 WHERE code_hash = $2")
-                .bind(family_id)
+                .bind(family.id.clone())
                 .bind(code_hash)
                 .execute(&mut *tx)
                 .await?;
         }
-        insert_tokens(&mut tx, family_id, tokens, now).await?;
+        insert_tokens(&mut tx, &family.id, tokens, now).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! The store's promises, on SQLite and on PostgreSQL alike.
 
-use rask_store::oauth::{Claim, NewCode, NewTokens};
+use rask_store::oauth::{Claim, NewCode, NewFamily, NewTokens};
 use rask_store::{Store, StoreError, digest, now_ms, testing};
 
 async fn user(s: &Store, name: &str) -> String {
@@ -83,9 +83,13 @@ async fn families_tokens_rotation_and_revocation() {
     for s in testing::both().await {
         let uid = user(&s, "alice").await;
         let now = now_ms();
-        s.issue_family("fam-1", None, "alexa", &uid, "devices", &tokens("1"), now)
-            .await
-            .unwrap();
+        let family = NewFamily {
+            id: "fam-1".into(),
+            client_id: "alexa".into(),
+            user_id: uid.clone(),
+            scope: "devices".into(),
+        };
+        s.issue_family(&family, None, &tokens("1"), now).await.unwrap();
         let a = s.access_token(&digest("a-1")).await.unwrap().unwrap();
         assert_eq!(
             (a.family.user_id.as_str(), a.family.revoked.is_none()),

@@ -1,0 +1,73 @@
+//! `rask serve`: the rask server. Today it serves account linking (`/oauth/*`) and
+//! `/healthz`; the smart-home and custom-skill endpoints join it as they are built.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use rask_link::Linking;
+use rask_store::Store;
+
+use crate::config::{Config, ConfigError};
+
+/// Largest request body rask reads.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Arguments of `rask serve`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The configuration file (docs/config.md); without one, the defaults.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on, overriding the file; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR:PORT")]
+    bind: Option<SocketAddr>,
+}
+
+/// Reads the configuration, printing one line per bad key.
+pub fn load(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
+    Config::load(path).map_err(report)
+}
+
+/// Every configuration error, one per line.
+pub fn report(errors: Vec<ConfigError>) -> anyhow::Error {
+    let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+    anyhow::anyhow!("the configuration is not valid:\n{}", lines.join("\n"))
+}
+
+/// Runs `rask serve`.
+pub async fn run(args: Args) -> anyhow::Result<bool> {
+    let mut config = load(args.config.as_deref())?;
+    if let Some(b) = args.bind {
+        config.server.bind = b;
+    }
+    let link_config = config.link_config().map_err(report)?;
+    let store = Store::connect(&config.database.url)
+        .await
+        .with_context(|| format!("cannot open the database {}", config.database.url))?;
+    if link_config.clients.is_empty() {
+        tracing::warn!("no [[linking.clients]] configured: account linking will refuse every request");
+    }
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(rask_link::router(Linking::new(link_config, store)))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    let listener = tokio::net::TcpListener::bind(config.server.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.server.bind))?;
+    let addr = listener.local_addr()?;
+    crate::sim::say(&format!("rask: listening on http://{addr}"));
+    crate::sim::say(&format!(
+        "  account linking:  http://{addr}/oauth/authorize  (token: /oauth/token)"
+    ));
+    crate::sim::say(&format!("  database:         {}", config.database.url));
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(crate::sim::shutdown_signal())
+        .await
+        .context("the server stopped")?;
+    Ok(true)
+}
