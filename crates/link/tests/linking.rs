@@ -514,3 +514,63 @@ async fn expired_access_tokens_are_told_apart() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_refresh_token_dies_only_after_going_unused_for_its_idle_life() {
+    for store in testing::both().await {
+        let config = rask_link::LinkConfig {
+            refresh_idle_lifetime: std::time::Duration::from_millis(400),
+            ..config()
+        };
+        let s = Server::with_config(store, config).await;
+        let mut refresh = s.exchange(&s.code(&[]).await).await["refresh_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // Used every 250 ms, it outlives its 400 ms idle life many times over.
+        for _ in 0..4 {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            let (st, r, _) = s
+                .token(
+                    &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+                    Some((CLIENT, SECRET)),
+                )
+                .await;
+            assert_eq!(st, 200, "{r}");
+            refresh = r["refresh_token"].as_str().unwrap().to_owned();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let (st, e, _) = s
+            .token(
+                &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+                Some((CLIENT, SECRET)),
+            )
+            .await;
+        assert_eq!((st, e["error"].as_str()), (400, Some("invalid_grant")));
+        assert!(
+            e["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("unused for too long")
+        );
+    }
+}
+
+#[tokio::test]
+async fn cookies_are_secure_behind_https() {
+    let store = rask_store::Store::connect(&testing::sqlite_url()).await.unwrap();
+    let s = Server::with_config(
+        store,
+        rask_link::LinkConfig {
+            secure_cookies: true,
+            ..config()
+        },
+    )
+    .await;
+    let r = s.browser().get(s.authorize_url(&[])).send().await.unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+}
