@@ -277,10 +277,13 @@ mod tests {
     #[test]
     fn amazons_redirect_uris_for_the_vendor_are_allowed() {
         let c = config();
-        for host in crate::config::AMAZON_REDIRECT_HOSTS {
+        for region in rask_model::region::Region::ALL {
             let mut p = params();
-            p.redirect_uri = Some(format!("https://{host}/api/skill/link/M2AAAAAAAAAAAA"));
-            assert!(judge(&p, &c).is_ok(), "{host}");
+            p.redirect_uri = Some(format!(
+                "https://{}/api/skill/link/M2AAAAAAAAAAAA",
+                region.redirect_host()
+            ));
+            assert!(judge(&p, &c).is_ok(), "{region}");
         }
         let mut p = params();
         p.redirect_uri = Some("https://example.com/cb".into());

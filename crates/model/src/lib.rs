@@ -24,6 +24,7 @@ pub mod limits;
 pub mod lwa;
 pub mod messaging;
 pub mod proactive;
+pub mod region;
 #[cfg(feature = "schema")]
 pub mod schema;
 pub mod smarthome;

@@ -96,7 +96,7 @@ impl Sim {
 
     /// The base URL of a region's Alexa APIs (what a skill sees as `apiEndpoint`).
     pub fn region_url(&self, region: Region) -> String {
-        format!("{}{}", self.base_url(), region.path_prefix())
+        format!("{}{}", self.base_url(), region::path_prefix(region))
     }
 
     pub(crate) fn client(&self) -> &reqwest::Client {

@@ -1,0 +1,221 @@
+//! rask-cloud's clients against `rask sim`, which answers as Amazon documents.
+
+use std::time::{Duration, Instant};
+
+use rask_cloud::gateway::{EventGateway, GatewayCode, GatewayError};
+use rask_cloud::lwa::{LwaClient, LwaError};
+use rask_cloud::region::{Endpoints, Region};
+use rask_model::lwa::{OAuthErrorCode, SCOPE_SKILL_MESSAGING};
+use rask_model::smarthome::EventMessage;
+use rask_sim::{Sim, SimConfig};
+use serde_json::json;
+
+struct World {
+    sim: Sim,
+    url: String,
+    skill: String,
+    lwa: LwaClient,
+    gateway: EventGateway,
+}
+
+async fn world() -> World {
+    let (sim, addr) = Sim::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let url = format!("http://{addr}");
+    let skill = sim
+        .world()
+        .register_skill(
+            serde_json::from_value(json!({"lwaClientId": "client-1", "lwaClientSecret": "secret-1"}))
+                .unwrap(),
+        )
+        .unwrap()
+        .skill_id;
+    sim.world()
+        .add_user("alice", rask_sim::Region::Eu, vec![])
+        .unwrap();
+    sim.world().enable(&skill, "alice").unwrap();
+    let endpoints = Endpoints::simulator(&url);
+    let http = rask_cloud::http_client(Duration::from_secs(10));
+    let lwa = LwaClient::new(http.clone(), endpoints.token_url(), "client-1", "secret-1");
+    World {
+        sim,
+        url,
+        skill,
+        lwa,
+        gateway: EventGateway::new(http, endpoints),
+    }
+}
+
+fn grant_code(w: &World) -> String {
+    w.sim
+        .world()
+        .mint_grant_code(&w.skill, "alice", Instant::now())
+        .unwrap()
+}
+
+fn press(token: &str) -> EventMessage {
+    EventMessage::doorbell_press("front-door", token, time::OffsetDateTime::now_utc())
+}
+
+async fn fault(w: &World, body: serde_json::Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/sim/faults", w.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+}
+
+#[tokio::test]
+async fn grant_code_exchange_then_events_then_refresh() {
+    let w = world().await;
+    let t = w.lwa.exchange_code(&grant_code(&w)).await.unwrap();
+    let refresh = t.refresh_token.clone().unwrap();
+    w.gateway
+        .send(Region::Eu, &t.access_token, &press(&t.access_token))
+        .await
+        .unwrap();
+
+    // The wrong region's gateway does not know the grant.
+    let e = w
+        .gateway
+        .send(Region::Na, &t.access_token, &press(&t.access_token))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            GatewayError::Rejected {
+                status: 403,
+                code: GatewayCode::SkillNeverEnabled,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+
+    fault(&w, json!({"action": "expireTokens", "user": "alice"})).await;
+    let e = w
+        .gateway
+        .send(Region::Eu, &t.access_token, &press(&t.access_token))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            GatewayError::Rejected {
+                status: 401,
+                code: GatewayCode::InvalidAccessToken,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let fresh = w.lwa.refresh(&refresh).await.unwrap();
+    w.gateway
+        .send(Region::Eu, &fresh.access_token, &press(&fresh.access_token))
+        .await
+        .unwrap();
+
+    // A spent code is invalid_grant: the credentials are refused, retrying cannot help.
+    let spent = w
+        .sim
+        .world()
+        .mint_grant_code(&w.skill, "alice", Instant::now())
+        .unwrap();
+    w.lwa.exchange_code(&spent).await.unwrap();
+    let e = w.lwa.exchange_code(&spent).await.unwrap_err();
+    assert!(
+        matches!(&e, LwaError::Refused(t) if t.error == OAuthErrorCode::InvalidGrant),
+        "{e:?}"
+    );
+    assert!(e.credentials_refused());
+}
+
+#[tokio::test]
+async fn gateway_errors_are_typed_by_amazons_code() {
+    let w = world().await;
+    let t = w.lwa.exchange_code(&grant_code(&w)).await.unwrap().access_token;
+    for (status, code) in [
+        (429, GatewayCode::Throttling),
+        (500, GatewayCode::InternalService),
+        (503, GatewayCode::ServiceUnavailable),
+    ] {
+        fault(&w, json!({"target": "gateway", "status": status})).await;
+        let e = w.gateway.send(Region::Eu, &t, &press(&t)).await.unwrap_err();
+        assert!(
+            matches!(&e, GatewayError::Rejected { status: s, code: c, .. } if *s == status && *c == code),
+            "{e:?}"
+        );
+    }
+    // The code wins over the status.
+    fault(
+        &w,
+        json!({"target": "gateway", "status": 400, "code": "SKILL_DISABLED_EXCEPTION"}),
+    )
+    .await;
+    let e = w.gateway.send(Region::Eu, &t, &press(&t)).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            GatewayError::Rejected {
+                status: 400,
+                code: GatewayCode::SkillNeverEnabled,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+
+    fault(
+        &w,
+        json!({"action": "disableSkill", "user": "alice", "skillId": w.skill}),
+    )
+    .await;
+    let e = w.gateway.send(Region::Eu, &t, &press(&t)).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            GatewayError::Rejected {
+                code: GatewayCode::SkillNeverEnabled,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+
+    let nobody = EventGateway::new(
+        rask_cloud::http_client(Duration::from_secs(2)),
+        Endpoints::simulator("http://127.0.0.1:9"),
+    );
+    assert!(matches!(
+        nobody.send(Region::Eu, &t, &press(&t)).await,
+        Err(GatewayError::Transport(_))
+    ));
+}
+
+#[tokio::test]
+async fn client_credential_tokens_are_cached_per_scope() {
+    let w = world().await;
+    let a = w.lwa.token_for_scope(SCOPE_SKILL_MESSAGING).await.unwrap();
+    let b = w.lwa.token_for_scope(SCOPE_SKILL_MESSAGING).await.unwrap();
+    assert_eq!(a, b);
+    let lwa_calls = w.sim.world().log.since(0, Some("lwa")).len();
+    assert_eq!(lwa_calls, 1, "the second call came from the cache");
+
+    let wrong = LwaClient::new(
+        reqwest::Client::new(),
+        Endpoints::simulator(&w.url).token_url(),
+        "client-1",
+        "not-the-secret",
+    );
+    let e = wrong.token_for_scope(SCOPE_SKILL_MESSAGING).await.unwrap_err();
+    assert!(
+        matches!(&e, LwaError::Refused(t) if t.error == OAuthErrorCode::InvalidClient),
+        "{e:?}"
+    );
+    assert!(e.credentials_refused());
+    assert!(!e.to_string().contains("not-the-secret"));
+}
