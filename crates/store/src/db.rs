@@ -121,6 +121,11 @@ impl Store {
         Ok(())
     }
 
+    /// The pool, for tests that look at rows as they are stored.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend

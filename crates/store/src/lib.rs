@@ -11,8 +11,10 @@
 //! - [`link_log`]: every step of every linking attempt.
 
 mod db;
+pub mod grants;
 pub mod link_log;
 pub mod oauth;
+pub mod sealer;
 pub mod sessions;
 pub mod users;
 
