@@ -83,39 +83,37 @@ impl RateLimiter {
         }
     }
 
-    /// Whether an attempt for `account` from `address` is refused now.
-    pub fn check(&self, account: &str, address: &str, now: Instant) -> Option<Locked> {
+    /// Starts a sign-in attempt: refused if the account or the address is locked; otherwise
+    /// counted as a failure at once, in the same critical section, so that attempts sent in
+    /// parallel cannot all pass the check before any is recorded. [`RateLimiter::succeeded`]
+    /// takes it back.
+    pub fn begin(&self, account: &str, address: &str, now: Instant) -> Result<(), Locked> {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(w) = self.locked_key(
-            &mut map,
-            &format!("account:{account}"),
-            self.limits.per_account,
-            now,
-        ) {
-            return Some(Locked::Account(w));
+        let (account_key, address_key) = (format!("account:{account}"), format!("address:{address}"));
+        if let Some(w) = self.locked_key(&mut map, &account_key, self.limits.per_account, now) {
+            return Err(Locked::Account(w));
         }
-        self.locked_key(
-            &mut map,
-            &format!("address:{address}"),
-            self.limits.per_address,
-            now,
-        )
-        .map(Locked::Address)
+        if let Some(w) = self.locked_key(&mut map, &address_key, self.limits.per_address, now) {
+            return Err(Locked::Address(w));
+        }
+        map.entry(account_key).or_default().push(now);
+        map.entry(address_key).or_default().push(now);
+        // Keys whose failures have all aged out are dropped, so the map cannot grow forever.
+        let window = self.limits.window;
+        map.retain(|_, v| v.last().is_some_and(|t| now.duration_since(*t) < window));
+        Ok(())
     }
 
-    /// Records a failed attempt.
-    pub fn failed(&self, account: &str, address: &str, now: Instant) {
+    /// The attempt begun at `at` succeeded: the account's failures are forgotten and the
+    /// address's count loses this attempt.
+    pub fn succeeded(&self, account: &str, address: &str, at: Instant) {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(format!("account:{account}")).or_default().push(now);
-        map.entry(format!("address:{address}")).or_default().push(now);
-    }
-
-    /// Forgets an account's failures after a successful sign-in.
-    pub fn succeeded(&self, account: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&format!("account:{account}"));
+        map.remove(&format!("account:{account}"));
+        if let Some(v) = map.get_mut(&format!("address:{address}")) {
+            if let Some(i) = v.iter().rposition(|t| *t == at) {
+                v.remove(i);
+            }
+        }
     }
 }
 
@@ -131,17 +129,51 @@ mod tests {
             window: Duration::from_secs(60),
         });
         let t = Instant::now();
-        assert_eq!(l.check("alice", "1.2.3.4", t), None);
-        l.failed("alice", "1.2.3.4", t);
-        l.failed("alice", "1.2.3.4", t);
-        assert!(matches!(l.check("alice", "1.2.3.4", t), Some(Locked::Account(_))));
-        assert_eq!(l.check("bob", "5.6.7.8", t), None);
-        l.failed("bob", "1.2.3.4", t);
-        assert!(matches!(l.check("carol", "1.2.3.4", t), Some(Locked::Address(_))));
-        assert_eq!(l.check("alice", "9.9.9.9", t + Duration::from_secs(61)), None);
+        assert_eq!(l.begin("alice", "1.2.3.4", t), Ok(()));
+        assert_eq!(l.begin("alice", "1.2.3.4", t), Ok(()));
+        assert!(matches!(l.begin("alice", "1.2.3.4", t), Err(Locked::Account(_))));
+        assert_eq!(l.begin("bob", "5.6.7.8", t), Ok(()));
+        assert_eq!(l.begin("bob", "1.2.3.4", t), Ok(()));
+        assert!(matches!(l.begin("carol", "1.2.3.4", t), Err(Locked::Address(_))));
+        assert_eq!(l.begin("alice", "9.9.9.9", t + Duration::from_secs(61)), Ok(()));
         assert_eq!(
             Locked::Account(Duration::from_secs(61)).message(),
             "Too many failed sign-ins for this account. Try again in 2 minutes."
         );
+    }
+
+    #[test]
+    fn a_success_takes_its_attempt_back() {
+        let l = RateLimiter::new(Limits {
+            per_account: 2,
+            per_address: 2,
+            window: Duration::from_secs(60),
+        });
+        let t = Instant::now();
+        l.begin("dave", "5.5.5.5", t).unwrap();
+        l.succeeded("dave", "5.5.5.5", t);
+        l.begin("dave", "5.5.5.5", t).unwrap();
+        l.begin("dave", "5.5.5.5", t).unwrap();
+        assert!(
+            l.begin("dave", "5.5.5.5", t).is_err(),
+            "two pending failures lock"
+        );
+    }
+
+    #[test]
+    fn parallel_attempts_cannot_pass_together() {
+        let l = std::sync::Arc::new(RateLimiter::new(Limits {
+            per_account: 5,
+            per_address: 100,
+            window: Duration::from_secs(60),
+        }));
+        let t = Instant::now();
+        let passed: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..50)
+                .map(|_| s.spawn(|| l.begin("erin", "6.6.6.6", t).is_ok() as usize))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(passed, 5);
     }
 }

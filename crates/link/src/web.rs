@@ -31,22 +31,29 @@ use crate::{pages, password, pkce, random_token};
 /// The session cookie's name.
 pub const COOKIE: &str = "rask_link";
 
+/// The longest user name read from the login form.
+pub const MAX_USERNAME: usize = 256;
+
 /// Account linking's state: configuration, store, login limiter.
 #[derive(Clone)]
 pub struct Linking {
     config: Arc<LinkConfig>,
     store: Store,
     limiter: Arc<RateLimiter>,
+    verify_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Linking {
     /// Account linking over `store`.
     pub fn new(config: LinkConfig, store: Store) -> Self {
         let limiter = Arc::new(RateLimiter::new(config.limits));
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let verify_slots = Arc::new(tokio::sync::Semaphore::new(cores.max(2)));
         Linking {
             config: Arc::new(config),
             store,
             limiter,
+            verify_slots,
         }
     }
 
@@ -337,7 +344,18 @@ async fn post_authorize(
     }
     match form.action.as_str() {
         "login" => login(&l, &req, &remote, &sid, &form).await,
-        "consent" => consent(&l, &req, &remote, session.user_id, &session.csrf, &form.decision).await,
+        "consent" => {
+            consent(
+                &l,
+                &req,
+                &remote,
+                &sid,
+                session.user_id,
+                &session.csrf,
+                &form.decision,
+            )
+            .await
+        }
         _ => page(
             StatusCode::BAD_REQUEST,
             pages::error(
@@ -378,7 +396,7 @@ async fn login(
     form: &AuthorizeForm,
 ) -> Response {
     let service = &l.config.service_name;
-    let name = form.username.trim().to_owned();
+    let name: String = form.username.trim().chars().take(MAX_USERNAME).collect();
     let at = Instant::now();
     let step = |ok: bool, detail: String| Step {
         step: "login",
@@ -389,20 +407,32 @@ async fn login(
         detail,
     };
     let csrf_now = form.csrf.clone();
-    if let Some(locked) = l.limiter.check(&name.to_lowercase(), remote, at) {
-        journal::record(&l.store, step(false, format!("refused: {}", locked.message()))).await;
-        return page(
-            StatusCode::TOO_MANY_REQUESTS,
+    let login_page = |status: StatusCode, alert: &str| {
+        page(
+            status,
             pages::login(
                 service,
                 client_name(l, req),
                 &req.params(),
                 &csrf_now,
-                Some(&locked.message()),
+                Some(alert),
                 &name,
             ),
-        );
+        )
+    };
+    // Counted as a failure from here until the password is proven right.
+    if let Err(locked) = l.limiter.begin(&name.to_lowercase(), remote, at) {
+        journal::record(&l.store, step(false, format!("refused: {}", locked.message()))).await;
+        return login_page(StatusCode::TOO_MANY_REQUESTS, &locked.message());
     }
+    // argon2 takes ~19 MiB and real CPU per check: a few at a time, never a flood.
+    let Ok(_slot) = l.verify_slots.clone().try_acquire_owned() else {
+        journal::record(&l.store, step(false, "refused: too many sign-ins at once".into())).await;
+        return login_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The server is busy. Try again in a moment.",
+        );
+    };
     let user = match l.store.user_by_name(&name).await {
         Ok(u) => u,
         Err(e) => return server_error(l, e),
@@ -412,37 +442,30 @@ async fn login(
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| password::dummy_hash().to_owned());
     let password = form.password.clone();
+    let exists = user.is_some();
     let ok = tokio::task::spawn_blocking(move || password::verify(&password, &hash))
         .await
         .unwrap_or(false)
-        && user.is_some();
+        && exists;
     let Some(user) = user.filter(|_| ok) else {
-        l.limiter.failed(&name.to_lowercase(), remote, at);
-        let why = if l.store.user_by_name(&name).await.ok().flatten().is_some() {
-            "wrong password"
-        } else {
-            "no such user"
-        };
+        let why = if exists { "wrong password" } else { "no such user" };
         journal::record(&l.store, step(false, why.into())).await;
-        return page(
-            StatusCode::OK,
-            pages::login(
-                service,
-                client_name(l, req),
-                &req.params(),
-                &csrf_now,
-                Some("Wrong user name or password."),
-                &name,
-            ),
-        );
+        return login_page(StatusCode::OK, "Wrong user name or password.");
     };
-    l.limiter.succeeded(&name.to_lowercase());
-    let csrf = random_token();
-    if let Err(e) = l.store.log_in_session(&digest(sid), &user.id, &csrf).await {
+    l.limiter.succeeded(&name.to_lowercase(), remote, at);
+    // A new session id at sign-in, so that an id known before it is worth nothing after.
+    let (new_sid, csrf) = (random_token(), random_token());
+    let expires = now_ms() + l.config.session_lifetime.as_millis() as i64;
+    let rotated = async {
+        l.store.delete_session(&digest(sid)).await?;
+        l.store.create_session(&digest(&new_sid), &csrf, expires).await?;
+        l.store.log_in_session(&digest(&new_sid), &user.id, &csrf).await
+    };
+    if let Err(e) = rotated.await {
         return server_error(l, e);
     }
     journal::record(&l.store, step(true, "signed in".into())).await;
-    page(
+    let mut r = page(
         StatusCode::OK,
         pages::consent(
             service,
@@ -452,13 +475,16 @@ async fn login(
             &req.params(),
             &csrf,
         ),
-    )
+    );
+    r.headers_mut().insert(header::SET_COOKIE, cookie(l, &new_sid));
+    r
 }
 
 async fn consent(
     l: &Linking,
     req: &AuthorizeRequest,
     remote: &str,
+    sid: &str,
     user_id: Option<String>,
     csrf: &str,
     decision: &str,
@@ -492,6 +518,10 @@ async fn consent(
         remote: Some(remote.into()),
         detail,
     };
+    // The decision ends the session: the next link in this browser signs in again.
+    if let Err(e) = l.store.delete_session(&digest(sid)).await {
+        return server_error(l, e);
+    }
     if decision != "allow" {
         journal::record(
             &l.store,
@@ -571,26 +601,36 @@ fn authenticate<'a>(
                 .eq_ignore_ascii_case("basic")
                 .then(|| rest.trim().to_owned())
         });
-    let (id, secret, by_basic) = match (basic, &form.client_id, &form.client_secret) {
-        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+    // (id, the secret as sent, the secret form-decoded, whether Basic was used)
+    let (id, raw_secret, decoded_secret, by_basic) = match (basic, &form.client_id, &form.client_secret) {
+        (Some(_), _, Some(_)) => {
             return Err((
                 OAuthErrorCode::InvalidRequest,
                 "client credentials were sent both by HTTP Basic and in the body; use one".into(),
             ));
         }
-        (Some(b), None, None) => {
-            let decoded = base64::engine::general_purpose::STANDARD
+        (Some(b), body_id, None) => {
+            let (raw_id, raw_secret) = base64::engine::general_purpose::STANDARD
                 .decode(b)
                 .ok()
                 .and_then(|d| String::from_utf8(d).ok())
-                .and_then(|s| s.split_once(':').map(|(a, b)| (form_decode(a), form_decode(b))))
+                .and_then(|s| s.split_once(':').map(|(a, b)| (a.to_owned(), b.to_owned())))
                 .ok_or((
                     OAuthErrorCode::InvalidClient,
                     "the Authorization header is not valid HTTP Basic".to_string(),
                 ))?;
-            (decoded.0, decoded.1, true)
+            let id = form_decode(&raw_id);
+            // RFC 6749 §4.1.3 lets a client repeat its id in the body; only a different one is wrong.
+            if body_id.as_ref().is_some_and(|b| *b != id && *b != raw_id) {
+                return Err((
+                    OAuthErrorCode::InvalidRequest,
+                    "client_id in the body differs from the HTTP Basic one".into(),
+                ));
+            }
+            let decoded = form_decode(&raw_secret);
+            (id, raw_secret, decoded, true)
         }
-        (None, Some(id), Some(secret)) => (id.clone(), secret.clone(), false),
+        (None, Some(id), Some(secret)) => (id.clone(), secret.clone(), secret.clone(), false),
         (None, Some(_), None) => {
             return Err((OAuthErrorCode::InvalidClient, "client_secret is missing".into()));
         }
@@ -605,7 +645,13 @@ fn authenticate<'a>(
         .config
         .client(&id)
         .ok_or((OAuthErrorCode::InvalidClient, format!("unknown client {id:?}")))?;
-    if !client.secret.matches(&secret) {
+    // RFC 6749 §2.3.1 form-encodes Basic credentials, but many clients send them as they are;
+    // a secret with '+' or '%' in it must work either way. Both comparisons run.
+    let (as_sent, as_decoded) = (
+        client.secret.matches(&raw_secret),
+        client.secret.matches(&decoded_secret),
+    );
+    if !(as_sent | as_decoded) {
         return Err((
             OAuthErrorCode::InvalidClient,
             format!("wrong client secret for {id:?}"),
@@ -798,12 +844,20 @@ async fn exchange_code(
             ));
         }
         Claim::AlreadyUsed(c) => {
-            // RFC 6749 §4.1.2: a code used twice revokes what it issued.
-            if let Some(f) = &c.family_id {
-                l.store
-                    .revoke_family(f, "authorization code used twice", now)
+            // RFC 6749 §4.1.2: a code used twice revokes what it issued; only its own client
+            // can cause that, or one client could end another's links.
+            if c.code.client_id == client.id {
+                if let Some(f) = l
+                    .store
+                    .mark_code_replayed(&code_hash, now)
                     .await
-                    .map_err(Failure::server)?;
+                    .map_err(Failure::server)?
+                {
+                    l.store
+                        .revoke_family(&f, "authorization code used twice", now)
+                        .await
+                        .map_err(Failure::server)?;
+                }
             }
             let mut f = Failure::new(
                 OAuthErrorCode::InvalidGrant,
@@ -854,6 +908,12 @@ async fn exchange_code(
             }
             Some(_) => {}
         }
+    } else if verifier.is_some() {
+        // RFC 9700 §2.1.1: a verifier for a code issued without a challenge is a downgrade.
+        return Err(fail(
+            OAuthErrorCode::InvalidGrant,
+            "code_verifier was sent, but the code was issued without a PKCE challenge",
+        ));
     }
     let (access, refresh, tokens) = new_tokens(l, now);
     let family = uuid::Uuid::new_v4().to_string();
@@ -951,7 +1011,8 @@ async fn refresh(
     Ok(Issued {
         access_token: access,
         refresh_token: refresh,
-        scope: scope.unwrap_or(stored.family.scope.clone()),
+        // The new tokens carry the family's scope; a narrower request is checked, not applied.
+        scope: stored.family.scope.clone(),
         user,
         detail: "refresh token rotated".into(),
     })
@@ -1002,17 +1063,33 @@ async fn post_revoke(
     };
     let mut detail = "unknown token (nothing to revoke)".to_owned();
     if let Some(fid) = family {
-        if let Ok(Some(f)) = l.store.family(&fid).await {
-            if f.client_id == client.id {
-                if let Err(e) = l.store.revoke_family(&fid, "revoked by the client", now).await {
-                    return token_error(
-                        OAuthErrorCode::ServerError,
-                        Failure::server(e).description,
-                        basic_used,
-                    );
-                }
-                detail = "link revoked".into();
+        let f = match l.store.family(&fid).await {
+            Ok(f) => f,
+            Err(e) => {
+                return token_error(
+                    OAuthErrorCode::ServerError,
+                    Failure::server(e).description,
+                    basic_used,
+                );
             }
+        };
+        if let Some(f) = f {
+            // RFC 7009 §2.1: a token issued to another client is refused, not revoked.
+            if f.client_id != client.id {
+                return token_error(
+                    OAuthErrorCode::UnauthorizedClient,
+                    "the token was not issued to this client",
+                    basic_used,
+                );
+            }
+            if let Err(e) = l.store.revoke_family(&fid, "revoked by the client", now).await {
+                return token_error(
+                    OAuthErrorCode::ServerError,
+                    Failure::server(e).description,
+                    basic_used,
+                );
+            }
+            detail = "link revoked".into();
         }
     }
     journal::record(

@@ -574,3 +574,168 @@ async fn cookies_are_secure_behind_https() {
         "{cookie}"
     );
 }
+
+#[tokio::test]
+async fn basic_secrets_work_whether_or_not_the_client_form_encodes_them() {
+    let store = rask_store::Store::connect(&testing::sqlite_url()).await.unwrap();
+    let s = Server::start(store).await;
+    let cc = [("grant_type", "refresh_token"), ("refresh_token", "none")];
+    // As sent by curl -u and Python's HTTPBasicAuth: raw.
+    let (st, e, _) = s.token(&cc, Some((PLUS_CLIENT, PLUS_SECRET))).await;
+    assert_eq!(
+        (st, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "authenticated, then the grant fails: {e}"
+    );
+    // As RFC 6749 §2.3.1 says: form-encoded first.
+    let encoded: String = url::form_urlencoded::byte_serialize(PLUS_SECRET.as_bytes()).collect();
+    let (st, _, _) = s.token(&cc, Some((PLUS_CLIENT, &encoded))).await;
+    assert_eq!(st, 400, "authenticated");
+    let (st, e, _) = s.token(&cc, Some((PLUS_CLIENT, "ab cd/ef+=="))).await;
+    assert_eq!((st, e["error"].as_str()), (401, Some("invalid_client")));
+}
+
+#[tokio::test]
+async fn a_client_id_repeated_in_the_body_is_fine_a_different_one_is_not() {
+    let store = rask_store::Store::connect(&testing::sqlite_url()).await.unwrap();
+    let s = Server::start(store).await;
+    let code = s.code(&[]).await;
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("client_id", "someone-else"),
+    ];
+    let (st, e, _) = s.token(&form, Some((CLIENT, SECRET))).await;
+    assert_eq!((st, e["error"].as_str()), (400, Some("invalid_request")));
+    form[3] = ("client_id", CLIENT);
+    let (st, e, _) = s.token(&form, Some((CLIENT, SECRET))).await;
+    assert_eq!(st, 200, "{e}");
+}
+
+#[tokio::test]
+async fn a_verifier_for_a_code_without_a_challenge_is_a_downgrade() {
+    let store = rask_store::Store::connect(&testing::sqlite_url()).await.unwrap();
+    let s = Server::start(store).await;
+    let code = s.code(&[]).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+    ];
+    let (st, e, _) = s.token(&form, Some((CLIENT, SECRET))).await;
+    assert_eq!((st, e["error"].as_str()), (400, Some("invalid_grant")));
+}
+
+#[tokio::test]
+async fn only_the_owning_client_revokes_or_replays() {
+    for store in testing::both().await {
+        let s = Server::start(store).await;
+        let code = s.code(&[]).await;
+        let t = s.exchange(&code).await;
+        let access = t["access_token"].as_str().unwrap();
+        let r = reqwest::Client::new()
+            .post(format!("{}/oauth/revoke", s.url))
+            .basic_auth(PLUS_CLIENT, Some(PLUS_SECRET))
+            .form(&[("token", access)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        let e: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(e["error"], "unauthorized_client");
+        // Another client presenting the spent code cannot revoke alice's link either.
+        let (st, _, _) = s
+            .token(
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", REDIRECT),
+                ],
+                Some((PLUS_CLIENT, PLUS_SECRET)),
+            )
+            .await;
+        assert_eq!(st, 400);
+        assert_eq!(
+            Validator::new(s.store.clone()).user(access).await.unwrap().name,
+            "alice"
+        );
+    }
+}
+
+#[tokio::test]
+async fn signing_in_rotates_the_session_and_deciding_ends_it() {
+    let store = rask_store::Store::connect(&testing::sqlite_url()).await.unwrap();
+    let s = Server::start(store).await;
+    let b = s.browser();
+    let first = b.get(s.authorize_url(&[])).send().await.unwrap();
+    let before = first.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let html = first.text().await.unwrap();
+    let consent = s.submit(&b, &html, |f| f.fill_login("alice", PASSWORD)).await;
+    let after = consent.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_ne!(before, after, "a new session id at sign-in");
+    let html = consent.text().await.unwrap();
+    let done = s.submit(&b, &html, |f| f.fill_consent()).await;
+    assert_eq!(done.status(), 302);
+    // The same browser linking again must sign in again.
+    let again = b
+        .get(s.authorize_url(&[]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(again.contains("Sign in to rask"), "{again}");
+}
+
+#[tokio::test]
+async fn parallel_wrong_passwords_cannot_outrun_the_limit() {
+    let store = rask_store::Store::connect(&testing::sqlite_url()).await.unwrap();
+    let s = Server::start(store).await;
+    let b = s.browser();
+    let html = b
+        .get(s.authorize_url(&[]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form = rask_sim::drivers::form::forms(&html)
+        .remove(0)
+        .fill_login("alice", "wrong password");
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let (b, url, form) = (b.clone(), format!("{}/oauth/authorize", s.url), form.clone());
+        tasks.push(tokio::spawn(async move {
+            b.post(url).form(&form).send().await.unwrap().status().as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    let tried = statuses.iter().filter(|s| **s == 200).count();
+    assert!(
+        tried <= 5,
+        "at most 5 attempts reached the password check: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| [200, 429, 503].contains(s)),
+        "{statuses:?}"
+    );
+}

@@ -196,6 +196,9 @@ impl Config {
                 errors.push(err("server.public_url", format!("{u:?} is not an http(s) URL")));
             }
         }
+        if !(1..=3650).contains(&self.linking.refresh_idle_days) {
+            errors.push(err("linking.refresh_idle_days", "must be 1 to 3650 days"));
+        }
         if self.linking.access_token_seconds < 360 {
             errors.push(err(
                 "linking.access_token_seconds",
@@ -293,7 +296,7 @@ impl Config {
         Ok(LinkConfig {
             clients,
             access_token_lifetime: Duration::from_secs(self.linking.access_token_seconds),
-            refresh_idle_lifetime: Duration::from_secs(self.linking.refresh_idle_days * 24 * 3600),
+            refresh_idle_lifetime: Duration::from_secs(self.linking.refresh_idle_days.min(3650) * 24 * 3600),
             secure_cookies: self
                 .server
                 .public_url

@@ -45,9 +45,13 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         config.server.bind = b;
     }
     let link_config = config.link_config().map_err(report)?;
-    let store = Store::connect(&config.database.url)
-        .await
-        .with_context(|| format!("cannot open the database {}", config.database.url))?;
+    let store = Store::connect(&config.database.url).await.with_context(|| {
+        format!(
+            "cannot open the database {}",
+            rask_store::redact_url(&config.database.url)
+        )
+    })?;
+    spawn_housekeeping(store.clone());
     if link_config.clients.is_empty() {
         tracing::warn!("no [[linking.clients]] configured: account linking will refuse every request");
     }
@@ -55,7 +59,12 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         .route("/healthz", get(|| async { "ok" }))
         .merge(rask_link::router(Linking::new(link_config, store)))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(tower_http::trace::TraceLayer::new_for_http());
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(|r: &axum::http::Request<_>| {
+                // The path only: query strings carry OAuth state and PKCE challenges.
+                tracing::info_span!("request", method = %r.method(), path = %r.uri().path())
+            }),
+        );
     let listener = tokio::net::TcpListener::bind(config.server.bind)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.bind))?;
@@ -64,10 +73,35 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     crate::sim::say(&format!(
         "  account linking:  http://{addr}/oauth/authorize  (token: /oauth/token)"
     ));
-    crate::sim::say(&format!("  database:         {}", config.database.url));
+    crate::sim::say(&format!(
+        "  database:         {}",
+        rask_store::redact_url(&config.database.url)
+    ));
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(crate::sim::shutdown_signal())
         .await
         .context("the server stopped")?;
     Ok(true)
+}
+
+/// How long the linking log keeps its rows.
+const LOG_RETENTION: std::time::Duration = std::time::Duration::from_secs(90 * 24 * 3600);
+
+/// Every ten minutes: ended sessions, old codes and old linking-log rows go, so that
+/// anonymous visits cannot grow the database without end.
+fn spawn_housekeeping(store: Store) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            every.tick().await;
+            match store
+                .purge_linking(rask_store::now_ms(), LOG_RETENTION.as_millis() as i64)
+                .await
+            {
+                Ok(n) if n > 0 => tracing::debug!(rows = n, "housekeeping"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
+            }
+        }
+    });
 }

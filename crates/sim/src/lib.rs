@@ -52,11 +52,15 @@ pub struct Sim {
     inner: Arc<Inner>,
 }
 
+/// Serialises the refreshes of one (skill, user) link.
+type RefreshLock = Arc<tokio::sync::Mutex<()>>;
+
 struct Inner {
     config: SimConfig,
     world: Mutex<World>,
     base_url: OnceLock<String>,
     client: reqwest::Client,
+    refresh_locks: Mutex<std::collections::HashMap<(String, String), RefreshLock>>,
 }
 
 impl Sim {
@@ -69,6 +73,7 @@ impl Sim {
                 config,
                 base_url: OnceLock::new(),
                 client,
+                refresh_locks: Mutex::new(std::collections::HashMap::new()),
             }),
         }
     }
@@ -97,6 +102,16 @@ impl Sim {
     /// The base URL of a region's Alexa APIs (what a skill sees as `apiEndpoint`).
     pub fn region_url(&self, region: Region) -> String {
         format!("{}{}", self.base_url(), region::path_prefix(region))
+    }
+
+    /// The lock that makes refreshing one user's link single-flight, as Alexa's is: two
+    /// refreshes with one refresh token would look like a replay to the skill.
+    pub(crate) fn refresh_lock(&self, skill_id: &str, user: &str) -> RefreshLock {
+        let mut locks = self.inner.refresh_locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks
+            .entry((skill_id.to_owned(), user.to_owned()))
+            .or_default()
+            .clone()
     }
 
     pub(crate) fn client(&self) -> &reqwest::Client {

@@ -44,6 +44,22 @@ pub struct Store {
     backend: Backend,
 }
 
+/// A database URL fit to print: the password, if any, is replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
 /// Now, in Unix milliseconds.
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -69,7 +85,7 @@ impl Store {
             Backend::Postgres
         } else {
             return Err(StoreError::Url(
-                url.to_owned(),
+                redact_url(url),
                 "use sqlite://PATH or postgres://...".into(),
             ));
         };
@@ -90,7 +106,7 @@ impl Store {
         }
         let options: AnyConnectOptions = url
             .parse()
-            .map_err(|e: sqlx::Error| StoreError::Url(url.clone(), e.to_string()))?;
+            .map_err(|e: sqlx::Error| StoreError::Url(redact_url(&url), e.to_string()))?;
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
             .after_connect(move |conn, _| {
@@ -137,5 +153,23 @@ pub(crate) fn duplicate(e: sqlx::Error, what: &str) -> StoreError {
     match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Duplicate(what.to_owned()),
         _ => StoreError::Db(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_print() {
+        assert_eq!(
+            redact_url("postgres://rask:s3cret@db.example:5432/rask"),
+            "postgres://rask:***@db.example:5432/rask"
+        );
+        assert_eq!(redact_url("postgres://rask@db/rask"), "postgres://rask@db/rask");
+        assert_eq!(
+            redact_url("sqlite://rask-data/rask.db"),
+            "sqlite://rask-data/rask.db"
+        );
     }
 }

@@ -18,5 +18,5 @@ pub mod sealer;
 pub mod sessions;
 pub mod users;
 
-pub use db::{Backend, Store, StoreError, digest, now_ms};
+pub use db::{Backend, Store, StoreError, digest, now_ms, redact_url};
 pub mod testing;

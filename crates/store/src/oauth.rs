@@ -189,6 +189,24 @@ impl Store {
         })
     }
 
+    /// Marks a code as presented again after its first exchange and returns the family that
+    /// exchange issued, if it has one yet (an exchange still in flight will see the mark).
+    pub async fn mark_code_replayed(&self, code_hash: &str, now: i64) -> Result<Option<String>, StoreError> {
+        sqlx::query("UPDATE oauth_codes SET replayed_at = $1 WHERE code_hash = $2")
+            .bind(now)
+            .bind(code_hash)
+            .execute(&self.pool)
+            .await?;
+        let row = sqlx::query("SELECT family_id FROM oauth_codes WHERE code_hash = $1")
+            .bind(code_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<Option<String>, _>("family_id"))
+            .transpose()?
+            .flatten())
+    }
+
     /// Creates a family from a claimed code, with its first access and refresh tokens, in one
     /// transaction.
     pub async fn issue_family(
@@ -208,11 +226,23 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         if let Some(code_hash) = code_hash {
-            sqlx::query("UPDATE oauth_codes SET family_id = $1 WHERE code_hash = $2")
-                .bind(family.id.clone())
-                .bind(code_hash)
-                .execute(&mut *tx)
-                .await?;
+            let attached = sqlx::query(
+                "UPDATE oauth_codes SET family_id = $1 WHERE code_hash = $2 AND replayed_at IS NULL",
+            )
+            .bind(family.id.clone())
+            .bind(code_hash)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if attached == 0 {
+                // The code was presented again while this exchange ran: born revoked.
+                sqlx::query("UPDATE oauth_families SET revoked_at = $1, revoked_reason = $2 WHERE id = $3")
+                    .bind(now)
+                    .bind("authorization code used twice")
+                    .bind(family.id.clone())
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         insert_tokens(&mut tx, &family.id, tokens, now).await?;
         tx.commit().await?;

@@ -70,6 +70,23 @@ impl Store {
         Ok(())
     }
 
+    /// Housekeeping for account linking: drops ended sessions, codes a day past their life,
+    /// and linking-log rows older than `log_retention_ms`. Returns how many rows went.
+    pub async fn purge_linking(&self, now: i64, log_retention_ms: i64) -> Result<u64, StoreError> {
+        let mut n = self.purge_sessions(now).await?;
+        n += sqlx::query("DELETE FROM oauth_codes WHERE expires_at < $1")
+            .bind(now - 86_400_000)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        n += sqlx::query("DELETE FROM link_log WHERE at < $1")
+            .bind(now - log_retention_ms)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n)
+    }
+
     /// Drops sessions that have ended.
     pub async fn purge_sessions(&self, now: i64) -> Result<u64, StoreError> {
         let r = sqlx::query("DELETE FROM link_sessions WHERE expires_at <= $1")

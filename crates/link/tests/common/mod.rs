@@ -14,6 +14,9 @@ use serde_json::Value;
 pub const CLIENT: &str = "alexa";
 pub const SECRET: &str = "client-secret-123";
 pub const BODY_CLIENT: &str = "alexa-body";
+/// A client whose secret has the characters form-encoding changes, as base64 secrets do.
+pub const PLUS_CLIENT: &str = "alexa-plus";
+pub const PLUS_SECRET: &str = "ab+cd/ef%2B==";
 pub const VENDOR: &str = "M2AAAAAAAAAAAA";
 pub const REDIRECT: &str = "https://layla.amazon.com/api/skill/link/M2AAAAAAAAAAAA";
 pub const PASSWORD: &str = "correct horse battery";
@@ -28,10 +31,13 @@ pub fn config() -> LinkConfig {
         scopes: vec!["smart_home".into(), "profile".into()],
         auth,
     };
+    let mut plus = client(PLUS_CLIENT, ClientAuth::Either);
+    plus.secret = Secret::new(PLUS_SECRET);
     LinkConfig {
         clients: vec![
             client(CLIENT, ClientAuth::Basic),
             client(BODY_CLIENT, ClientAuth::Body),
+            plus,
         ],
         ..Default::default()
     }

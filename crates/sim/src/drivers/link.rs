@@ -178,7 +178,7 @@ async fn run(
                 let next = page_url
                     .join(&location)
                     .map_err(|e| format!("redirect to an invalid URL {location:?}: {e}"))?;
-                if next.as_str().starts_with(redirect_uri) {
+                if is_redirect_to(&next, redirect_uri) {
                     steps.push(format!("{status}: redirected back to Alexa ({})", redact(&next)));
                     break 'pages next;
                 }
@@ -361,6 +361,9 @@ pub async fn fresh_access_token(sim: &Sim, skill_id: &str, user: &str) -> Result
         user: user.to_owned(),
         reason: reason.to_owned(),
     };
+    let lock = sim.refresh_lock(skill_id, user);
+    let _single_flight = lock.lock().await;
+    // Read the link after taking the lock: another task may just have refreshed it.
     let (link, linking) = {
         let w = sim.world();
         let e = w.enablement(skill_id, user)?;
@@ -384,7 +387,10 @@ pub async fn fresh_access_token(sim: &Sim, skill_id: &str, user: &str) -> Result
     match token_request(
         sim,
         &linking,
-        vec![("grant_type", "refresh_token".into()), ("refresh_token", refresh)],
+        vec![
+            ("grant_type", "refresh_token".into()),
+            ("refresh_token", refresh.clone()),
+        ],
     )
     .await
     {
@@ -411,7 +417,10 @@ pub async fn fresh_access_token(sim: &Sim, skill_id: &str, user: &str) -> Result
             );
             let mut w = sim.world();
             if let Ok(e) = w.enablement_mut(skill_id, user) {
-                e.link = None;
+                // Only the link this refresh was for: one linked anew meanwhile stays.
+                if e.link.as_ref().and_then(|l| l.refresh_token.as_deref()) == Some(refresh.as_str()) {
+                    e.link = None;
+                }
             }
             let mut entry = Entry::new("linking", 400, json!({"refreshed": false})).error(reason.clone());
             entry.name = Some("RefreshToken".into());
@@ -421,6 +430,16 @@ pub async fn fresh_access_token(sim: &Sim, skill_id: &str, user: &str) -> Result
             Err(not_linked(&reason))
         }
     }
+}
+
+/// Whether `url` is `redirect_uri` with a query: same scheme, host, port and path, exactly.
+fn is_redirect_to(url: &Url, redirect_uri: &str) -> bool {
+    Url::parse(redirect_uri).is_ok_and(|r| {
+        url.scheme() == r.scheme()
+            && url.host_str() == r.host_str()
+            && url.port_or_known_default() == r.port_or_known_default()
+            && url.path() == r.path()
+    })
 }
 
 /// RFC 6749 §2.3.1: the client id and secret are form-encoded before Basic encoding.
