@@ -24,6 +24,62 @@ pub struct Config {
     /// `[linking]`.
     #[serde(default)]
     pub linking: Linking,
+    /// `[alexa]`: the skill's LWA credentials and where Alexa's APIs are.
+    #[serde(default)]
+    pub alexa: Option<Alexa>,
+    /// `[[devices]]`.
+    #[serde(default)]
+    pub devices: Vec<DeviceSection>,
+}
+
+/// `[alexa]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alexa {
+    /// The skill's "Alexa Client Id" (developer console: Build > Permissions).
+    pub lwa_client_id: String,
+    /// The environment variable holding its "Alexa Client Secret".
+    #[serde(default)]
+    pub lwa_client_secret_env: Option<String>,
+    /// A file holding it.
+    #[serde(default)]
+    pub lwa_client_secret_file: Option<PathBuf>,
+    /// The region a directive belongs to when the forwarder does not say (`NA`, `EU`, `FE`).
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// `"amazon"` (default) or the URL of a `rask sim`.
+    #[serde(default = "default_api")]
+    pub api: String,
+    /// Where the key that seals LWA tokens at rest lives, unless `RASK_SECRET_KEY` is set.
+    #[serde(default = "default_key_file")]
+    pub secret_key_file: PathBuf,
+}
+
+fn default_region() -> String {
+    "NA".into()
+}
+
+fn default_api() -> String {
+    "amazon".into()
+}
+
+fn default_key_file() -> PathBuf {
+    PathBuf::from("rask-data/secret.key")
+}
+
+/// `[[devices]]`: one device bridged to Alexa.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceSection {
+    /// The endpoint id Alexa knows it by: letters, digits and `_-=#;:?@&`.
+    pub id: String,
+    /// The name people say.
+    pub name: String,
+    /// Shown in the Alexa app (default: the kind).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `doorbell`, `light`, `contact_sensor` or `motion_sensor`.
+    pub kind: String,
 }
 
 /// `[server]`.
@@ -134,6 +190,16 @@ pub struct Client {
     pub authentication: Option<String>,
 }
 
+fn device_kind(kind: &str) -> Option<rask_home::DeviceKind> {
+    match kind {
+        "doorbell" => Some(rask_home::DeviceKind::Doorbell),
+        "light" => Some(rask_home::DeviceKind::Light),
+        "contact_sensor" => Some(rask_home::DeviceKind::ContactSensor),
+        "motion_sensor" => Some(rask_home::DeviceKind::MotionSensor),
+        _ => None,
+    }
+}
+
 /// A configuration error: the key and what is wrong with it.
 #[derive(Debug, thiserror::Error)]
 #[error("{key}: {problem}")]
@@ -236,7 +302,92 @@ impl Config {
                 }
             }
         }
+        if let Some(a) = &self.alexa {
+            if a.lwa_client_id.trim().is_empty() {
+                errors.push(err("alexa.lwa_client_id", "must not be empty"));
+            }
+            if a.lwa_client_secret_env.is_none() == a.lwa_client_secret_file.is_none() {
+                errors.push(err(
+                    "alexa.lwa_client_secret_env",
+                    "set exactly one of lwa_client_secret_env and lwa_client_secret_file",
+                ));
+            }
+            if rask_model::region::Region::parse(&a.region).is_none() {
+                errors.push(err("alexa.region", format!("{:?} is not NA, EU or FE", a.region)));
+            }
+            if a.api != "amazon" && !(a.api.starts_with("http://") || a.api.starts_with("https://")) {
+                errors.push(err("alexa.api", "use \"amazon\" or the URL of a rask sim"));
+            }
+        }
+        let mut ids = std::collections::HashSet::new();
+        for (i, d) in self.devices.iter().enumerate() {
+            let key = |k: &str| format!("devices[{i}].{k}");
+            if let Err(e) = rask_model::limits::check_endpoint_id(&d.id) {
+                errors.push(err(key("id"), e.to_string()));
+            }
+            if !ids.insert(d.id.as_str()) {
+                errors.push(err(key("id"), format!("{:?} is used by another device", d.id)));
+            }
+            if let Err(e) = rask_model::limits::check_friendly_name(&d.name) {
+                errors.push(err(key("name"), e.to_string()));
+            }
+            if device_kind(&d.kind).is_none() {
+                errors.push(err(
+                    key("kind"),
+                    format!(
+                        "{:?} is not doorbell, light, contact_sensor or motion_sensor",
+                        d.kind
+                    ),
+                ));
+            }
+        }
         if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+
+    /// The devices; without a configuration file, the demo home.
+    pub fn registry(&self, from_file: bool) -> rask_home::Registry {
+        if !from_file && self.devices.is_empty() {
+            return rask_home::Registry::demo();
+        }
+        rask_home::Registry::new(
+            self.devices
+                .iter()
+                .filter_map(|d| {
+                    let kind = device_kind(&d.kind)?;
+                    Some(rask_home::Device {
+                        id: d.id.clone(),
+                        name: d.name.clone(),
+                        description: d
+                            .description
+                            .clone()
+                            .unwrap_or_else(|| format!("{} bridged by rask", d.kind.replace('_', " "))),
+                        kind,
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    /// The `[alexa]` client secret, from the environment or its file.
+    pub fn lwa_secret(&self) -> Result<Option<String>, ConfigError> {
+        let Some(a) = &self.alexa else { return Ok(None) };
+        match (&a.lwa_client_secret_env, &a.lwa_client_secret_file) {
+            (Some(var), _) => std::env::var(var).map(Some).map_err(|_| {
+                err(
+                    "alexa.lwa_client_secret_env",
+                    format!("the environment variable {var} is not set"),
+                )
+            }),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map(|s| Some(s.trim().to_owned()))
+                .map_err(|e| {
+                    err(
+                        "alexa.lwa_client_secret_file",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                }),
+            (None, None) => Err(err("alexa.lwa_client_secret_env", "missing")),
+        }
     }
 
     /// The account-linking configuration, with secrets read from the environment or files.
@@ -340,6 +491,27 @@ mod tests {
                 "linking.clients[0].authentication"
             ]
         );
+    }
+
+    #[test]
+    fn alexa_and_devices_are_checked() {
+        let errors = parse(
+            "[alexa]\nlwa_client_id = \"x\"\nregion = \"MARS\"\n[[devices]]\nid = \"front door\"\nname = \"Door\"\nkind = \"toaster\"\n",
+        )
+        .unwrap_err();
+        let keys: Vec<_> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "alexa.lwa_client_secret_env",
+                "alexa.region",
+                "devices[0].id",
+                "devices[0].kind"
+            ]
+        );
+        let ok = parse("[[devices]]\nid = \"door\"\nname = \"Door\"\nkind = \"doorbell\"\n").unwrap();
+        assert_eq!(ok.registry(true).devices().len(), 1);
+        assert_eq!(Config::default().registry(false), rask_home::Registry::demo());
     }
 
     #[test]

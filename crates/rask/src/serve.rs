@@ -40,6 +40,7 @@ pub fn report(errors: Vec<ConfigError>) -> anyhow::Error {
 
 /// Runs `rask serve`.
 pub async fn run(args: Args) -> anyhow::Result<bool> {
+    let from_file = args.config.is_some();
     let mut config = load(args.config.as_deref())?;
     if let Some(b) = args.bind {
         config.server.bind = b;
@@ -55,16 +56,23 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     if link_config.clients.is_empty() {
         tracing::warn!("no [[linking.clients]] configured: account linking will refuse every request");
     }
-    let app = Router::new()
+    let smart_home = smart_home(&config, from_file, &store)?;
+    let smart_home_line = match &smart_home {
+        Some(_) => "/alexa/smarthome".to_owned(),
+        None => "off: add [alexa] to the configuration (docs/config.md)".to_owned(),
+    };
+    let mut app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .merge(rask_link::router(Linking::new(link_config, store)))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(
-            tower_http::trace::TraceLayer::new_for_http().make_span_with(|r: &axum::http::Request<_>| {
-                // The path only: query strings carry OAuth state and PKCE challenges.
-                tracing::info_span!("request", method = %r.method(), path = %r.uri().path())
-            }),
-        );
+        .merge(rask_link::router(Linking::new(link_config, store)));
+    if let Some(sh) = smart_home {
+        app = app.merge(rask_home::router(sh));
+    }
+    let app = app.layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).layer(
+        tower_http::trace::TraceLayer::new_for_http().make_span_with(|r: &axum::http::Request<_>| {
+            // The path only: query strings carry OAuth state and PKCE challenges.
+            tracing::info_span!("request", method = %r.method(), path = %r.uri().path())
+        }),
+    );
     let listener = tokio::net::TcpListener::bind(config.server.bind)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.bind))?;
@@ -73,6 +81,7 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     crate::sim::say(&format!(
         "  account linking:  http://{addr}/oauth/authorize  (token: /oauth/token)"
     ));
+    crate::sim::say(&format!("  smart home:       {smart_home_line}"));
     crate::sim::say(&format!(
         "  database:         {}",
         rask_store::redact_url(&config.database.url)
@@ -82,6 +91,46 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         .await
         .context("the server stopped")?;
     Ok(true)
+}
+
+/// The smart-home endpoint, when `[alexa]` is configured.
+fn smart_home(
+    config: &Config,
+    from_file: bool,
+    store: &Store,
+) -> anyhow::Result<Option<rask_home::SmartHome>> {
+    let Some(alexa) = &config.alexa else {
+        return Ok(None);
+    };
+    let secret = config
+        .lwa_secret()
+        .map_err(|e| report(vec![e]))?
+        .unwrap_or_default();
+    let sealer = rask_store::sealer::Sealer::from_env_or_file(&alexa.secret_key_file).with_context(|| {
+        format!(
+            "the key that seals LWA tokens ({})",
+            alexa.secret_key_file.display()
+        )
+    })?;
+    let endpoints = if alexa.api == "amazon" {
+        rask_cloud::region::Endpoints::amazon()
+    } else {
+        rask_cloud::region::Endpoints::simulator(&alexa.api)
+    };
+    let lwa = rask_cloud::lwa::LwaClient::new(
+        rask_cloud::http_client(std::time::Duration::from_secs(10)),
+        endpoints.token_url(),
+        alexa.lwa_client_id.clone(),
+        secret,
+    );
+    let region = rask_model::region::Region::parse(&alexa.region).unwrap_or(rask_model::region::Region::Na);
+    Ok(Some(rask_home::SmartHome::new(
+        store.clone(),
+        sealer,
+        lwa,
+        config.registry(from_file),
+        region,
+    )))
 }
 
 /// How long the linking log keeps its rows.

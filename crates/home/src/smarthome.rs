@@ -1,0 +1,198 @@
+//! `POST /alexa/smarthome`: where Alexa's smart-home directives arrive, through the forwarder
+//! Lambda. Every answer is an Alexa event, HTTP 200, as a Lambda would return it; problems are
+//! `ErrorResponse`s of the documented types:
+//!
+//! - a token that is unknown or revoked: `INVALID_AUTHORIZATION_CREDENTIAL`; expired:
+//!   `EXPIRED_AUTHORIZATION_CREDENTIAL` (Alexa then refreshes it and tries again);
+//! - an endpoint that is not in the registry: `NO_SUCH_ENDPOINT`;
+//! - a directive rask does not handle, or one that cannot be read: `INVALID_DIRECTIVE`;
+//! - an `AcceptGrant` whose code LWA refuses: `ACCEPT_GRANT_FAILED`, with the reason logged.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::{Json, Router};
+use rask_cloud::lwa::LwaClient;
+use rask_link::{TokenProblem, Validator};
+use rask_model::region::Region;
+use rask_model::smarthome::{
+    Directive, DirectiveMessage, DirectivePayload, ErrorPayload, ErrorType, Event, EventMessage,
+    EventPayload, Header,
+};
+use rask_store::Store;
+use rask_store::sealer::Sealer;
+use rask_store::users::User;
+use serde_json::Value;
+
+use crate::devices::Registry;
+
+/// The header in which the forwarder Lambda names its AWS region (or `NA`/`EU`/`FE`).
+pub const REGION_HEADER: &str = "x-rask-region";
+
+/// What the smart-home endpoint needs.
+#[derive(Clone)]
+pub struct SmartHome {
+    validator: Validator,
+    store: Store,
+    sealer: Sealer,
+    lwa: Arc<LwaClient>,
+    registry: Arc<Registry>,
+    default_region: Region,
+}
+
+impl SmartHome {
+    /// The endpoint's state. `default_region` is used when a directive does not say which
+    /// region it came from.
+    pub fn new(
+        store: Store,
+        sealer: Sealer,
+        lwa: LwaClient,
+        registry: Registry,
+        default_region: Region,
+    ) -> Self {
+        SmartHome {
+            validator: Validator::new(store.clone()),
+            store,
+            sealer,
+            lwa: Arc::new(lwa),
+            registry: Arc::new(registry),
+            default_region,
+        }
+    }
+}
+
+/// The `/alexa/smarthome` route.
+pub fn router(sh: SmartHome) -> Router {
+    Router::new()
+        .route("/alexa/smarthome", post(handle))
+        .with_state(sh)
+}
+
+/// An `ErrorResponse` for a directive that could not be read: no correlation token to echo.
+fn unreadable(message: String) -> EventMessage {
+    EventMessage {
+        event: Event {
+            header: Header::new("Alexa", "ErrorResponse"),
+            endpoint: None,
+            payload: EventPayload::ErrorResponse(ErrorPayload::new(ErrorType::InvalidDirective, message)),
+        },
+        context: None,
+    }
+}
+
+async fn handle(State(sh): State<SmartHome>, headers: HeaderMap, body: Bytes) -> Json<EventMessage> {
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return Json(unreadable(format!("the directive is not JSON: {e}"))),
+    };
+    let directive = match serde_json::from_value::<DirectiveMessage>(value) {
+        Ok(m) => m.directive,
+        Err(e) => return Json(unreadable(format!("the directive cannot be read: {e}"))),
+    };
+    let region = headers
+        .get(REGION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| Region::from_aws(r).or_else(|| Region::parse(r)))
+        .unwrap_or(sh.default_region);
+    Json(answer(&sh, &directive, region).await)
+}
+
+fn error(d: &Directive, kind: ErrorType, message: impl Into<String>) -> EventMessage {
+    EventMessage::error(d, ErrorPayload::new(kind, message))
+}
+
+async fn answer(sh: &SmartHome, d: &Directive, region: Region) -> EventMessage {
+    let name = format!("{}.{}", d.header.namespace, d.header.name);
+    if matches!(d.payload, DirectivePayload::Unknown(_)) {
+        return error(
+            d,
+            ErrorType::InvalidDirective,
+            format!("{name} is not a directive rask handles"),
+        );
+    }
+    let user = match user(sh, d).await {
+        Ok(u) => u,
+        Err(e) => return e,
+    };
+    match &d.payload {
+        DirectivePayload::AcceptGrant(p) => accept_grant(sh, d, &user, &p.grant.code, region).await,
+        DirectivePayload::Discover(_) => {
+            tracing::info!(user = %user.name, "discovery");
+            EventMessage::discover_response(sh.registry.devices().iter().map(|dev| dev.discovery()).collect())
+        }
+        _ => match d.endpoint_id().and_then(|id| sh.registry.get(id)) {
+            None => error(
+                d,
+                ErrorType::NoSuchEndpoint,
+                format!("no device {:?} is bridged by rask", d.endpoint_id().unwrap_or("")),
+            ),
+            Some(dev) => error(
+                d,
+                ErrorType::InvalidDirective,
+                format!("rask does not handle {name} for {} yet", dev.id),
+            ),
+        },
+    }
+}
+
+async fn user(sh: &SmartHome, d: &Directive) -> Result<User, EventMessage> {
+    let Some(token) = d.bearer_token() else {
+        return Err(error(
+            d,
+            ErrorType::InvalidAuthorizationCredential,
+            "the directive carries no bearer token",
+        ));
+    };
+    sh.validator.user(token).await.map_err(|problem| match problem {
+        TokenProblem::Expired => error(
+            d,
+            ErrorType::ExpiredAuthorizationCredential,
+            "the access token has expired",
+        ),
+        TokenProblem::Store(e) => {
+            tracing::error!(error = %e, "the token could not be checked");
+            error(d, ErrorType::InternalError, "the token could not be checked")
+        }
+        other => error(d, ErrorType::InvalidAuthorizationCredential, other.to_string()),
+    })
+}
+
+async fn accept_grant(
+    sh: &SmartHome,
+    d: &Directive,
+    user: &User,
+    code: &str,
+    region: Region,
+) -> EventMessage {
+    let failed = |why: String| {
+        tracing::warn!(user = %user.name, %region, "AcceptGrant failed: {why}");
+        error(d, ErrorType::AcceptGrantFailed, why)
+    };
+    let tokens = match sh.lwa.exchange_code(code).await {
+        Ok(t) => t,
+        Err(e) => return failed(format!("Login with Amazon did not exchange the grant code: {e}")),
+    };
+    let Some(refresh) = tokens.refresh_token else {
+        return failed("Login with Amazon sent no refresh token".into());
+    };
+    let expires_at = rask_store::now_ms() + (tokens.expires_in as i64) * 1000;
+    if let Err(e) = sh
+        .store
+        .save_grant(
+            &sh.sealer,
+            &user.id,
+            region.as_str(),
+            &tokens.access_token,
+            &refresh,
+            expires_at,
+        )
+        .await
+    {
+        return failed(format!("the grant could not be stored: {e}"));
+    }
+    tracing::info!(user = %user.name, %region, "AcceptGrant: events can now be sent for this user");
+    EventMessage::accept_grant_response(d)
+}

@@ -1,0 +1,120 @@
+//! `rask serve` with `[alexa]` and `[[devices]]`: Alexa (the sim) links, grants and discovers
+//! through the real binary; the key that seals LWA tokens is made private on first start.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::json;
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn grant_and_discovery_through_rask_serve() {
+    let (sim, addr) = rask_sim::Sim::start(rask_sim::SimConfig::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let sim_url = format!("http://{addr}");
+    let d = std::env::temp_dir().join(format!("rask-smarthome-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    let config = d.join("rask.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nbind = \"127.0.0.1:0\"\n[database]\nurl = \"sqlite://{dir}/rask.db\"\n\
+             [[linking.clients]]\nid = \"alexa\"\nsecret_env = \"RASK_TEST_LINK_SECRET\"\nvendor_ids = [\"M2AAAAAAAAAAAA\"]\n\
+             [alexa]\nlwa_client_id = \"rask-lwa\"\nlwa_client_secret_env = \"RASK_TEST_LWA_SECRET\"\nregion = \"EU\"\napi = \"{sim_url}\"\n\
+             secret_key_file = \"{dir}/secret.key\"\n\
+             [[devices]]\nid = \"gate\"\nname = \"Garden gate\"\nkind = \"doorbell\"\n",
+            dir = d.display()
+        ),
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+    let mut add = Command::new(env!("CARGO_BIN_EXE_rask"))
+        .args(["user", "add", "alice", "--config", cfg])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse battery\n")
+        .unwrap();
+    assert!(add.wait().unwrap().success());
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rask"))
+        .args(["serve", "--config", cfg])
+        .env("RASK_TEST_LINK_SECRET", "link-secret")
+        .env("RASK_TEST_LWA_SECRET", "rask-lwa-secret")
+        .env_remove("RASK_SECRET_KEY")
+        .env("RASK_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let _server = Running(child);
+    let url = first
+        .trim()
+        .strip_prefix("rask: listening on ")
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_owned();
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(d.join("secret.key"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "the sealing key is private");
+    }
+
+    let skill = sim
+        .world()
+        .register_skill(serde_json::from_value(json!({
+            "vendorId": "M2AAAAAAAAAAAA", "smartHomeEndpoint": format!("{url}/alexa/smarthome"),
+            "lwaClientId": "rask-lwa", "lwaClientSecret": "rask-lwa-secret",
+            "accountLinking": {"authorizationUri": format!("{url}/oauth/authorize"), "tokenUri": format!("{url}/oauth/token"),
+                               "clientId": "alexa", "clientSecret": "link-secret"}
+        })).unwrap())
+        .unwrap()
+        .skill_id;
+    sim.world()
+        .add_user("alice", rask_sim::Region::Eu, vec![])
+        .unwrap();
+    let req =
+        serde_json::from_value(json!({"username": "alice", "password": "correct horse battery"})).unwrap();
+    assert!(
+        rask_sim::drivers::link::link(&sim, &skill, "alice", &req)
+            .await
+            .unwrap()
+            .linked
+    );
+    let grant = rask_sim::drivers::smarthome::accept_grant(&sim, &skill, "alice")
+        .await
+        .unwrap();
+    assert!(grant.valid, "{grant:#?}");
+    assert_eq!(grant.received["event"]["header"]["name"], "AcceptGrant.Response");
+    let spec = serde_json::from_value(json!({"namespace": "Alexa.Discovery", "name": "Discover"})).unwrap();
+    let discover = rask_sim::drivers::smarthome::send(&sim, &skill, "alice", &spec)
+        .await
+        .unwrap();
+    assert!(discover.valid, "{discover:#?}");
+    let endpoints = discover.received["event"]["payload"]["endpoints"]
+        .as_array()
+        .unwrap();
+    assert_eq!(endpoints.len(), 1, "the configured devices, not the demo");
+    assert_eq!(endpoints[0]["friendlyName"], "Garden gate");
+}
