@@ -53,9 +53,7 @@ ensure_mosquitto() {
 ensure_browser_tools() {
     [ -x /usr/bin/chromium ] || { echo "scripts/test: installing chromium" >&2; apt_install chromium; }
     command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
-    if [ ! -d tests/browser/node_modules/playwright-core ]; then
-        (cd tests/browser && npm ci --no-audit --no-fund --silent)
-    fi
+    bash tests/browser/ensure.sh
 }
 
 ensure_python() {

@@ -124,17 +124,8 @@ async fn a_third_party_oauth_client_does_the_code_grant_and_a_refresh() {
 async fn a_person_logs_in_and_consents_in_chromium() {
     let s = Server::start(rask_store::Store::connect(&testing::sqlite_url()).await.unwrap()).await;
     let dir = root().join("tests/browser");
-    assert!(
-        std::path::Path::new("/usr/bin/chromium").exists(),
-        "Debian's chromium is needed: scripts/test installs it"
-    );
-    if !dir.join("node_modules/playwright-core").exists() {
-        let ok = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--silent"])
-            .current_dir(&dir)
-            .status();
-        assert!(ok.is_ok_and(|st| st.success()), "npm ci in tests/browser failed");
-    }
+    let ok = Command::new("bash").arg(dir.join("ensure.sh")).status();
+    assert!(ok.is_ok_and(|st| st.success()), "tests/browser/ensure.sh failed");
     let shots = root().join("target/screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let out = tokio::process::Command::new("node")

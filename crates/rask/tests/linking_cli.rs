@@ -1,36 +1,12 @@
 //! Account linking as an operator runs it: `rask user add`, `rask serve` with a config file,
 //! Alexa (the sim) linking through it, and `rask link log` explaining what happened.
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
 
+use common::{rask, start};
 use serde_json::json;
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn rask(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rask"))
-        .args(args)
-        .env("RASK_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(s) = stdin {
-        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().unwrap()
-}
 
 fn dir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("rask-link-cli-{}", std::process::id()));
@@ -75,24 +51,16 @@ async fn an_operator_adds_a_user_serves_and_reads_the_linking_log() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("at least 8 characters"));
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rask"))
-        .args(["serve", "--config", cfg])
-        .env("RASK_TEST_LINK_SECRET", "s3cret-for-alexa")
-        .env("RASK_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    let _server = Running(child);
-    let url = first
-        .trim()
-        .strip_prefix("rask: listening on ")
-        .unwrap_or_else(|| panic!("{first}"))
-        .to_owned();
+    let server = start(
+        &["serve", "--config", cfg],
+        &[("RASK_TEST_LINK_SECRET", "s3cret-for-alexa")],
+    );
+    assert!(
+        server.first_line.starts_with("rask: listening on "),
+        "{}",
+        server.first_line
+    );
+    let url = server.url();
     assert_eq!(
         reqwest::get(format!("{url}/healthz"))
             .await

@@ -1,50 +1,24 @@
 //! `rask sim` as a user runs it: the real binary serving on a free port, driven by its own
 //! subcommands, over HTTP and HTTPS.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+mod common;
 
+use std::process::Output;
+
+use common::{Running, rask};
 use serde_json::Value;
 
-/// A running `rask sim`, killed when dropped.
-struct Running {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start(extra: &[&str]) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rask"))
-        .args(["sim", "--bind", "127.0.0.1:0"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("rask sim starts");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    // Keep reading, as a terminal would, so the sim's later lines have somewhere to go.
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    let url = first.trim().rsplit(' ').next().unwrap().to_owned();
+    let mut args = vec!["sim", "--bind", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let sim = common::start(&args, &[]);
     assert!(
-        first.starts_with("rask sim: Alexa's cloud, simulated, listening on "),
-        "{first}"
+        sim.first_line
+            .starts_with("rask sim: Alexa's cloud, simulated, listening on "),
+        "{}",
+        sim.first_line
     );
-    Running { child, url }
-}
-
-fn rask(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rask"))
-        .args(args)
-        .output()
-        .unwrap()
+    sim
 }
 
 fn json(o: &Output) -> Value {
@@ -55,30 +29,36 @@ fn json(o: &Output) -> Value {
 #[tokio::test]
 async fn serves_on_a_free_port_and_is_driven_from_the_command_line() {
     let sim = start(&[]);
-    assert!(sim.url.starts_with("http://127.0.0.1:"), "{}", sim.url);
-    let health = reqwest::get(format!("{}/healthz", sim.url)).await.unwrap();
+    assert!(sim.url().starts_with("http://127.0.0.1:"), "{}", sim.url());
+    let health = reqwest::get(format!("{}/healthz", sim.url())).await.unwrap();
     assert_eq!(health.text().await.unwrap(), "ok");
 
-    let o = rask(&["sim", "user", "bob", "--region", "FE", "--sim", &sim.url]);
+    let o = rask(
+        &["sim", "user", "bob", "--region", "FE", "--sim", &sim.url()],
+        None,
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(json(&o)["region"], "FE");
 
-    let o = rask(&[
-        "sim",
-        "skill",
-        "--sim",
-        &sim.url,
-        "--name",
-        "Doorbell",
-        "--smart-home",
-        "http://127.0.0.1:9/smarthome",
-    ]);
+    let o = rask(
+        &[
+            "sim",
+            "skill",
+            "--sim",
+            &sim.url(),
+            "--name",
+            "Doorbell",
+            "--smart-home",
+            "http://127.0.0.1:9/smarthome",
+        ],
+        None,
+    );
     assert!(o.status.success());
     let skill = json(&o)["skillId"].as_str().unwrap().to_owned();
     assert!(skill.starts_with("amzn1.ask.skill."));
 
     // Nothing is linked: the driver says so and the command fails.
-    let o = rask(&["sim", "grant", &skill, "bob", "--sim", &sim.url]);
+    let o = rask(&["sim", "grant", &skill, "bob", "--sim", &sim.url()], None);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         json(&o)["error"].as_str().unwrap().contains("has never enabled"),
@@ -86,15 +66,26 @@ async fn serves_on_a_free_port_and_is_driven_from_the_command_line() {
         String::from_utf8_lossy(&o.stdout)
     );
 
-    let o = rask(&[
-        "sim", "fault", "gateway", "--status", "503", "--count", "2", "--sim", &sim.url,
-    ]);
+    let o = rask(
+        &[
+            "sim",
+            "fault",
+            "gateway",
+            "--status",
+            "503",
+            "--count",
+            "2",
+            "--sim",
+            &sim.url(),
+        ],
+        None,
+    );
     assert!(o.status.success());
     assert_eq!(json(&o)["queued"]["count"], 2);
 
     // The queued fault answers the next gateway call with Amazon's 503.
     let r = reqwest::Client::new()
-        .post(format!("{}/fe/v3/events", sim.url))
+        .post(format!("{}/fe/v3/events", sim.url()))
         .body("{}")
         .send()
         .await
@@ -103,12 +94,15 @@ async fn serves_on_a_free_port_and_is_driven_from_the_command_line() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["payload"]["code"], "SERVICE_UNAVAILABLE_EXCEPTION");
 
-    let o = rask(&["sim", "events", "--api", "gateway", "--sim", &sim.url]);
+    let o = rask(&["sim", "events", "--api", "gateway", "--sim", &sim.url()], None);
     let events = json(&o)["events"].as_array().unwrap().clone();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["status"], 503);
 
-    let o = rask(&["sim", "directive", &skill, "bob", "NoDot", "--sim", &sim.url]);
+    let o = rask(
+        &["sim", "directive", &skill, "bob", "NoDot", "--sim", &sim.url()],
+        None,
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("NAMESPACE.NAME"));
 }
@@ -119,16 +113,16 @@ async fn serves_https_with_a_local_ca_and_refuses_plain_http_cleanly() {
     std::fs::create_dir_all(&dir).unwrap();
     let ca = dir.join("ca.pem");
     let sim = start(&["--tls", "--ca-out", ca.to_str().unwrap()]);
-    assert!(sim.url.starts_with("https://127.0.0.1:"), "{}", sim.url);
+    assert!(sim.url().starts_with("https://127.0.0.1:"), "{}", sim.url());
     let pem = std::fs::read(&ca).unwrap();
     let client = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
         .build()
         .unwrap();
-    let r = client.get(format!("{}/healthz", sim.url)).send().await.unwrap();
+    let r = client.get(format!("{}/healthz", sim.url())).send().await.unwrap();
     assert_eq!(r.text().await.unwrap(), "ok");
 
-    let plain = sim.url.replacen("https://", "http://", 1);
+    let plain = sim.url().replacen("https://", "http://", 1);
     assert!(
         reqwest::get(format!("{plain}/healthz")).await.is_err(),
         "plain HTTP gets no answer"
@@ -136,13 +130,13 @@ async fn serves_https_with_a_local_ca_and_refuses_plain_http_cleanly() {
     let untrusting = reqwest::Client::new();
     assert!(
         untrusting
-            .get(format!("{}/healthz", sim.url))
+            .get(format!("{}/healthz", sim.url()))
             .send()
             .await
             .is_err(),
         "an unknown CA is not trusted"
     );
     // The server is still fine afterwards.
-    let r = client.get(format!("{}/healthz", sim.url)).send().await.unwrap();
+    let r = client.get(format!("{}/healthz", sim.url())).send().await.unwrap();
     assert_eq!(r.status(), 200);
 }

@@ -1,19 +1,10 @@
 //! `rask serve` with `[alexa]` and `[[devices]]`: Alexa (the sim) links, grants and discovers
 //! through the real binary; the key that seals LWA tokens is made private on first start.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+mod common;
 
+use common::{rask, start};
 use serde_json::json;
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test]
 async fn grant_and_discovery_through_rask_serve() {
@@ -37,38 +28,19 @@ async fn grant_and_discovery_through_rask_serve() {
     )
     .unwrap();
     let cfg = config.to_str().unwrap();
-    let mut add = Command::new(env!("CARGO_BIN_EXE_rask"))
-        .args(["user", "add", "alice", "--config", cfg])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(b"correct horse battery\n")
-        .unwrap();
-    assert!(add.wait().unwrap().success());
-
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rask"))
-        .args(["serve", "--config", cfg])
-        .env("RASK_TEST_LINK_SECRET", "link-secret")
-        .env("RASK_TEST_LWA_SECRET", "rask-lwa-secret")
-        .env_remove("RASK_SECRET_KEY")
-        .env("RASK_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    let _server = Running(child);
-    let url = first
-        .trim()
-        .strip_prefix("rask: listening on ")
-        .unwrap_or_else(|| panic!("{first}"))
-        .to_owned();
+    let o = rask(
+        &["user", "add", "alice", "--config", cfg],
+        Some("correct horse battery\n"),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let server = start(
+        &["serve", "--config", cfg],
+        &[
+            ("RASK_TEST_LINK_SECRET", "link-secret"),
+            ("RASK_TEST_LWA_SECRET", "rask-lwa-secret"),
+        ],
+    );
+    let url = server.url();
 
     #[cfg(unix)]
     {

@@ -25,14 +25,8 @@ pub async fn get_endpoints(
     let mut entry = Entry::new("endpoints", 200, Value::Null);
     entry.region = Some(region.to_string());
     entry.name = Some("GetEndpoints".into());
-    let injected = sim.world().faults.take(Target::Endpoints);
-    if let Some(i) = &injected {
-        if let Some(h) = i.hang {
-            tokio::time::sleep(h).await;
-        }
-        if let Some(status) = i.status {
-            return refuse(&sim, entry, status, "injected by rask sim (fault)");
-        }
+    if let Some((status, _)) = crate::faults::inject(&sim, Target::Endpoints).await {
+        return refuse(&sim, entry, status, "injected by rask sim (fault)");
     }
     let Some(token) = http::bearer(&headers) else {
         return refuse(&sim, entry, 401, "The request has no bearer token");

@@ -59,6 +59,16 @@ pub struct Injection {
     pub hang: Option<Duration>,
 }
 
+/// Takes the fault queued for the next call to `target`, waits out its hang, and returns the
+/// status (and code) the call must fail with, if any. Every API handler starts with this.
+pub async fn inject(sim: &crate::Sim, target: Target) -> Option<(u16, Option<String>)> {
+    let injection = sim.world().faults.take(target)?;
+    if let Some(h) = injection.hang {
+        tokio::time::sleep(h).await;
+    }
+    injection.status.map(|s| (s, injection.code))
+}
+
 /// The queues of pending faults per API.
 #[derive(Debug, Default)]
 pub struct Faults {

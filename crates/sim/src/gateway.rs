@@ -103,15 +103,9 @@ pub async fn post_event(
     entry.region = Some(region.to_string());
     entry.name = header_name(&entry.body);
 
-    let injected = sim.world().faults.take(Target::Gateway);
-    if let Some(i) = &injected {
-        if let Some(h) = i.hang {
-            tokio::time::sleep(h).await;
-        }
-        if let Some(status) = i.status {
-            let code = i.code.clone().unwrap_or_else(|| default_code(status).to_owned());
-            return refuse(&sim, entry, status, &code, "injected by rask sim", true);
-        }
+    if let Some((status, code)) = crate::faults::inject(&sim, Target::Gateway).await {
+        let code = code.clone().unwrap_or_else(|| default_code(status).to_owned());
+        return refuse(&sim, entry, status, &code, "injected by rask sim", true);
     }
 
     match decide(&sim, region, &headers, &body, &mut entry) {

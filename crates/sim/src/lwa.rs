@@ -21,20 +21,12 @@ use crate::log::Entry;
 
 /// `POST /auth/o2/token` (also `/auth/O2/token`, as Amazon's SDKs spell it).
 pub async fn post_token(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Response {
-    let injected = sim.world().faults.take(Target::Lwa);
-    if let Some(i) = &injected {
-        if let Some(h) = i.hang {
-            tokio::time::sleep(h).await;
-        }
-        if let Some(status) = i.status {
-            let code = i
-                .code
-                .clone()
-                .map(|c| OAuthErrorCode::from(c.as_str()))
-                .unwrap_or_else(|| default_code(status));
-            let err = TokenError::new(code, "injected by rask sim");
-            return answer(&sim, status, Err(err), false, &body, Some("fault injected"));
-        }
+    if let Some((status, code)) = crate::faults::inject(&sim, Target::Lwa).await {
+        let code = code
+            .map(|c| OAuthErrorCode::from(c.as_str()))
+            .unwrap_or_else(|| default_code(status));
+        let err = TokenError::new(code, "injected by rask sim");
+        return answer(&sim, status, Err(err), false, &body, Some("fault injected"));
     }
     let basic = http::basic(&headers);
     let request: TokenRequest = match serde_urlencoded::from_bytes(&body) {

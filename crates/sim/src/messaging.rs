@@ -44,14 +44,8 @@ pub async fn post_message(
     let mut entry = Entry::new("messaging", 202, body_for_log(&body));
     entry.region = Some(region.to_string());
     entry.name = Some("SendSkillMessage".into());
-    let injected = sim.world().faults.take(Target::Messaging);
-    if let Some(i) = &injected {
-        if let Some(h) = i.hang {
-            tokio::time::sleep(h).await;
-        }
-        if let Some(status) = i.status {
-            return refuse(&sim, entry, status, "injected by rask sim (fault)");
-        }
+    if let Some((status, _)) = crate::faults::inject(&sim, Target::Messaging).await {
+        return refuse(&sim, entry, status, "injected by rask sim (fault)");
     }
 
     let Some(token) = http::bearer(&headers) else {

@@ -57,14 +57,8 @@ async fn post(
     entry.name = entry.body["event"]["name"]
         .as_str()
         .map(|n| format!("{n} ({stage})"));
-    let injected = sim.world().faults.take(Target::Proactive);
-    if let Some(i) = &injected {
-        if let Some(h) = i.hang {
-            tokio::time::sleep(h).await;
-        }
-        if let Some(status) = i.status {
-            return refuse(&sim, entry, status, "injected by rask sim (fault)");
-        }
+    if let Some((status, _)) = crate::faults::inject(&sim, Target::Proactive).await {
+        return refuse(&sim, entry, status, "injected by rask sim (fault)");
     }
     let Some(token) = http::bearer(&headers) else {
         return refuse(&sim, entry, 403, "The request has no bearer token");

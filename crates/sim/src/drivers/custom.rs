@@ -10,9 +10,8 @@ use rask_model::check::{self, Finding, MessageKind};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{DriverError, Exchange, link, post_json, views};
+use super::{DriverError, Exchange, link, post_json, record};
 use crate::Sim;
-use crate::log::Entry;
 use crate::world::SessionState;
 
 /// A request to send.
@@ -214,25 +213,15 @@ async fn exchange(
     } else {
         judge(status, &received)
     };
-    let mut entry = Entry::new(api, status, received.clone()).findings(&findings);
-    entry.name = Some(name.to_owned());
-    entry.skill_id = Some(skill_id.to_owned());
-    entry.user = Some(user.to_owned());
-    entry.sent = Some(sent.clone());
-    if let Some(e) = &error {
-        entry = entry.error(e.clone());
-    }
-    let valid = entry.valid;
-    let seq = sim.world().log.push(entry);
-    Ok(Exchange {
-        seq,
-        status,
+    Ok(record(
+        sim,
+        api,
+        name.to_owned(),
+        (skill_id, user),
         sent,
-        received,
-        valid,
-        findings: views(&findings),
-        error,
-    })
+        (status, received, error),
+        findings,
+    ))
 }
 
 fn judge(status: u16, received: &Value) -> Vec<Finding> {

@@ -93,6 +93,39 @@ pub(crate) async fn post_json(
     }
 }
 
-pub(crate) fn views(findings: &[Finding]) -> Vec<FindingView> {
+fn views(findings: &[Finding]) -> Vec<FindingView> {
     findings.iter().map(FindingView::from).collect()
+}
+
+/// Logs one request to a skill and its answer with the verdict, and returns it as an
+/// [`Exchange`]. `answer` is what [`post_json`] returned.
+pub(crate) fn record(
+    sim: &crate::Sim,
+    api: &str,
+    name: String,
+    (skill_id, user): (&str, &str),
+    sent: Value,
+    answer: (u16, Value, Option<String>),
+    findings: Vec<Finding>,
+) -> Exchange {
+    let (status, received, error) = answer;
+    let mut entry = crate::log::Entry::new(api, status, received.clone()).findings(&findings);
+    entry.name = Some(name);
+    entry.skill_id = Some(skill_id.to_owned());
+    entry.user = Some(user.to_owned());
+    entry.sent = Some(sent.clone());
+    if let Some(e) = &error {
+        entry = entry.error(e.clone());
+    }
+    let valid = entry.valid;
+    let seq = sim.world().log.push(entry);
+    Exchange {
+        seq,
+        status,
+        sent,
+        received,
+        valid,
+        findings: views(&findings),
+        error,
+    }
 }

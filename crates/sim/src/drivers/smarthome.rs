@@ -8,9 +8,8 @@ use rask_model::check::{self, Finding, MessageKind};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{DriverError, Exchange, link, post_json, views};
+use super::{DriverError, Exchange, link, post_json, record};
 use crate::Sim;
-use crate::log::Entry;
 use crate::world::{DiscoveredEndpoint, random_text};
 
 /// A directive to send: which one, to which endpoint, with what payload.
@@ -130,25 +129,15 @@ async fn exchange(sim: &Sim, skill_id: &str, user: &str, sent: Value) -> Result<
         }
     }
 
-    let mut entry = Entry::new("skill.smarthome", status, received.clone()).findings(&findings);
-    entry.name = Some(name);
-    entry.skill_id = Some(skill_id.to_owned());
-    entry.user = Some(user.to_owned());
-    entry.sent = Some(sent.clone());
-    if let Some(e) = &error {
-        entry = entry.error(e.clone());
-    }
-    let valid = entry.valid;
-    let seq = sim.world().log.push(entry);
-    Ok(Exchange {
-        seq,
-        status,
+    Ok(record(
+        sim,
+        "skill.smarthome",
+        name,
+        (skill_id, user),
         sent,
-        received,
-        valid,
-        findings: views(&findings),
-        error,
-    })
+        (status, received, error),
+        findings,
+    ))
 }
 
 /// What is wrong with `received` as the answer to `sent`.

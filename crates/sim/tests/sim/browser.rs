@@ -5,20 +5,11 @@ use std::process::Command;
 
 use crate::common::{Harness, doorbell};
 
-/// The browser test directory, with its node modules installed on first use.
+/// The browser test directory, ready to run (tests/browser/ensure.sh).
 pub fn browser_tests() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser");
-    assert!(
-        std::path::Path::new("/usr/bin/chromium").exists(),
-        "Debian's chromium is needed at /usr/bin/chromium: scripts/test installs it"
-    );
-    if !dir.join("node_modules/playwright-core").exists() {
-        let ok = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--silent"])
-            .current_dir(&dir)
-            .status();
-        assert!(ok.is_ok_and(|s| s.success()), "npm ci in tests/browser failed");
-    }
+    let ok = Command::new("bash").arg(dir.join("ensure.sh")).status();
+    assert!(ok.is_ok_and(|s| s.success()), "tests/browser/ensure.sh failed");
     dir
 }
 
