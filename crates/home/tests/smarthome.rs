@@ -2,110 +2,15 @@
 //! AcceptGrant (the LWA token then works at the sim's gateway), Discover, and every
 //! ErrorResponse the issue names. Every answer must be a valid Alexa event.
 
-use std::net::SocketAddr;
-use std::time::Duration;
+mod common;
 
-use base64::Engine;
+use common::{Home, home};
 use rask_cloud::gateway::EventGateway;
-use rask_cloud::lwa::LwaClient;
 use rask_cloud::region::Endpoints;
-use rask_home::{Registry, SmartHome};
-use rask_link::secret::Secret;
-use rask_link::{ClientAuth, ClientConfig, LinkConfig, Linking};
 use rask_model::region::Region;
 use rask_model::smarthome::EventMessage;
-use rask_sim::{Sim, SimConfig};
-use rask_store::sealer::Sealer;
 use rask_store::{Store, testing};
 use serde_json::{Value, json};
-
-const PASSWORD: &str = "correct horse battery";
-
-struct Home {
-    url: String,
-    store: Store,
-    sealer: Sealer,
-    sim: Sim,
-    sim_url: String,
-    skill: String,
-}
-
-async fn home(store: Store) -> Home {
-    let (sim, addr) = Sim::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let sim_url = format!("http://{addr}");
-    let sealer = Sealer::from_base64(&base64::engine::general_purpose::STANDARD.encode([3u8; 32])).unwrap();
-    store
-        .add_user(
-            &uuid::Uuid::new_v4().to_string(),
-            "alice",
-            &rask_link::password::hash(PASSWORD).unwrap(),
-        )
-        .await
-        .unwrap();
-    let link = LinkConfig {
-        clients: vec![ClientConfig {
-            id: "alexa".into(),
-            secret: Secret::new("link-secret"),
-            name: "Alexa".into(),
-            vendor_ids: vec!["M2AAAAAAAAAAAA".into()],
-            redirect_uris: vec![],
-            scopes: vec!["smart_home".into()],
-            auth: ClientAuth::Either,
-        }],
-        ..Default::default()
-    };
-    let endpoints = Endpoints::simulator(&sim_url);
-    let lwa = LwaClient::new(
-        rask_cloud::http_client(Duration::from_secs(5)),
-        endpoints.token_url(),
-        "rask-lwa",
-        "rask-lwa-secret",
-    );
-    let app = rask_link::router(Linking::new(link, store.clone())).merge(rask_home::router(SmartHome::new(
-        store.clone(),
-        sealer.clone(),
-        lwa,
-        Registry::demo(),
-        Region::Eu,
-    )));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-            .unwrap()
-    });
-
-    let skill = sim
-        .world()
-        .register_skill(serde_json::from_value(json!({
-            "vendorId": "M2AAAAAAAAAAAA",
-            "smartHomeEndpoint": format!("{url}/alexa/smarthome"),
-            "lwaClientId": "rask-lwa", "lwaClientSecret": "rask-lwa-secret",
-            "accountLinking": {"authorizationUri": format!("{url}/oauth/authorize"), "tokenUri": format!("{url}/oauth/token"),
-                               "clientId": "alexa", "clientSecret": "link-secret", "scopes": ["smart_home"]}
-        })).unwrap())
-        .unwrap()
-        .skill_id;
-    sim.world().add_user("alice", Region::Eu, vec![]).unwrap();
-    let req = serde_json::from_value(json!({"username": "alice", "password": PASSWORD})).unwrap();
-    assert!(
-        rask_sim::drivers::link::link(&sim, &skill, "alice", &req)
-            .await
-            .unwrap()
-            .linked
-    );
-    Home {
-        url,
-        store,
-        sealer,
-        sim,
-        sim_url,
-        skill,
-    }
-}
 
 async fn directive(
     h: &Home,

@@ -210,6 +210,16 @@ impl Store {
         Ok(())
     }
 
+    /// Gives the refresh lease back without new tokens (the refresh failed for a passing
+    /// reason; another attempt may take it).
+    pub async fn release_refresh_lease(&self, user_id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE grants SET state = 'active', refresh_lease_until = 0 WHERE user_id = $1 AND state = 'refreshing'")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Sets a grant's state with the reason (revoked or refused stop all sending).
     pub async fn set_grant_state(
         &self,

@@ -14,6 +14,7 @@ mod db;
 pub mod grants;
 pub mod link_log;
 pub mod oauth;
+pub mod outbox;
 pub mod sealer;
 pub mod sessions;
 pub mod users;

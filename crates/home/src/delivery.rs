@@ -1,0 +1,326 @@
+//! Delivery: the worker that takes events from the outbox to the user's region's Event
+//! Gateway, with a valid LWA token (refreshed a minute ahead of expiry, and once after a 401,
+//! single-flight per user across instances), retrying as Amazon advises and giving up on an
+//! event past its useful life. Every attempt goes into the event log; what to do after each
+//! answer is decided by [`rask_cloud::retry::decide`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rask_cloud::gateway::EventGateway;
+use rask_cloud::lwa::LwaClient;
+use rask_cloud::retry::{Decision, Policy, decide};
+use rask_model::region::Region;
+use rask_model::smarthome::EventMessage;
+use rask_store::grants::{Grant, GrantState};
+use rask_store::outbox::{Attempt, Pending, Settled};
+use rask_store::sealer::Sealer;
+use rask_store::{Store, StoreError, now_ms};
+use tokio::sync::Notify;
+
+/// The delivery worker.
+#[derive(Clone)]
+pub struct Delivery {
+    store: Store,
+    sealer: Sealer,
+    lwa: Arc<LwaClient>,
+    gateway: EventGateway,
+    /// How gateway failures are retried.
+    pub policy: Policy,
+    /// How long a claimed row is this worker's.
+    pub lease: Duration,
+    /// How long before expiry a token is refreshed.
+    pub refresh_margin: Duration,
+    wake: Arc<Notify>,
+}
+
+enum TokenTrouble {
+    /// Another instance is refreshing: try again shortly.
+    Busy,
+    /// LWA refused the credentials: the grant is marked refused.
+    Refused(String),
+    /// LWA could not be reached.
+    Passing(String),
+}
+
+impl Delivery {
+    /// A worker for the store's outbox.
+    pub fn new(store: Store, sealer: Sealer, lwa: Arc<LwaClient>, gateway: EventGateway) -> Self {
+        Delivery {
+            store,
+            sealer,
+            lwa,
+            gateway,
+            policy: Policy::default(),
+            lease: Duration::from_secs(30),
+            refresh_margin: Duration::from_secs(60),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// What triggers notify so that a new event is sent at once rather than at the next poll.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Runs forever: delivers what is due, then waits for a new event or 200 ms.
+    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = self.run_once().await {
+                    tracing::error!(error = %e, "delivery: the outbox could not be read");
+                }
+                tokio::select! {
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+            }
+        })
+    }
+
+    /// Delivers every row that is due now; returns how many were handled.
+    pub async fn run_once(&self) -> Result<usize, StoreError> {
+        let due = self
+            .store
+            .claim_due(now_ms(), self.lease.as_millis() as i64, 32)
+            .await?;
+        let n = due.len();
+        let tasks: Vec<_> = due
+            .into_iter()
+            .map(|p| {
+                let me = self.clone();
+                tokio::spawn(async move { me.deliver(p).await })
+            })
+            .collect();
+        for t in tasks {
+            let _ = t.await;
+        }
+        Ok(n)
+    }
+
+    async fn log(&self, p: &Pending, outcome: &str, detail: &str) {
+        let attempt = Attempt {
+            at: now_ms(),
+            outbox_id: p.event.id.clone(),
+            user_id: p.event.user_id.clone(),
+            endpoint_id: p.event.endpoint_id.clone(),
+            kind: p.event.kind.clone(),
+            attempt: p.retries as i64 + 1,
+            outcome: outcome.to_owned(),
+            detail: detail.to_owned(),
+        };
+        if let Err(e) = self.store.log_attempt(&attempt).await {
+            tracing::error!(error = %e, "the event log could not be written");
+        }
+    }
+
+    async fn drop_event(&self, p: &Pending, outcome: &str, why: &str) {
+        tracing::warn!(event = %p.event.id, user = %p.event.user_id, "{} dropped: {why}", p.event.kind);
+        self.log(p, outcome, why).await;
+        if let Err(e) = self.store.settle_event(&p.event.id, Settled::Dropped, why).await {
+            tracing::error!(error = %e, "an outbox row could not be settled");
+        }
+    }
+
+    async fn later(&self, p: &Pending, after: Duration, retries: u32, refreshed: bool) {
+        let at = now_ms() + after.as_millis() as i64;
+        if let Err(e) = self.store.retry_event(&p.event.id, at, retries, refreshed).await {
+            tracing::error!(error = %e, "an outbox row could not be rescheduled");
+        }
+    }
+
+    async fn deliver(&self, p: Pending) {
+        let now = now_ms();
+        let life = Duration::from_millis((p.event.expires_at - p.event.created_at).max(0) as u64);
+        if now >= p.event.expires_at {
+            return self
+                .drop_event(
+                    &p,
+                    "dropped",
+                    &format!("past its useful life of {} s", life.as_secs()),
+                )
+                .await;
+        }
+        let grant = match self.store.grant(&self.sealer, &p.event.user_id).await {
+            Ok(g) => g,
+            Err(e) => {
+                tracing::error!(error = %e, "a grant could not be read");
+                return self
+                    .later(&p, Duration::from_secs(1), p.retries, p.refreshed)
+                    .await;
+            }
+        };
+        let Some(grant) = grant else {
+            return self
+                .drop_event(&p, "dropped", "the user has no grant (AcceptGrant never arrived)")
+                .await;
+        };
+        match grant.state {
+            GrantState::Revoked | GrantState::Refused => {
+                let why = format!(
+                    "the user's grant is {}: {}",
+                    grant.state.as_str(),
+                    grant.detail.clone().unwrap_or_default()
+                );
+                // Said once per grant, not once per event.
+                if self
+                    .store
+                    .report_grant_state_once(&grant.user_id)
+                    .await
+                    .unwrap_or(false)
+                {
+                    tracing::error!(user = %grant.user_id, "events are no longer sent for this user: {why}");
+                }
+                return self.drop_event(&p, "dropped", &why).await;
+            }
+            GrantState::Refreshing if now < grant.expires_at => {}
+            GrantState::Refreshing => {
+                return self
+                    .later(&p, Duration::from_millis(300), p.retries, p.refreshed)
+                    .await;
+            }
+            GrantState::Active => {}
+        }
+        let due_for_refresh = grant.expires_at - self.refresh_margin.as_millis() as i64 <= now;
+        let token = if due_for_refresh {
+            match self.refresh(&grant).await {
+                Ok(t) => t,
+                Err(trouble) => return self.token_trouble(&p, trouble).await,
+            }
+        } else {
+            grant.access_token.clone()
+        };
+        self.send(p, &grant, token, life).await
+    }
+
+    async fn token_trouble(&self, p: &Pending, trouble: TokenTrouble) {
+        match trouble {
+            TokenTrouble::Busy => {
+                self.later(p, Duration::from_millis(300), p.retries, p.refreshed)
+                    .await
+            }
+            TokenTrouble::Refused(why) => self.drop_event(p, "refused", &why).await,
+            TokenTrouble::Passing(why) => {
+                self.log(p, "retry", &why).await;
+                self.later(p, self.policy.base_delay, p.retries + 1, p.refreshed)
+                    .await
+            }
+        }
+    }
+
+    async fn refresh(&self, grant: &Grant) -> Result<String, TokenTrouble> {
+        let now = now_ms();
+        match self
+            .store
+            .take_refresh_lease(&grant.user_id, now, self.lease.as_millis() as i64)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return Err(TokenTrouble::Busy),
+            Err(e) => {
+                return Err(TokenTrouble::Passing(format!(
+                    "the grant could not be leased: {e}"
+                )));
+            }
+        }
+        match self.lwa.refresh(&grant.refresh_token).await {
+            Ok(t) => {
+                let refresh = t
+                    .refresh_token
+                    .clone()
+                    .unwrap_or_else(|| grant.refresh_token.clone());
+                let expires_at = now_ms() + t.expires_in as i64 * 1000;
+                if let Err(e) = self
+                    .store
+                    .refreshed_grant(
+                        &self.sealer,
+                        &grant.user_id,
+                        &t.access_token,
+                        &refresh,
+                        expires_at,
+                    )
+                    .await
+                {
+                    return Err(TokenTrouble::Passing(format!(
+                        "the refreshed token could not be stored: {e}"
+                    )));
+                }
+                Ok(t.access_token)
+            }
+            Err(e) if e.credentials_refused() => {
+                let why = format!("Login with Amazon refused the user's refresh token: {e}");
+                let _ = self
+                    .store
+                    .set_grant_state(&grant.user_id, GrantState::Refused, Some(&e.to_string()))
+                    .await;
+                tracing::error!(user = %grant.user_id, "{why}");
+                Err(TokenTrouble::Refused(why))
+            }
+            Err(e) => {
+                let _ = self.store.release_refresh_lease(&grant.user_id).await;
+                Err(TokenTrouble::Passing(e.to_string()))
+            }
+        }
+    }
+
+    async fn send(&self, p: Pending, grant: &Grant, token: String, life: Duration) {
+        let region = Region::parse(&grant.region).unwrap_or(Region::Na);
+        let message = match serde_json::from_str::<EventMessage>(&p.event.event) {
+            Ok(m) => m.with_scope_token(token.clone()),
+            Err(e) => {
+                return self
+                    .drop_event(&p, "dropped", &format!("the stored event cannot be read: {e}"))
+                    .await;
+            }
+        };
+        match self.gateway.send(region, &token, &message).await {
+            Ok(()) => {
+                self.log(&p, "delivered", &format!("202 from the {region} gateway"))
+                    .await;
+                if let Err(e) = self
+                    .store
+                    .settle_event(&p.event.id, Settled::Delivered, "delivered")
+                    .await
+                {
+                    tracing::error!(error = %e, "a delivered outbox row could not be settled");
+                }
+            }
+            Err(error) => {
+                let age = Duration::from_millis((now_ms() - p.event.created_at).max(0) as u64);
+                let jitter = (now_ms() % 1000) as f64 / 1000.0;
+                match decide(&self.policy, &error, p.retries, p.refreshed, age, life, jitter) {
+                    Decision::RefreshAndRetry => {
+                        self.log(
+                            &p,
+                            "retry",
+                            &format!("{error}; refreshing the token and trying again"),
+                        )
+                        .await;
+                        match self.refresh(grant).await {
+                            Ok(_) => self.later(&p, Duration::ZERO, p.retries, true).await,
+                            Err(trouble) => self.token_trouble(&p, trouble).await,
+                        }
+                    }
+                    Decision::RetryAfter(d) => {
+                        self.log(&p, "retry", &format!("{error}; next try in {} ms", d.as_millis()))
+                            .await;
+                        self.later(&p, d, p.retries + 1, p.refreshed).await
+                    }
+                    Decision::Drop(why) => self.drop_event(&p, "dropped", &why).await,
+                    Decision::RevokeGrant(why) => {
+                        let _ = self
+                            .store
+                            .set_grant_state(&grant.user_id, GrantState::Revoked, Some(&why))
+                            .await;
+                        tracing::error!(user = %grant.user_id, "grant revoked: {why}");
+                        self.drop_event(&p, "revoked", &why).await
+                    }
+                    Decision::Alert(why) => {
+                        tracing::error!("ALEXA CONSOLE SETTING TO FIX: {why}");
+                        self.drop_event(&p, "alert", &why).await
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! Device triggers over HTTP: `POST /hooks/devices/{id}/press` with
+//! `Authorization: Bearer <the device's secret>`. A press becomes one `DoorbellPress` per user
+//! whose grant is active, written to the outbox before the trigger is answered (202): nothing
+//! accepted is lost.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use rask_link::secret::Secret;
+use rask_model::smarthome::EventMessage;
+use rask_store::outbox::NewEvent;
+use rask_store::{Store, now_ms};
+use serde_json::json;
+use tokio::sync::Notify;
+
+use crate::devices::{DeviceKind, Registry};
+
+/// How long a doorbell press is worth announcing (seed 001: 30 s).
+pub const DOORBELL_LIFE: Duration = Duration::from_secs(30);
+
+/// What the trigger routes need.
+#[derive(Clone)]
+pub struct Triggers {
+    store: Store,
+    registry: Arc<Registry>,
+    secrets: Arc<HashMap<String, Secret>>,
+    /// A press's useful life.
+    pub doorbell_life: Duration,
+    wake: Arc<Notify>,
+}
+
+impl Triggers {
+    /// Triggers for `registry`'s devices, each authenticated by its secret; `wake` is the
+    /// delivery worker's.
+    pub fn new(
+        store: Store,
+        registry: Registry,
+        secrets: HashMap<String, Secret>,
+        wake: Arc<Notify>,
+    ) -> Self {
+        Triggers {
+            store,
+            registry: Arc::new(registry),
+            secrets: Arc::new(secrets),
+            doorbell_life: DOORBELL_LIFE,
+            wake,
+        }
+    }
+
+    /// Queues a press of `device` for every granted user; returns how many events were queued.
+    pub async fn press(&self, device: &str) -> Result<usize, rask_store::StoreError> {
+        let now = now_ms();
+        let at = time::OffsetDateTime::from_unix_timestamp_nanos(now as i128 * 1_000_000)
+            .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+        let users = self.store.granted_users().await?;
+        let events: Vec<NewEvent> = users
+            .into_iter()
+            .map(|user_id| NewEvent {
+                id: uuid::Uuid::new_v4().to_string(),
+                event: serde_json::to_string(&EventMessage::doorbell_press(device, "", at))
+                    .unwrap_or_default(),
+                user_id,
+                endpoint_id: device.to_owned(),
+                kind: "DoorbellPress".into(),
+                created_at: now,
+                expires_at: now + self.doorbell_life.as_millis() as i64,
+            })
+            .collect();
+        self.store.enqueue(&events).await?;
+        self.wake.notify_one();
+        Ok(events.len())
+    }
+}
+
+/// The `/hooks/devices/{id}/{trigger}` route.
+pub fn router(t: Triggers) -> Router {
+    Router::new()
+        .route("/hooks/devices/{id}/{trigger}", post(hook))
+        .with_state(t)
+}
+
+fn answer(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, Json(body)).into_response()
+}
+
+async fn hook(
+    State(t): State<Triggers>,
+    Path((id, trigger)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(device) = t.registry.get(&id) else {
+        return answer(
+            StatusCode::NOT_FOUND,
+            json!({"error": format!("no device {id:?} is bridged by rask")}),
+        );
+    };
+    let Some(secret) = t.secrets.get(&id) else {
+        return answer(
+            StatusCode::FORBIDDEN,
+            json!({"error": format!("device {id:?} has no secret configured (devices[].secret_env)")}),
+        );
+    };
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .unwrap_or("");
+    if !secret.matches(token.trim()) {
+        tracing::warn!(device = %id, "a trigger with a wrong or missing device secret was refused");
+        return answer(
+            StatusCode::UNAUTHORIZED,
+            json!({"error": "wrong or missing device secret (Authorization: Bearer <secret>)"}),
+        );
+    }
+    match (trigger.as_str(), device.kind) {
+        ("press", DeviceKind::Doorbell) => match t.press(&id).await {
+            Ok(n) => {
+                tracing::info!(device = %id, events = n, "doorbell press queued");
+                answer(StatusCode::ACCEPTED, json!({"queued": n}))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "a press could not be queued");
+                answer(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!({"error": "the press could not be stored; try again"}),
+                )
+            }
+        },
+        (other, kind) => answer(
+            StatusCode::BAD_REQUEST,
+            json!({"error": format!("a {kind:?} device has no {other:?} trigger")}),
+        ),
+    }
+}

@@ -1,0 +1,222 @@
+//! Doorbell presses from the hook through the outbox to the sim's Event Gateway, and every
+//! gateway fault the issue names: a 401 then success after a refresh, 429, three 500s then
+//! success, 403 (the grant revoked, nothing more sent), and a gateway down past the useful life.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Home, grant, home_with, sealer};
+use rask_cloud::gateway::EventGateway;
+use rask_cloud::lwa::LwaClient;
+use rask_cloud::region::Endpoints;
+use rask_home::Registry;
+use rask_home::delivery::Delivery;
+use rask_home::triggers::{self, Triggers};
+use rask_link::secret::Secret;
+use rask_store::grants::GrantState;
+use rask_store::{Store, testing};
+use serde_json::{Value, json};
+
+const DOOR_SECRET: &str = "door-secret-1";
+
+struct Rig {
+    h: Home,
+    delivery: Delivery,
+}
+
+async fn rig(store: Store) -> Rig {
+    let delivery_store = store.clone();
+    let secrets = HashMap::from([("front-door".to_string(), Secret::new(DOOR_SECRET))]);
+    // The tests run the worker by hand (run_once), so the hook's wake-up goes nowhere.
+    let hooks = triggers::router(Triggers::new(
+        store.clone(),
+        Registry::demo(),
+        secrets,
+        Arc::new(tokio::sync::Notify::new()),
+    ));
+    let h = home_with(store, hooks).await;
+    // The real worker, pointed at the sim.
+    let endpoints = Endpoints::simulator(&h.sim_url);
+    let mut delivery = Delivery::new(
+        delivery_store,
+        sealer(),
+        Arc::new(LwaClient::new(
+            rask_cloud::http_client(Duration::from_secs(5)),
+            endpoints.token_url(),
+            "rask-lwa",
+            "rask-lwa-secret",
+        )),
+        EventGateway::new(rask_cloud::http_client(Duration::from_secs(5)), endpoints),
+    );
+    delivery.policy.base_delay = Duration::from_millis(50);
+    Rig { h, delivery }
+}
+
+async fn press(r: &Rig, secret: &str) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/hooks/devices/front-door/press", r.h.url))
+        .bearer_auth(secret)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap())
+}
+
+/// Runs the worker until nothing is due or pending for a while.
+async fn drain(r: &Rig) {
+    for _ in 0..60 {
+        r.delivery.run_once().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn fault(r: &Rig, body: Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/sim/faults", r.h.sim_url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+}
+
+fn gateway_events(r: &Rig) -> Vec<rask_sim::log::Entry> {
+    r.h.sim.world().log.since(0, Some("gateway"))
+}
+
+async fn outcomes(r: &Rig) -> Vec<String> {
+    let mut log = r.h.store.event_log(100).await.unwrap();
+    log.reverse();
+    log.into_iter().map(|a| a.outcome).collect()
+}
+
+#[tokio::test]
+async fn a_press_reaches_the_gateway_as_a_valid_doorbell_press() {
+    for store in testing::both().await {
+        let r = rig(store).await;
+        grant(&r.h).await;
+        let (status, body) = press(&r, DOOR_SECRET).await;
+        assert_eq!((status, body["queued"].as_u64()), (202, Some(1)));
+        drain(&r).await;
+        let sent = gateway_events(&r);
+        assert_eq!(sent.len(), 1, "{sent:#?}");
+        assert!(sent[0].valid, "{:#?}", sent[0]);
+        assert_eq!(
+            sent[0].name.as_deref(),
+            Some("Alexa.DoorbellEventSource.DoorbellPress")
+        );
+        assert_eq!(sent[0].region.as_deref(), Some("EU"));
+        assert_eq!(sent[0].body["event"]["endpoint"]["endpointId"], "front-door");
+        assert_eq!(outcomes(&r).await, ["delivered"]);
+    }
+}
+
+#[tokio::test]
+async fn wrong_secrets_and_unknown_devices_are_refused() {
+    let r = rig(Store::connect(&testing::sqlite_url()).await.unwrap()).await;
+    grant(&r.h).await;
+    let (status, body) = press(&r, "wrong").await;
+    assert_eq!(status, 401, "{body}");
+    let resp = reqwest::Client::new()
+        .post(format!("{}/hooks/devices/garage/press", r.h.url))
+        .bearer_auth(DOOR_SECRET)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    let resp = reqwest::Client::new()
+        .post(format!("{}/hooks/devices/hall-light/press", r.h.url))
+        .bearer_auth(DOOR_SECRET)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403, "the light has no secret configured");
+    drain(&r).await;
+    assert!(gateway_events(&r).is_empty(), "nothing was queued");
+}
+
+#[tokio::test]
+async fn a_401_refreshes_the_token_once_then_succeeds() {
+    let r = rig(Store::connect(&testing::sqlite_url()).await.unwrap()).await;
+    grant(&r.h).await;
+    let alice = r.h.store.user_by_name("alice").await.unwrap().unwrap();
+    let before =
+        r.h.store
+            .grant(&r.h.sealer, &alice.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .access_token;
+    fault(&r, json!({"target": "gateway", "status": 401})).await;
+    press(&r, DOOR_SECRET).await;
+    drain(&r).await;
+    assert_eq!(outcomes(&r).await, ["retry", "delivered"]);
+    let after = r.h.store.grant(&r.h.sealer, &alice.id).await.unwrap().unwrap();
+    assert_ne!(after.access_token, before, "the token was refreshed");
+    assert_eq!(after.state, GrantState::Active);
+}
+
+#[tokio::test]
+async fn throttling_and_server_errors_are_retried() {
+    let r = rig(Store::connect(&testing::sqlite_url()).await.unwrap()).await;
+    grant(&r.h).await;
+    fault(&r, json!({"target": "gateway", "status": 429})).await;
+    press(&r, DOOR_SECRET).await;
+    drain(&r).await;
+    assert_eq!(outcomes(&r).await, ["retry", "delivered"]);
+
+    fault(&r, json!({"target": "gateway", "status": 500, "count": 3})).await;
+    press(&r, DOOR_SECRET).await;
+    drain(&r).await;
+    assert_eq!(outcomes(&r).await[2..], ["retry", "retry", "retry", "delivered"]);
+    let accepted = gateway_events(&r).iter().filter(|e| e.status == 202).count();
+    assert_eq!(accepted, 2);
+}
+
+#[tokio::test]
+async fn skill_disabled_revokes_the_grant_and_nothing_more_is_sent() {
+    let r = rig(Store::connect(&testing::sqlite_url()).await.unwrap()).await;
+    grant(&r.h).await;
+    fault(
+        &r,
+        json!({"action": "disableSkill", "user": "alice", "skillId": r.h.skill}),
+    )
+    .await;
+    press(&r, DOOR_SECRET).await;
+    drain(&r).await;
+    assert_eq!(outcomes(&r).await, ["revoked"]);
+    let alice = r.h.store.user_by_name("alice").await.unwrap().unwrap();
+    let g = r.h.store.grant(&r.h.sealer, &alice.id).await.unwrap().unwrap();
+    assert_eq!(g.state, GrantState::Revoked);
+    assert!(g.detail.unwrap().contains("disabled the skill"));
+    // A revoked grant gets no more events: the hook queues none.
+    let (status, body) = press(&r, DOOR_SECRET).await;
+    assert_eq!((status, body["queued"].as_u64()), (202, Some(0)));
+    drain(&r).await;
+    assert_eq!(gateway_events(&r).len(), 1, "only the one that found out");
+}
+
+#[tokio::test]
+async fn a_gateway_down_past_the_useful_life_drops_the_press_with_the_reason() {
+    let r = rig(Store::connect(&testing::sqlite_url()).await.unwrap()).await;
+    grant(&r.h).await;
+    fault(&r, json!({"target": "gateway", "status": 503, "count": 50})).await;
+    // A short useful life for the test: 300 ms instead of 30 s.
+    let mut short = Triggers::new(
+        r.h.store.clone(),
+        Registry::demo(),
+        HashMap::new(),
+        r.delivery.waker(),
+    );
+    short.doorbell_life = Duration::from_millis(300);
+    assert_eq!(short.press("front-door").await.unwrap(), 1);
+    drain(&r).await;
+    let out = outcomes(&r).await;
+    assert_eq!(out.last().map(String::as_str), Some("dropped"), "{out:?}");
+    let log = r.h.store.event_log(1).await.unwrap();
+    assert!(log[0].detail.contains("useful life"), "{}", log[0].detail);
+}

@@ -1,0 +1,237 @@
+//! The outbox and the event log.
+//!
+//! A trigger writes one row per event and granted user, in one transaction, before it is
+//! answered: nothing accepted is lost, a crash included. Delivery workers claim due rows for a
+//! lease (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so several instances never claim one row
+//! twice), and record every attempt in the event log.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::db::{Backend, Store, StoreError};
+
+/// A new outbox row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// A UUID.
+    pub id: String,
+    /// The user it is for.
+    pub user_id: String,
+    /// The device.
+    pub endpoint_id: String,
+    /// Such as `DoorbellPress`.
+    pub kind: String,
+    /// The event JSON; its scope token is filled in at send time.
+    pub event: String,
+    /// When it happened.
+    pub created_at: i64,
+    /// The end of its useful life: after this it is dropped, not sent late.
+    pub expires_at: i64,
+}
+
+/// A claimed outbox row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// What was written.
+    pub event: NewEvent,
+    /// Retries so far.
+    pub retries: u32,
+    /// Whether the token was already refreshed for it.
+    pub refreshed: bool,
+}
+
+/// How an outbox row ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// The gateway accepted it.
+    Delivered,
+    /// Given up; the reason is in the log.
+    Dropped,
+}
+
+/// One line of the event log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// When.
+    pub at: i64,
+    /// The outbox row.
+    pub outbox_id: String,
+    /// The user.
+    pub user_id: String,
+    /// The device.
+    pub endpoint_id: String,
+    /// The event kind.
+    pub kind: String,
+    /// 1 for the first attempt.
+    pub attempt: i64,
+    /// `delivered`, `retry`, `refreshed`, `dropped`, `revoked`, `refused`, `alert`.
+    pub outcome: String,
+    /// What happened.
+    pub detail: String,
+}
+
+fn pending(r: &AnyRow) -> Result<Pending, sqlx::Error> {
+    Ok(Pending {
+        event: NewEvent {
+            id: r.try_get("id")?,
+            user_id: r.try_get("user_id")?,
+            endpoint_id: r.try_get("endpoint_id")?,
+            kind: r.try_get("kind")?,
+            event: r.try_get("event")?,
+            created_at: r.try_get("created_at")?,
+            expires_at: r.try_get("expires_at")?,
+        },
+        retries: r.try_get::<i64, _>("retries")? as u32,
+        refreshed: r.try_get::<i64, _>("refreshed")? != 0,
+    })
+}
+
+const RETURNING: &str =
+    "RETURNING id, user_id, endpoint_id, kind, event, created_at, expires_at, retries, refreshed";
+
+impl Store {
+    /// Writes events, all or none.
+    pub async fn enqueue(&self, events: &[NewEvent]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for e in events {
+            sqlx::query(
+                "INSERT INTO outbox (id, user_id, endpoint_id, kind, event, created_at, expires_at, next_attempt_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $6)",
+            )
+            .bind(e.id.clone())
+            .bind(e.user_id.clone())
+            .bind(e.endpoint_id.clone())
+            .bind(e.kind.clone())
+            .bind(e.event.clone())
+            .bind(e.created_at)
+            .bind(e.expires_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Claims up to `limit` due rows for `lease_ms`; no other claimer gets them meanwhile.
+    pub async fn claim_due(&self, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<Pending>, StoreError> {
+        let lock = if self.backend() == Backend::Postgres {
+            "FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "UPDATE outbox SET claimed_until = $1 WHERE id IN (\
+               SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $2 AND claimed_until < $2 \
+               ORDER BY next_attempt_at LIMIT $3 {lock}) \
+             AND claimed_until < $2 {RETURNING}"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now + lease_ms)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(pending).collect::<Result<_, _>>()?)
+    }
+
+    /// Schedules another attempt and releases the claim.
+    pub async fn retry_event(
+        &self,
+        id: &str,
+        next_attempt_at: i64,
+        retries: u32,
+        refreshed: bool,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET next_attempt_at = $1, retries = $2, refreshed = $3, claimed_until = 0 WHERE id = $4")
+            .bind(next_attempt_at)
+            .bind(retries as i64)
+            .bind(refreshed as i64)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends a row: delivered or dropped, with why.
+    pub async fn settle_event(&self, id: &str, how: Settled, outcome: &str) -> Result<(), StoreError> {
+        let status = match how {
+            Settled::Delivered => "delivered",
+            Settled::Dropped => "dropped",
+        };
+        sqlx::query("UPDATE outbox SET status = $1, outcome = $2, claimed_until = 0 WHERE id = $3")
+            .bind(status)
+            .bind(outcome)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Appends to the event log.
+    pub async fn log_attempt(&self, a: &Attempt) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO event_log (at, outbox_id, user_id, endpoint_id, kind, attempt, outcome, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(a.at)
+        .bind(a.outbox_id.clone())
+        .bind(a.user_id.clone())
+        .bind(a.endpoint_id.clone())
+        .bind(a.kind.clone())
+        .bind(a.attempt)
+        .bind(a.outcome.clone())
+        .bind(a.detail.clone())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The latest `limit` attempts, newest first.
+    pub async fn event_log(&self, limit: i64) -> Result<Vec<Attempt>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, outbox_id, user_id, endpoint_id, kind, attempt, outcome, detail FROM event_log ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Attempt {
+                    at: r.try_get("at")?,
+                    outbox_id: r.try_get("outbox_id")?,
+                    user_id: r.try_get("user_id")?,
+                    endpoint_id: r.try_get("endpoint_id")?,
+                    kind: r.try_get("kind")?,
+                    attempt: r.try_get("attempt")?,
+                    outcome: r.try_get("outcome")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// The status of an outbox row: `pending`, `delivered` or `dropped`, with its outcome.
+    pub async fn event_status(&self, id: &str) -> Result<Option<(String, Option<String>)>, StoreError> {
+        let row = sqlx::query("SELECT status, outcome FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row
+            .map(|r| -> Result<_, sqlx::Error> { Ok((r.try_get("status")?, r.try_get("outcome")?)) })
+            .transpose()?)
+    }
+
+    /// The ids of users whose grant is active or refreshing: who gets events.
+    pub async fn granted_users(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT user_id FROM grants WHERE state IN ('active', 'refreshing') ORDER BY user_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get("user_id"))
+            .collect::<Result<_, _>>()?)
+    }
+}
