@@ -49,7 +49,7 @@ impl SmartHome {
     pub fn new(
         store: Store,
         sealer: Sealer,
-        lwa: LwaClient,
+        lwa: Arc<LwaClient>,
         registry: Registry,
         default_region: Region,
     ) -> Self {
@@ -57,7 +57,7 @@ impl SmartHome {
             validator: Validator::new(store.clone()),
             store,
             sealer,
-            lwa: Arc::new(lwa),
+            lwa,
             registry: Arc::new(registry),
             default_region,
         }

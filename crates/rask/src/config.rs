@@ -80,6 +80,9 @@ pub struct DeviceSection {
     pub description: Option<String>,
     /// `doorbell`, `light`, `contact_sensor` or `motion_sensor`.
     pub kind: String,
+    /// The environment variable holding the device's secret for `POST /hooks/devices/{id}/...`.
+    #[serde(default)]
+    pub secret_env: Option<String>,
 }
 
 /// `[server]`.
@@ -366,6 +369,29 @@ impl Config {
                 })
                 .collect(),
         )
+    }
+
+    /// The devices' trigger secrets, from the environment; a device without `secret_env` has
+    /// no HTTP trigger.
+    pub fn device_secrets(
+        &self,
+    ) -> Result<std::collections::HashMap<String, rask_link::secret::Secret>, Vec<ConfigError>> {
+        let mut out = std::collections::HashMap::new();
+        let mut errors = Vec::new();
+        for (i, d) in self.devices.iter().enumerate() {
+            if let Some(var) = &d.secret_env {
+                match std::env::var(var) {
+                    Ok(s) if !s.is_empty() => {
+                        out.insert(d.id.clone(), rask_link::secret::Secret::new(s));
+                    }
+                    _ => errors.push(err(
+                        format!("devices[{i}].secret_env"),
+                        format!("the environment variable {var} is not set"),
+                    )),
+                }
+            }
+        }
+        if errors.is_empty() { Ok(out) } else { Err(errors) }
     }
 
     /// The `[alexa]` client secret, from the environment or its file.

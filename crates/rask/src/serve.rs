@@ -58,14 +58,14 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     }
     let smart_home = smart_home(&config, from_file, &store)?;
     let smart_home_line = match &smart_home {
-        Some(_) => "/alexa/smarthome".to_owned(),
+        Some(_) => "/alexa/smarthome, triggers at /hooks/devices/{id}/press".to_owned(),
         None => "off: add [alexa] to the configuration (docs/config.md)".to_owned(),
     };
     let mut app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(rask_link::router(Linking::new(link_config, store)));
-    if let Some(sh) = smart_home {
-        app = app.merge(rask_home::router(sh));
+    if let Some(routes) = smart_home {
+        app = app.merge(routes);
     }
     let app = app.layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).layer(
         tower_http::trace::TraceLayer::new_for_http().make_span_with(|r: &axum::http::Request<_>| {
@@ -93,12 +93,9 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// The smart-home endpoint, when `[alexa]` is configured.
-fn smart_home(
-    config: &Config,
-    from_file: bool,
-    store: &Store,
-) -> anyhow::Result<Option<rask_home::SmartHome>> {
+/// The smart-home endpoint, the device triggers and the delivery worker, when `[alexa]` is
+/// configured; the worker is started here.
+fn smart_home(config: &Config, from_file: bool, store: &Store) -> anyhow::Result<Option<Router>> {
     let Some(alexa) = &config.alexa else {
         return Ok(None);
     };
@@ -106,6 +103,7 @@ fn smart_home(
         .lwa_secret()
         .map_err(|e| report(vec![e]))?
         .unwrap_or_default();
+    let device_secrets = config.device_secrets().map_err(report)?;
     let sealer = rask_store::sealer::Sealer::from_env_or_file(&alexa.secret_key_file).with_context(|| {
         format!(
             "the key that seals LWA tokens ({})",
@@ -117,20 +115,34 @@ fn smart_home(
     } else {
         rask_cloud::region::Endpoints::simulator(&alexa.api)
     };
-    let lwa = rask_cloud::lwa::LwaClient::new(
-        rask_cloud::http_client(std::time::Duration::from_secs(10)),
+    let http = rask_cloud::http_client(std::time::Duration::from_secs(10));
+    let lwa = std::sync::Arc::new(rask_cloud::lwa::LwaClient::new(
+        http.clone(),
         endpoints.token_url(),
         alexa.lwa_client_id.clone(),
         secret,
-    );
+    ));
     let region = rask_model::region::Region::parse(&alexa.region).unwrap_or(rask_model::region::Region::Na);
-    Ok(Some(rask_home::SmartHome::new(
+    let registry = config.registry(from_file);
+    let delivery = rask_home::delivery::Delivery::new(
         store.clone(),
-        sealer,
-        lwa,
-        config.registry(from_file),
-        region,
-    )))
+        sealer.clone(),
+        lwa.clone(),
+        rask_cloud::gateway::EventGateway::new(http, endpoints),
+    );
+    let triggers =
+        rask_home::triggers::Triggers::new(store.clone(), registry.clone(), device_secrets, delivery.waker());
+    delivery.spawn();
+    Ok(Some(
+        rask_home::router(rask_home::SmartHome::new(
+            store.clone(),
+            sealer,
+            lwa,
+            registry,
+            region,
+        ))
+        .merge(rask_home::triggers::router(triggers)),
+    ))
 }
 
 /// How long the linking log keeps its rows.

@@ -22,7 +22,7 @@ async fn grant_and_discovery_through_rask_serve() {
              [[linking.clients]]\nid = \"alexa\"\nsecret_env = \"RASK_TEST_LINK_SECRET\"\nvendor_ids = [\"M2AAAAAAAAAAAA\"]\n\
              [alexa]\nlwa_client_id = \"rask-lwa\"\nlwa_client_secret_env = \"RASK_TEST_LWA_SECRET\"\nregion = \"EU\"\napi = \"{sim_url}\"\n\
              secret_key_file = \"{dir}/secret.key\"\n\
-             [[devices]]\nid = \"gate\"\nname = \"Garden gate\"\nkind = \"doorbell\"\n",
+             [[devices]]\nid = \"gate\"\nname = \"Garden gate\"\nkind = \"doorbell\"\nsecret_env = \"RASK_TEST_GATE_SECRET\"\n",
             dir = d.display()
         ),
     )
@@ -38,6 +38,7 @@ async fn grant_and_discovery_through_rask_serve() {
         &[
             ("RASK_TEST_LINK_SECRET", "link-secret"),
             ("RASK_TEST_LWA_SECRET", "rask-lwa-secret"),
+            ("RASK_TEST_GATE_SECRET", "gate-secret"),
         ],
     );
     let url = server.url();
@@ -89,4 +90,25 @@ async fn grant_and_discovery_through_rask_serve() {
         .unwrap();
     assert_eq!(endpoints.len(), 1, "the configured devices, not the demo");
     assert_eq!(endpoints[0]["friendlyName"], "Garden gate");
+
+    // The gate is pressed: rask's own worker takes the press to the sim's EU gateway.
+    let r = reqwest::Client::new()
+        .post(format!("{url}/hooks/devices/gate/press"))
+        .bearer_auth("gate-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        seen = sim.world().log.since(0, Some("gateway"));
+        if !seen.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen.len(), 1, "the press reached the gateway");
+    assert!(seen[0].valid, "{:#?}", seen[0]);
+    assert_eq!(seen[0].region.as_deref(), Some("EU"));
+    assert_eq!(seen[0].body["event"]["endpoint"]["endpointId"], "gate");
 }

@@ -71,7 +71,7 @@ pub async fn home_with(store: Store, extra: axum::Router) -> Home {
         .merge(rask_home::router(SmartHome::new(
             store.clone(),
             sealer.clone(),
-            lwa,
+            std::sync::Arc::new(lwa),
             Registry::demo(),
             Region::Eu,
         )))
