@@ -8,6 +8,7 @@ mod config;
 mod link;
 mod serve;
 mod sim;
+mod status;
 mod user;
 mod validate;
 
@@ -40,6 +41,10 @@ enum Command {
     User(user::Args),
     /// Account linking: the log of every attempt.
     Link(link::Args),
+    /// Each user's state for Alexa events, and their last delivery.
+    Status(status::StatusArgs),
+    /// Press a doorbell from the command line: its events go into the outbox.
+    Press(status::PressArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +61,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve::run(args))),
         Command::User(args) => runtime().and_then(|rt| rt.block_on(user::run(args))),
         Command::Link(args) => runtime().and_then(|rt| rt.block_on(link::run(args))),
+        Command::Status(args) => runtime().and_then(|rt| rt.block_on(status::status(args))),
+        Command::Press(args) => runtime().and_then(|rt| rt.block_on(status::press(args))),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

@@ -111,4 +111,26 @@ async fn grant_and_discovery_through_rask_serve() {
     assert!(seen[0].valid, "{:#?}", seen[0]);
     assert_eq!(seen[0].region.as_deref(), Some("EU"));
     assert_eq!(seen[0].body["event"]["endpoint"]["endpointId"], "gate");
+
+    // From the command line too, and rask status explains each user's state.
+    let o = rask(&["press", "gate", "--config", cfg], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("queued 1 DoorbellPress event"));
+    for _ in 0..100 {
+        if sim.world().log.since(0, Some("gateway")).len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(sim.world().log.since(0, Some("gateway")).len(), 2);
+    let o = rask(&["status", "--config", cfg], None);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.starts_with("alice: active (EU)"), "{out}");
+    assert!(
+        out.contains("DoorbellPress of gate, attempt 1: delivered"),
+        "{out}"
+    );
+    let o = rask(&["press", "nope", "--config", cfg], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("the devices are: gate"));
 }
