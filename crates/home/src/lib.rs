@@ -8,6 +8,7 @@
 
 pub mod delivery;
 pub mod devices;
+pub mod mqtt;
 pub mod smarthome;
 pub mod triggers;
 

@@ -220,3 +220,94 @@ async fn a_gateway_down_past_the_useful_life_drops_the_press_with_the_reason() {
     let log = r.h.store.event_log(1).await.unwrap();
     assert!(log[0].detail.contains("useful life"), "{}", log[0].detail);
 }
+
+fn mqtt_url() -> String {
+    std::env::var("RASK_TEST_MQTT_URL").unwrap_or_else(|_| "mqtt://127.0.0.1:1883".into())
+}
+
+/// Publishes `payloads` on `topic` with QoS 1 through a real broker.
+async fn publish(topic: &str, payloads: &[&[u8]]) {
+    let url = url::Url::parse(&mqtt_url()).unwrap();
+    let mut opts = rumqttc::MqttOptions::new(
+        format!("rask-test-pub-{}", uuid::Uuid::new_v4()),
+        url.host_str().unwrap(),
+        url.port().unwrap_or(1883),
+    );
+    opts.set_keep_alive(Duration::from_secs(5));
+    let (client, mut events) = rumqttc::AsyncClient::new(opts, 16);
+    let driver = tokio::spawn(async move {
+        loop {
+            if events.poll().await.is_err() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    });
+    for p in payloads {
+        client
+            .publish(topic, rumqttc::QoS::AtLeastOnce, false, p.to_vec())
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    driver.abort();
+}
+
+#[tokio::test]
+async fn presses_arrive_over_mqtt_and_malformed_payloads_are_counted() {
+    let r = rig(Store::connect(&testing::sqlite_url()).await.unwrap()).await;
+    grant(&r.h).await;
+    let topic = format!("rask-test/{}/front-door", uuid::Uuid::new_v4());
+    let triggers = Triggers::new(
+        r.h.store.clone(),
+        Registry::demo(),
+        HashMap::new(),
+        r.delivery.waker(),
+    );
+    let listener = rask_home::mqtt::MqttTriggers::new(
+        &mqtt_url(),
+        &format!("rask-test-{}", uuid::Uuid::new_v4()),
+        HashMap::from([(topic.clone(), "front-door".to_string())]),
+        triggers,
+    )
+    .unwrap();
+    let malformed = listener.malformed.clone();
+    let handle = listener.spawn();
+    tokio::time::sleep(Duration::from_millis(500)).await; // connected and subscribed
+    publish(
+        &topic,
+        &[b"pressed", b"\xff\x00 garbage", br#"{"event": "press"}"#],
+    )
+    .await;
+    drain(&r).await;
+    handle.abort();
+    assert_eq!(malformed.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let sent = gateway_events(&r);
+    assert_eq!(sent.len(), 2, "two presses, one malformed message: {sent:#?}");
+    assert!(sent.iter().all(|e| e.valid));
+}
+
+#[test]
+fn a_bad_broker_url_is_a_clear_error() {
+    let store_less = |url: &str| {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let store = Store::connect(&testing::sqlite_url()).await.unwrap();
+            let t = Triggers::new(
+                store,
+                Registry::demo(),
+                HashMap::new(),
+                Arc::new(tokio::sync::Notify::new()),
+            );
+            rask_home::mqtt::MqttTriggers::new(url, "c", HashMap::new(), t)
+                .err()
+                .map(|e| e.to_string())
+        })
+    };
+    assert!(
+        store_less("http://broker:1883")
+            .unwrap()
+            .contains("use mqtt://HOST:PORT")
+    );
+    assert!(store_less("not a url").is_some());
+    assert!(store_less("mqtt://127.0.0.1:1883").is_none());
+}

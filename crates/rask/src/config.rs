@@ -30,6 +30,24 @@ pub struct Config {
     /// `[[devices]]`.
     #[serde(default)]
     pub devices: Vec<DeviceSection>,
+    /// `[mqtt]`: the broker devices trigger through.
+    #[serde(default)]
+    pub mqtt: Option<Mqtt>,
+}
+
+/// `[mqtt]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mqtt {
+    /// `mqtt://[user:password@]host[:port]`.
+    pub url: String,
+    /// The client id rask connects with (default `rask`).
+    #[serde(default = "default_client_id")]
+    pub client_id: String,
+}
+
+fn default_client_id() -> String {
+    "rask".into()
 }
 
 /// `[alexa]`.
@@ -83,6 +101,9 @@ pub struct DeviceSection {
     /// The environment variable holding the device's secret for `POST /hooks/devices/{id}/...`.
     #[serde(default)]
     pub secret_env: Option<String>,
+    /// The MQTT topic on which the device reports presses (needs `[mqtt]`).
+    #[serde(default)]
+    pub mqtt_topic: Option<String>,
 }
 
 /// `[server]`.
@@ -322,6 +343,12 @@ impl Config {
                 errors.push(err("alexa.api", "use \"amazon\" or the URL of a rask sim"));
             }
         }
+        if let Some(m) = &self.mqtt {
+            match url::Url::parse(&m.url) {
+                Ok(u) if u.scheme() == "mqtt" && u.host_str().is_some() => {}
+                _ => errors.push(err("mqtt.url", format!("{:?} is not mqtt://HOST[:PORT]", m.url))),
+            }
+        }
         let mut ids = std::collections::HashSet::new();
         for (i, d) in self.devices.iter().enumerate() {
             let key = |k: &str| format!("devices[{i}].{k}");
@@ -392,6 +419,14 @@ impl Config {
             }
         }
         if errors.is_empty() { Ok(out) } else { Err(errors) }
+    }
+
+    /// MQTT topic → device id.
+    pub fn mqtt_topics(&self) -> std::collections::HashMap<String, String> {
+        self.devices
+            .iter()
+            .filter_map(|d| d.mqtt_topic.clone().map(|t| (t, d.id.clone())))
+            .collect()
     }
 
     /// The `[alexa]` client secret, from the environment or its file.
@@ -535,7 +570,9 @@ mod tests {
                 "devices[0].kind"
             ]
         );
-        let ok = parse("[[devices]]\nid = \"door\"\nname = \"Door\"\nkind = \"doorbell\"\n").unwrap();
+        let ok =
+            parse("[[devices]]\nid = \"door\"\nname = \"Door\"\nkind = \"doorbell\"\nsecret_env = \"S\"\n")
+                .unwrap();
         assert_eq!(ok.registry(true).devices().len(), 1);
         assert_eq!(Config::default().registry(false), rask_home::Registry::demo());
     }

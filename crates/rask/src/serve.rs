@@ -132,6 +132,11 @@ fn smart_home(config: &Config, from_file: bool, store: &Store) -> anyhow::Result
     );
     let triggers =
         rask_home::triggers::Triggers::new(store.clone(), registry.clone(), device_secrets, delivery.waker());
+    if let Some(m) = &config.mqtt {
+        let listener =
+            rask_home::mqtt::MqttTriggers::new(&m.url, &m.client_id, config.mqtt_topics(), triggers.clone())?;
+        listener.spawn();
+    }
     delivery.spawn();
     Ok(Some(
         rask_home::router(rask_home::SmartHome::new(

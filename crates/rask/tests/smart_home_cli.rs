@@ -22,7 +22,10 @@ async fn grant_and_discovery_through_rask_serve() {
              [[linking.clients]]\nid = \"alexa\"\nsecret_env = \"RASK_TEST_LINK_SECRET\"\nvendor_ids = [\"M2AAAAAAAAAAAA\"]\n\
              [alexa]\nlwa_client_id = \"rask-lwa\"\nlwa_client_secret_env = \"RASK_TEST_LWA_SECRET\"\nregion = \"EU\"\napi = \"{sim_url}\"\n\
              secret_key_file = \"{dir}/secret.key\"\n\
-             [[devices]]\nid = \"gate\"\nname = \"Garden gate\"\nkind = \"doorbell\"\nsecret_env = \"RASK_TEST_GATE_SECRET\"\n",
+             [[devices]]\nid = \"gate\"\nname = \"Garden gate\"\nkind = \"doorbell\"\nsecret_env = \"RASK_TEST_GATE_SECRET\"\nmqtt_topic = \"rask-test/{pid}/gate\"\n\
+             [mqtt]\nurl = \"{mqtt}\"\nclient_id = \"rask-test-{pid}\"\n",
+            pid = std::process::id(),
+            mqtt = std::env::var("RASK_TEST_MQTT_URL").unwrap_or_else(|_| "mqtt://127.0.0.1:1883".into()),
             dir = d.display()
         ),
     )
@@ -133,4 +136,39 @@ async fn grant_and_discovery_through_rask_serve() {
     let o = rask(&["press", "nope", "--config", cfg], None);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("the devices are: gate"));
+
+    // And over MQTT, through a real broker.
+    let broker = url::Url::parse(
+        &std::env::var("RASK_TEST_MQTT_URL").unwrap_or_else(|_| "mqtt://127.0.0.1:1883".into()),
+    )
+    .unwrap();
+    let mut opts = rumqttc::MqttOptions::new(
+        format!("rask-test-pub-{}", std::process::id()),
+        broker.host_str().unwrap(),
+        broker.port().unwrap_or(1883),
+    );
+    opts.set_keep_alive(std::time::Duration::from_secs(5));
+    let (client, mut events) = rumqttc::AsyncClient::new(opts, 8);
+    let poller = tokio::spawn(async move { while events.poll().await.is_ok() {} });
+    client
+        .publish(
+            format!("rask-test/{}/gate", std::process::id()),
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            b"pressed".to_vec(),
+        )
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if sim.world().log.since(0, Some("gateway")).len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    poller.abort();
+    assert_eq!(
+        sim.world().log.since(0, Some("gateway")).len(),
+        3,
+        "the MQTT press arrived too"
+    );
 }
