@@ -311,3 +311,64 @@ fn a_bad_broker_url_is_a_clear_error() {
     assert!(store_less("not a url").is_some());
     assert!(store_less("mqtt://127.0.0.1:1883").is_none());
 }
+
+#[tokio::test]
+async fn insufficient_permission_keeps_the_grant_and_is_reported_as_a_console_setting() {
+    let r = rig(Store::connect(&testing::sqlite_url()).await.unwrap()).await;
+    grant(&r.h).await;
+    fault(
+        &r,
+        json!({"target": "gateway", "status": 403, "code": "INSUFFICIENT_PERMISSION_EXCEPTION"}),
+    )
+    .await;
+    press(&r, DOOR_SECRET).await;
+    drain(&r).await;
+    assert_eq!(outcomes(&r).await, ["alert"]);
+    let log = r.h.store.event_log(1).await.unwrap();
+    assert!(log[0].detail.contains("Send Alexa Events"), "{}", log[0].detail);
+    let alice = r.h.store.user_by_name("alice").await.unwrap().unwrap();
+    assert_eq!(
+        r.h.store
+            .grant(&r.h.sealer, &alice.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        GrantState::Active,
+        "the grant is kept"
+    );
+}
+
+#[tokio::test]
+async fn lwa_refusing_the_refresh_marks_the_grant_refused_with_lwas_words() {
+    let r = rig(Store::connect(&testing::sqlite_url()).await.unwrap()).await;
+    grant(&r.h).await;
+    // The token needs refreshing and LWA refuses: the user revoked access at Amazon.
+    let alice = r.h.store.user_by_name("alice").await.unwrap().unwrap();
+    let g = r.h.store.grant(&r.h.sealer, &alice.id).await.unwrap().unwrap();
+    r.h.store
+        .refreshed_grant(
+            &r.h.sealer,
+            &alice.id,
+            &g.access_token,
+            &g.refresh_token,
+            rask_store::now_ms(),
+        )
+        .await
+        .unwrap();
+    fault(
+        &r,
+        json!({"target": "lwa", "status": 400, "code": "invalid_grant"}),
+    )
+    .await;
+    press(&r, DOOR_SECRET).await;
+    drain(&r).await;
+    assert_eq!(outcomes(&r).await, ["refused"]);
+    let g = r.h.store.grant(&r.h.sealer, &alice.id).await.unwrap().unwrap();
+    assert_eq!(g.state, GrantState::Refused);
+    assert!(g.detail.unwrap().contains("invalid_grant"));
+    assert!(
+        gateway_events(&r).is_empty(),
+        "nothing was sent with a dead token"
+    );
+}
