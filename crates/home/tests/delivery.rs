@@ -372,3 +372,58 @@ async fn lwa_refusing_the_refresh_marks_the_grant_refused_with_lwas_words() {
         "nothing was sent with a dead token"
     );
 }
+
+#[tokio::test]
+async fn two_workers_on_one_postgresql_database_deliver_each_event_once() {
+    let url = testing::postgres_url().await;
+    let store = Store::connect(&url).await.unwrap();
+    let r = rig(store.clone()).await;
+    grant(&r.h).await;
+    let endpoints = Endpoints::simulator(&r.h.sim_url);
+    // A second rask instance: its own connection pool and worker on the same database.
+    let second = Delivery::new(
+        Store::connect(&url).await.unwrap(),
+        sealer(),
+        Arc::new(LwaClient::new(
+            rask_cloud::http_client(Duration::from_secs(5)),
+            endpoints.token_url(),
+            "rask-lwa",
+            "rask-lwa-secret",
+        )),
+        EventGateway::new(rask_cloud::http_client(Duration::from_secs(5)), endpoints),
+    );
+    let triggers = Triggers::new(
+        store.clone(),
+        Registry::demo(),
+        HashMap::new(),
+        r.delivery.waker(),
+    );
+    for _ in 0..20 {
+        triggers.press("front-door").await.unwrap();
+    }
+    for _ in 0..40 {
+        let (a, b) = tokio::join!(r.delivery.run_once(), second.run_once());
+        a.unwrap();
+        b.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sent = gateway_events(&r);
+    let ids: std::collections::HashSet<String> = sent
+        .iter()
+        .map(|e| {
+            e.body["event"]["header"]["messageId"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        (sent.len(), ids.len()),
+        (20, 20),
+        "each of the 20 events exactly once"
+    );
+    assert_eq!(
+        outcomes(&r).await.iter().filter(|o| *o == "delivered").count(),
+        20
+    );
+}
