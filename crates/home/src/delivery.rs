@@ -52,7 +52,9 @@ impl Delivery {
             lwa,
             gateway,
             policy: Policy::default(),
-            lease: Duration::from_secs(30),
+            // Longer than a gateway call (10 s), shorter than a press's 30 s life: a crashed
+            // worker's claims come free in time for another to deliver them.
+            lease: Duration::from_secs(12),
             refresh_margin: Duration::from_secs(60),
             wake: Arc::new(Notify::new()),
         }
