@@ -101,6 +101,9 @@ pub struct DeviceSection {
     /// The environment variable holding the device's secret for `POST /hooks/devices/{id}/...`.
     #[serde(default)]
     pub secret_env: Option<String>,
+    /// A file holding the device's secret, instead of `secret_env`.
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
     /// The MQTT topic on which the device reports presses (needs `[mqtt]`).
     #[serde(default)]
     pub mqtt_topic: Option<String>,
@@ -370,6 +373,16 @@ impl Config {
                     ),
                 ));
             }
+            let triggered = d.secret_env.is_some() || d.secret_file.is_some() || d.mqtt_topic.is_some();
+            if d.kind == "doorbell" && !triggered {
+                errors.push(err(
+                    key("mqtt_topic"),
+                    "a doorbell needs a trigger: mqtt_topic, or secret_env for HTTP",
+                ));
+            }
+            if d.mqtt_topic.is_some() && self.mqtt.is_none() {
+                errors.push(err(key("mqtt_topic"), "an MQTT topic needs an [mqtt] broker url"));
+            }
         }
         if errors.is_empty() { Ok(()) } else { Err(errors) }
     }
@@ -414,6 +427,16 @@ impl Config {
                     _ => errors.push(err(
                         format!("devices[{i}].secret_env"),
                         format!("the environment variable {var} is not set"),
+                    )),
+                }
+            } else if let Some(path) = &d.secret_file {
+                match std::fs::read_to_string(path) {
+                    Ok(s) if !s.trim().is_empty() => {
+                        out.insert(d.id.clone(), rask_link::secret::Secret::new(s.trim()));
+                    }
+                    _ => errors.push(err(
+                        format!("devices[{i}].secret_file"),
+                        format!("cannot read a secret from {}", path.display()),
                     )),
                 }
             }
@@ -575,6 +598,19 @@ mod tests {
                 .unwrap();
         assert_eq!(ok.registry(true).devices().len(), 1);
         assert_eq!(Config::default().registry(false), rask_home::Registry::demo());
+    }
+
+    #[test]
+    fn a_bad_broker_url_and_a_doorbell_without_a_trigger_name_their_keys() {
+        let errors =
+            parse("[mqtt]\nurl = \"http://broker\"\n[[devices]]\nid = \"door\"\nname = \"Door\"\nkind = \"doorbell\"\n")
+                .unwrap_err();
+        let keys: Vec<_> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["mqtt.url", "devices[0].mqtt_topic"]);
+        let errors =
+            parse("[[devices]]\nid = \"door\"\nname = \"Door\"\nkind = \"doorbell\"\nmqtt_topic = \"a/b\"\n")
+                .unwrap_err();
+        assert!(errors[0].problem.contains("[mqtt]"), "{}", errors[0]);
     }
 
     #[test]
