@@ -5,6 +5,7 @@
 //! 2 a usage or I/O error).
 
 mod config;
+mod demo;
 mod link;
 mod serve;
 mod sim;
@@ -45,6 +46,9 @@ enum Command {
     Status(status::StatusArgs),
     /// Press a doorbell from the command line: its events go into the outbox.
     Press(status::PressArgs),
+    /// F1 to F4 end to end in one process, each step printed with its time: link an account,
+    /// grant, discover, press the doorbell, and see the Event Gateway accept it.
+    Demo,
 }
 
 fn main() -> ExitCode {
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
         Command::Link(args) => runtime().and_then(|rt| rt.block_on(link::run(args))),
         Command::Status(args) => runtime().and_then(|rt| rt.block_on(status::status(args))),
         Command::Press(args) => runtime().and_then(|rt| rt.block_on(status::press(args))),
+        Command::Demo => runtime().and_then(|rt| rt.block_on(demo::run())),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

@@ -45,6 +45,45 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     if let Some(b) = args.bind {
         config.server.bind = b;
     }
+    let listener = tokio::net::TcpListener::bind(config.server.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.server.bind))?;
+    let addr = listener.local_addr()?;
+    // Without a configuration: the embedded demo, with the simulator as Alexa.
+    let demo = match from_file {
+        true => None,
+        false => Some(crate::demo::Embedded::start(&mut config, addr).await?),
+    };
+    let (app, store) = build(&config, from_file).await?;
+    if demo.is_some() {
+        crate::demo::Embedded::add_user(&store).await?;
+    }
+    crate::sim::say(&format!("rask: listening on http://{addr}"));
+    crate::sim::say(&format!(
+        "  account linking:  http://{addr}/oauth/authorize  (token: /oauth/token)"
+    ));
+    let smart_home = match config.alexa {
+        Some(_) => format!("http://{addr}/alexa/smarthome, triggers at /hooks/devices/{{id}}/press"),
+        None => "off: add [alexa] to the configuration (docs/config.md)".to_owned(),
+    };
+    crate::sim::say(&format!("  smart home:       {smart_home}"));
+    crate::sim::say(&format!(
+        "  database:         {}",
+        rask_store::redact_url(&config.database.url)
+    ));
+    if let Some(d) = &demo {
+        d.print_next_steps(addr);
+    }
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(crate::sim::shutdown_signal())
+        .await
+        .context("the server stopped")?;
+    Ok(true)
+}
+
+/// The whole application for `config`: the store opened, housekeeping and the delivery worker
+/// started, every route mounted.
+pub async fn build(config: &Config, from_file: bool) -> anyhow::Result<(Router, Store)> {
     let link_config = config.link_config().map_err(report)?;
     let store = Store::connect(&config.database.url).await.with_context(|| {
         format!(
@@ -56,14 +95,10 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     if link_config.clients.is_empty() {
         tracing::warn!("no [[linking.clients]] configured: account linking will refuse every request");
     }
-    let smart_home = smart_home(&config, from_file, &store)?;
-    let smart_home_line = match &smart_home {
-        Some(_) => "/alexa/smarthome, triggers at /hooks/devices/{id}/press".to_owned(),
-        None => "off: add [alexa] to the configuration (docs/config.md)".to_owned(),
-    };
+    let smart_home = smart_home(config, from_file, &store)?;
     let mut app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .merge(rask_link::router(Linking::new(link_config, store)));
+        .merge(rask_link::router(Linking::new(link_config, store.clone())));
     if let Some(routes) = smart_home {
         app = app.merge(routes);
     }
@@ -73,24 +108,7 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
             tracing::info_span!("request", method = %r.method(), path = %r.uri().path())
         }),
     );
-    let listener = tokio::net::TcpListener::bind(config.server.bind)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.server.bind))?;
-    let addr = listener.local_addr()?;
-    crate::sim::say(&format!("rask: listening on http://{addr}"));
-    crate::sim::say(&format!(
-        "  account linking:  http://{addr}/oauth/authorize  (token: /oauth/token)"
-    ));
-    crate::sim::say(&format!("  smart home:       {smart_home_line}"));
-    crate::sim::say(&format!(
-        "  database:         {}",
-        rask_store::redact_url(&config.database.url)
-    ));
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(crate::sim::shutdown_signal())
-        .await
-        .context("the server stopped")?;
-    Ok(true)
+    Ok((app, store))
 }
 
 /// The smart-home endpoint, the device triggers and the delivery worker, when `[alexa]` is

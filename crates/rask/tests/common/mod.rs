@@ -11,6 +11,8 @@ pub struct Running {
     child: Child,
     /// Its first line of output.
     pub first_line: String,
+    /// Its first lines, when more were asked for.
+    pub lines: Vec<String>,
 }
 
 impl Drop for Running {
@@ -44,12 +46,28 @@ pub fn start(args: &[&str], envs: &[(&str, &str)]) -> Running {
     for (k, v) in envs {
         cmd.env(k, v);
     }
+    start_command(cmd, 1)
+}
+
+/// Starts a prepared command, waits for its first `lines` lines, and keeps draining the rest.
+pub fn start_command(mut cmd: Command, lines: usize) -> Running {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::null());
     let mut child = cmd.spawn().expect("rask starts");
     let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut first_line = String::new();
-    out.read_line(&mut first_line).unwrap();
+    let mut read = Vec::new();
+    for _ in 0..lines {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        read.push(line.trim_end().to_owned());
+    }
     std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    Running { child, first_line }
+    Running {
+        child,
+        first_line: read.first().cloned().unwrap_or_default(),
+        lines: read,
+    }
 }
 
 /// Runs `rask ARGS` to completion, with `stdin` if given.

@@ -1,0 +1,233 @@
+//! The embedded default: `rask serve` with no configuration, and `rask demo`.
+//!
+//! Without a configuration file rask runs a complete home on this machine: the demo devices,
+//! SQLite under `./rask-data`, the built-in simulator playing Alexa on its own port, a demo user
+//! and the demo skill registered in the simulator, with its secrets in files under
+//! `./rask-data/demo` (mode 0600). `rask demo` then walks F1 to F4 in one process: link the
+//! account, grant, discover, press the doorbell, and see the Event Gateway accept it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rask_sim::{Sim, SimConfig};
+use rask_store::{Store, StoreError};
+use serde_json::json;
+
+use crate::config::{Alexa, Client, Config, DeviceSection, Linking};
+
+/// The demo user's login.
+pub const USER: &str = "demo";
+/// The demo user's password (a demo: printed, not secret).
+pub const PASSWORD: &str = "demo-password";
+/// The demo skill's vendor id.
+pub const VENDOR: &str = "MRASKDEMO";
+
+/// The simulator and the demo skill in it.
+pub struct Embedded {
+    /// The simulator.
+    pub sim: Sim,
+    /// Its URL.
+    pub sim_url: String,
+    /// The demo skill's id in it.
+    pub skill_id: String,
+    /// The doorbell's trigger secret.
+    pub doorbell_secret: String,
+}
+
+fn secret_file(dir: &Path, name: &str) -> anyhow::Result<(PathBuf, String)> {
+    let path = dir.join(name);
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        return Ok((path, s.trim().to_owned()));
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let secret = rask_link::random_token();
+    write_private(&path, &secret).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok((path, secret))
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(contents.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}
+
+impl Embedded {
+    /// Starts the simulator, fills `config` with the demo's linking client, `[alexa]` pointing at
+    /// the simulator and the demo devices, and registers the demo skill for rask at `rask`.
+    pub async fn start(config: &mut Config, rask: SocketAddr) -> anyhow::Result<Embedded> {
+        let (sim, sim_addr) =
+            Sim::start(SimConfig::default(), "127.0.0.1:0".parse().expect("an address")).await?;
+        let sim_url = format!("http://{sim_addr}");
+        let dir = PathBuf::from("rask-data/demo");
+        let (link_file, link_secret) = secret_file(&dir, "link-client-secret")?;
+        let (lwa_file, lwa_secret) = secret_file(&dir, "lwa-client-secret")?;
+        let (door_file, doorbell_secret) = secret_file(&dir, "front-door-secret")?;
+        config.linking = Linking {
+            clients: vec![Client {
+                id: "rask-demo".into(),
+                name: Some("Alexa (simulated)".into()),
+                secret_env: None,
+                secret_file: Some(link_file),
+                vendor_ids: vec![VENDOR.into()],
+                redirect_uris: vec![],
+                scopes: vec!["smart_home".into()],
+                authentication: Some("basic".into()),
+            }],
+            ..Linking::default()
+        };
+        config.alexa = Some(Alexa {
+            lwa_client_id: "rask-demo-lwa".into(),
+            lwa_client_secret_env: None,
+            lwa_client_secret_file: Some(lwa_file),
+            region: "NA".into(),
+            api: sim_url.clone(),
+            secret_key_file: PathBuf::from("rask-data/secret.key"),
+        });
+        let device = |id: &str, name: &str, kind: &str, secret_file: Option<PathBuf>| DeviceSection {
+            id: id.into(),
+            name: name.into(),
+            description: None,
+            kind: kind.into(),
+            secret_env: None,
+            secret_file,
+            mqtt_topic: None,
+        };
+        config.devices = vec![
+            device("front-door", "Front door", "doorbell", Some(door_file)),
+            device("hall-light", "Hall light", "light", None),
+            device("kitchen-window", "Kitchen window", "contact_sensor", None),
+        ];
+        let registration = json!({
+            "name": "rask demo", "vendorId": VENDOR,
+            "smartHomeEndpoint": format!("http://{rask}/alexa/smarthome"),
+            "lwaClientId": "rask-demo-lwa", "lwaClientSecret": lwa_secret,
+            "accountLinking": {"authorizationUri": format!("http://{rask}/oauth/authorize"), "tokenUri": format!("http://{rask}/oauth/token"),
+                               "clientId": "rask-demo", "clientSecret": link_secret, "scopes": ["smart_home"], "credentials": "HTTP_BASIC"}
+        });
+        let skill_id = {
+            let mut w = sim.world();
+            let skill = w
+                .register_skill(serde_json::from_value(registration)?)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            w.add_user(USER, rask_sim::Region::Na, vec![])
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            skill.skill_id
+        };
+        Ok(Embedded {
+            sim,
+            sim_url,
+            skill_id,
+            doorbell_secret,
+        })
+    }
+
+    /// Adds the demo user to rask's store if missing.
+    pub async fn add_user(store: &Store) -> anyhow::Result<()> {
+        let hash = rask_link::password::hash(PASSWORD)?;
+        match store
+            .add_user(&uuid::Uuid::new_v4().to_string(), USER, &hash)
+            .await
+        {
+            Ok(_) | Err(StoreError::Duplicate(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// What to open and what to run next.
+    pub fn print_next_steps(&self, rask: SocketAddr) {
+        let sim = &self.sim_url;
+        let skill = &self.skill_id;
+        for line in [
+            "  embedded demo (no --config): demo devices, SQLite under ./rask-data, the simulator as Alexa"
+                .to_owned(),
+            format!("  simulator console:  {sim}/sim/"),
+            "next, as Alexa would (or all at once: rask demo):".to_owned(),
+            format!("  rask sim link {skill} {USER} --username {USER} --password {PASSWORD} --sim {sim}"),
+            format!("  rask sim grant {skill} {USER} --sim {sim}"),
+            format!("  rask sim directive {skill} {USER} Alexa.Discovery.Discover --sim {sim}"),
+            format!(
+                "  curl -X POST -H 'Authorization: Bearer {}' http://{rask}/hooks/devices/front-door/press",
+                self.doorbell_secret
+            ),
+            format!(
+                "  then see the DoorbellPress arrive at {sim}/sim/  (rask status shows each user's state)"
+            ),
+        ] {
+            crate::sim::say(&line);
+        }
+    }
+}
+
+/// Runs `rask demo`: F1 to F4 against an embedded server and simulator, each step timed.
+pub async fn run() -> anyhow::Result<bool> {
+    let started = Instant::now();
+    let step = |what: &str| crate::sim::say(&format!("[{:>6} ms] {what}", started.elapsed().as_millis()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let mut config = Config::default();
+    let demo = Embedded::start(&mut config, addr).await?;
+    step(&format!("simulator (Alexa's side) at {}", demo.sim_url));
+    let (app, store) = crate::serve::build(&config, true).await?;
+    Embedded::add_user(&store).await?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;
+    });
+    step(&format!("rask at http://{addr}, with the demo user {USER:?}"));
+
+    let req = serde_json::from_value(json!({"username": USER, "password": PASSWORD}))?;
+    let link = rask_sim::drivers::link::link(&demo.sim, &demo.skill_id, USER, &req).await?;
+    anyhow::ensure!(
+        link.linked,
+        "F1 account linking failed: {}",
+        link.error.unwrap_or_default()
+    );
+    step("F1 account linked: Alexa signed in on rask's login page, consented, and got tokens");
+
+    let grant = rask_sim::drivers::smarthome::accept_grant(&demo.sim, &demo.skill_id, USER).await?;
+    anyhow::ensure!(grant.valid, "F2 AcceptGrant failed: {}", grant.received);
+    step("F2 AcceptGrant: rask exchanged the grant code at LWA and sealed the user's tokens");
+
+    let spec = serde_json::from_value(json!({"namespace": "Alexa.Discovery", "name": "Discover"}))?;
+    let discover = rask_sim::drivers::smarthome::send(&demo.sim, &demo.skill_id, USER, &spec).await?;
+    anyhow::ensure!(discover.valid, "F3 discovery failed: {:?}", discover.findings);
+    let n = discover.received["event"]["payload"]["endpoints"]
+        .as_array()
+        .map_or(0, Vec::len);
+    step(&format!(
+        "F3 Discover: {n} devices, each answer valid under Amazon's schema"
+    ));
+
+    let r = reqwest::Client::new()
+        .post(format!("http://{addr}/hooks/devices/front-door/press"))
+        .bearer_auth(&demo.doorbell_secret)
+        .send()
+        .await?;
+    anyhow::ensure!(r.status() == 202, "F4 the press was refused: {}", r.status());
+    step("F4 doorbell pressed: the DoorbellPress is in the outbox");
+    for _ in 0..200 {
+        let seen = demo.sim.world().log.since(0, Some("gateway"));
+        if let Some(e) = seen.first() {
+            anyhow::ensure!(e.valid, "F4 the gateway refused the press: {:?}", e.error);
+            step(
+                "F4 the Event Gateway accepted it (202), valid under Amazon's schema: every Echo would announce it",
+            );
+            return Ok(true);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    anyhow::bail!("F4 the press did not reach the Event Gateway within 5 s")
+}

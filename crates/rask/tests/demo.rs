@@ -1,0 +1,91 @@
+//! The embedded default as a new user meets it: `rask demo` walks F1 to F4 and says so, and
+//! `rask serve` with no configuration prints what to open and what to run next.
+
+mod common;
+
+use std::process::Command;
+
+fn fresh_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("rask-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn rask_demo_walks_f1_to_f4() {
+    let d = fresh_dir("demo");
+    let o = Command::new(env!("CARGO_BIN_EXE_rask"))
+        .arg("demo")
+        .env("RASK_LOG", "warn")
+        .env_remove("RASK_SECRET_KEY")
+        .current_dir(&d)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for step in [
+        "F1 account linked",
+        "F2 AcceptGrant",
+        "F3 Discover: 3 devices",
+        "F4 doorbell pressed",
+        "F4 the Event Gateway accepted it (202)",
+    ] {
+        assert!(out.contains(step), "{step:?} missing from:\n{out}");
+    }
+    assert!(d.join("rask-data/rask.db").exists(), "SQLite under ./rask-data");
+    // A second run in the same place works too (the demo user and secrets are reused).
+    let again = Command::new(env!("CARGO_BIN_EXE_rask"))
+        .arg("demo")
+        .env("RASK_LOG", "warn")
+        .env_remove("RASK_SECRET_KEY")
+        .current_dir(&d)
+        .output()
+        .unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+}
+
+#[tokio::test]
+async fn serve_without_a_configuration_runs_the_embedded_demo() {
+    let d = fresh_dir("serve-demo");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rask"));
+    cmd.args(["serve", "--bind", "127.0.0.1:0"])
+        .current_dir(&d)
+        .env("RASK_LOG", "warn")
+        .env_remove("RASK_SECRET_KEY");
+    let server = common::start_command(cmd, 11);
+    assert!(
+        server
+            .first_line
+            .starts_with("rask: listening on http://127.0.0.1:"),
+        "{}",
+        server.first_line
+    );
+    let text = server.lines.join("\n");
+    assert!(text.contains("embedded demo (no --config)"), "{text}");
+    assert!(
+        text.contains("rask sim link ") && text.contains("--username demo --password demo-password"),
+        "{text}"
+    );
+    let health = reqwest::get(format!("{}/healthz", server.url())).await.unwrap();
+    assert_eq!(health.text().await.unwrap(), "ok");
+    let console = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("simulator console:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let page = reqwest::get(&console).await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("rask demo"),
+        "the demo skill is registered in the simulator"
+    );
+}
