@@ -18,6 +18,9 @@ use rask_store::sealer::Sealer;
 use rask_store::{Store, StoreError, now_ms};
 use tokio::sync::Notify;
 
+/// How many rows a worker claims and sends at once.
+pub const BATCH: i64 = 64;
+
 /// The delivery worker.
 #[derive(Clone)]
 pub struct Delivery {
@@ -69,8 +72,11 @@ impl Delivery {
     pub fn spawn(self) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             loop {
-                if let Err(e) = self.run_once().await {
-                    tracing::error!(error = %e, "delivery: the outbox could not be read");
+                match self.run_once().await {
+                    // A full batch: more may be due, go on at once.
+                    Ok(n) if n >= BATCH as usize => continue,
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "delivery: the outbox could not be read"),
                 }
                 tokio::select! {
                     _ = self.wake.notified() => {}
@@ -84,7 +90,7 @@ impl Delivery {
     pub async fn run_once(&self) -> Result<usize, StoreError> {
         let due = self
             .store
-            .claim_due(now_ms(), self.lease.as_millis() as i64, 32)
+            .claim_due(now_ms(), self.lease.as_millis() as i64, BATCH)
             .await?;
         let n = due.len();
         let tasks: Vec<_> = due

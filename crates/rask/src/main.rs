@@ -4,6 +4,7 @@
 //! outcome to an exit code (0 success, 1 a negative verdict such as an invalid message,
 //! 2 a usage or I/O error).
 
+mod bench;
 mod config;
 mod demo;
 mod link;
@@ -49,6 +50,8 @@ enum Command {
     /// F1 to F4 end to end in one process, each step printed with its time: link an account,
     /// grant, discover, press the doorbell, and see the Event Gateway accept it.
     Demo,
+    /// Benchmarks against rask sim on loopback (docs/PERFORMANCE.md).
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Status(args) => runtime().and_then(|rt| rt.block_on(status::status(args))),
         Command::Press(args) => runtime().and_then(|rt| rt.block_on(status::press(args))),
         Command::Demo => runtime().and_then(|rt| rt.block_on(demo::run())),
+        Command::Bench(args) => runtime().and_then(|rt| rt.block_on(bench::run(args))),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

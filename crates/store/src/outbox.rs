@@ -222,6 +222,29 @@ impl Store {
             .transpose()?)
     }
 
+    /// Press-to-gateway latencies in milliseconds of every delivered event: when the gateway
+    /// accepted it minus when it was written. For the benchmark.
+    pub async fn delivery_latencies(&self) -> Result<Vec<i64>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT l.at - o.created_at AS latency FROM event_log l JOIN outbox o ON o.id = l.outbox_id \
+             WHERE l.outcome = 'delivered' ORDER BY latency",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get("latency"))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// How many events are still pending.
+    pub async fn pending_events(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE status = 'pending'")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
     /// The ids of users whose grant is active or refreshing: who gets events.
     pub async fn granted_users(&self) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query(

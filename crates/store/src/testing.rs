@@ -34,23 +34,28 @@ pub fn sqlite_url() -> String {
     format!("sqlite://{}/rask.db", dir.display())
 }
 
-/// The URL of a new, empty PostgreSQL database. Panics with a clear message when the server
-/// cannot be reached: scripts/test starts one.
+/// The URL of a new, empty PostgreSQL database on the test server. Panics with a clear message
+/// when the server cannot be reached: scripts/test starts one.
 pub async fn postgres_url() -> String {
-    sqlx::any::install_default_drivers();
     let admin = postgres_admin_url();
-    let pool = AnyPoolOptions::new()
-        .max_connections(1)
-        .connect(&admin)
+    postgres_url_on(&admin)
         .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is needed (scripts/test starts it): {e}"));
+        .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is needed (scripts/test starts it): {e}"))
+}
+
+/// The URL of a new, empty database on the PostgreSQL server of `admin`.
+pub async fn postgres_url_on(admin: &str) -> Result<String, sqlx::Error> {
+    sqlx::any::install_default_drivers();
+    let pool = AnyPoolOptions::new().max_connections(1).connect(admin).await?;
     let name = unique("rask_test");
-    pool.execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .expect("CREATE DATABASE");
+    pool.execute(format!("CREATE DATABASE {name}").as_str()).await?;
     pool.close().await;
-    let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(admin);
-    format!("{base}/{name}")
+    let base = admin.split('?').next().unwrap_or(admin);
+    let base = base
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_owned())
+        .unwrap_or_else(|| base.to_owned());
+    Ok(format!("{base}/{name}"))
 }
 
 /// One fresh store of each kind: SQLite first, then PostgreSQL.
