@@ -106,8 +106,8 @@ impl Delivery {
         Ok(n)
     }
 
-    async fn log(&self, p: &Pending, outcome: &str, detail: &str) {
-        let attempt = Attempt {
+    fn attempt(p: &Pending, outcome: &str, detail: &str) -> Attempt {
+        Attempt {
             at: now_ms(),
             outbox_id: p.event.id.clone(),
             user_id: p.event.user_id.clone(),
@@ -116,18 +116,26 @@ impl Delivery {
             attempt: p.retries as i64 + 1,
             outcome: outcome.to_owned(),
             detail: detail.to_owned(),
-        };
-        if let Err(e) = self.store.log_attempt(&attempt).await {
+        }
+    }
+
+    async fn log(&self, p: &Pending, outcome: &str, detail: &str) {
+        if let Err(e) = self.store.log_attempt(&Self::attempt(p, outcome, detail)).await {
             tracing::error!(error = %e, "the event log could not be written");
+        }
+    }
+
+    /// Ends a row with its last attempt logged, in one transaction.
+    async fn settle(&self, p: &Pending, how: Settled, outcome: &str, detail: &str) {
+        let row_outcome = if how == Settled::Delivered { "delivered" } else { detail };
+        if let Err(e) = self.store.settle_with_log(how, row_outcome, &Self::attempt(p, outcome, detail)).await {
+            tracing::error!(error = %e, "an outbox row could not be settled");
         }
     }
 
     async fn drop_event(&self, p: &Pending, outcome: &str, why: &str) {
         tracing::warn!(event = %p.event.id, user = %p.event.user_id, "{} dropped: {why}", p.event.kind);
-        self.log(p, outcome, why).await;
-        if let Err(e) = self.store.settle_event(&p.event.id, Settled::Dropped, why).await {
-            tracing::error!(error = %e, "an outbox row could not be settled");
-        }
+        self.settle(p, Settled::Dropped, outcome, why).await;
     }
 
     async fn later(&self, p: &Pending, after: Duration, retries: u32, refreshed: bool) {
@@ -283,15 +291,8 @@ impl Delivery {
         };
         match self.gateway.send(region, &token, &message).await {
             Ok(()) => {
-                self.log(&p, "delivered", &format!("202 from the {region} gateway"))
-                    .await;
-                if let Err(e) = self
-                    .store
-                    .settle_event(&p.event.id, Settled::Delivered, "delivered")
+                self.settle(&p, Settled::Delivered, "delivered", &format!("202 from the {region} gateway"))
                     .await
-                {
-                    tracing::error!(error = %e, "a delivered outbox row could not be settled");
-                }
             }
             Err(error) => {
                 let age = Duration::from_millis((now_ms() - p.event.created_at).max(0) as u64);

@@ -71,6 +71,13 @@ pub struct Alexa {
     /// Where the key that seals LWA tokens at rest lives, unless `RASK_SECRET_KEY` is set.
     #[serde(default = "default_key_file")]
     pub secret_key_file: PathBuf,
+    /// How long a doorbell press is worth announcing; after that it is dropped, not sent late.
+    #[serde(default = "default_doorbell_life")]
+    pub doorbell_life_seconds: u64,
+}
+
+fn default_doorbell_life() -> u64 {
+    30
 }
 
 fn default_region() -> String {
@@ -338,6 +345,9 @@ impl Config {
                     "alexa.lwa_client_secret_env",
                     "set exactly one of lwa_client_secret_env and lwa_client_secret_file",
                 ));
+            }
+            if !(1..=3600).contains(&a.doorbell_life_seconds) {
+                errors.push(err("alexa.doorbell_life_seconds", "must be 1 to 3600 seconds"));
             }
             if rask_model::region::Region::parse(&a.region).is_none() {
                 errors.push(err("alexa.region", format!("{:?} is not NA, EU or FE", a.region)));

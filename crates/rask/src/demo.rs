@@ -96,6 +96,7 @@ impl Embedded {
             region: "NA".into(),
             api: sim_url.clone(),
             secret_key_file: PathBuf::from("rask-data/secret.key"),
+            doorbell_life_seconds: 30,
         });
         let device = |id: &str, name: &str, kind: &str, secret_file: Option<PathBuf>| DeviceSection {
             id: id.into(),

@@ -148,8 +148,9 @@ fn smart_home(config: &Config, from_file: bool, store: &Store) -> anyhow::Result
         lwa.clone(),
         rask_cloud::gateway::EventGateway::new(http, endpoints),
     );
-    let triggers =
+    let mut triggers =
         rask_home::triggers::Triggers::new(store.clone(), registry.clone(), device_secrets, delivery.waker());
+    triggers.doorbell_life = std::time::Duration::from_secs(alexa.doorbell_life_seconds);
     if let Some(m) = &config.mqtt {
         let listener =
             rask_home::mqtt::MqttTriggers::new(&m.url, &m.client_id, config.mqtt_topics(), triggers.clone())?;
