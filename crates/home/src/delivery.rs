@@ -127,8 +127,16 @@ impl Delivery {
 
     /// Ends a row with its last attempt logged, in one transaction.
     async fn settle(&self, p: &Pending, how: Settled, outcome: &str, detail: &str) {
-        let row_outcome = if how == Settled::Delivered { "delivered" } else { detail };
-        if let Err(e) = self.store.settle_with_log(how, row_outcome, &Self::attempt(p, outcome, detail)).await {
+        let row_outcome = if how == Settled::Delivered {
+            "delivered"
+        } else {
+            detail
+        };
+        if let Err(e) = self
+            .store
+            .settle_with_log(how, row_outcome, &Self::attempt(p, outcome, detail))
+            .await
+        {
             tracing::error!(error = %e, "an outbox row could not be settled");
         }
     }
@@ -291,8 +299,13 @@ impl Delivery {
         };
         match self.gateway.send(region, &token, &message).await {
             Ok(()) => {
-                self.settle(&p, Settled::Delivered, "delivered", &format!("202 from the {region} gateway"))
-                    .await
+                self.settle(
+                    &p,
+                    Settled::Delivered,
+                    "delivered",
+                    &format!("202 from the {region} gateway"),
+                )
+                .await
             }
             Err(error) => {
                 let age = Duration::from_millis((now_ms() - p.event.created_at).max(0) as u64);

@@ -169,7 +169,12 @@ impl Store {
 
     /// Ends a row and logs its last attempt in one transaction: half the commits of doing
     /// both apart, which is most of a delivery's cost on SQLite.
-    pub async fn settle_with_log(&self, how: Settled, outcome: &str, attempt: &Attempt) -> Result<(), StoreError> {
+    pub async fn settle_with_log(
+        &self,
+        how: Settled,
+        outcome: &str,
+        attempt: &Attempt,
+    ) -> Result<(), StoreError> {
         let status = match how {
             Settled::Delivered => "delivered",
             Settled::Dropped => "dropped",
