@@ -13,13 +13,16 @@ use rask_cloud::retry::{Decision, Policy, decide};
 use rask_model::region::Region;
 use rask_model::smarthome::EventMessage;
 use rask_store::grants::{Grant, GrantState};
-use rask_store::outbox::{Attempt, Pending, Settled};
+use rask_store::outbox::{Attempt, Pending, Settled, Write};
 use rask_store::sealer::Sealer;
 use rask_store::{Store, StoreError, now_ms};
 use tokio::sync::Notify;
 
-/// How many rows a worker claims and sends at once.
+/// How many rows a worker loop claims and sends at once.
 pub const BATCH: i64 = 64;
+
+/// How many loops a worker runs side by side.
+pub const LOOPS: usize = 4;
 
 /// The delivery worker.
 #[derive(Clone)]
@@ -35,6 +38,8 @@ pub struct Delivery {
     /// How long before expiry a token is refreshed.
     pub refresh_margin: Duration,
     wake: Arc<Notify>,
+    /// This worker's writes for the batch in hand, applied in one transaction at its end.
+    writes: Arc<std::sync::Mutex<Vec<Write>>>,
 }
 
 enum TokenTrouble {
@@ -60,6 +65,7 @@ impl Delivery {
             lease: Duration::from_secs(12),
             refresh_margin: Duration::from_secs(60),
             wake: Arc::new(Notify::new()),
+            writes: Arc::new(std::sync::Mutex::new(Vec::new())),
         }
     }
 
@@ -68,22 +74,31 @@ impl Delivery {
         self.wake.clone()
     }
 
-    /// Runs forever: delivers what is due, then waits for a new event or 200 ms.
-    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            loop {
-                match self.run_once().await {
-                    // A full batch: more may be due, go on at once.
-                    Ok(n) if n >= BATCH as usize => continue,
-                    Ok(_) => {}
-                    Err(e) => tracing::error!(error = %e, "delivery: the outbox could not be read"),
-                }
-                tokio::select! {
-                    _ = self.wake.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                }
-            }
-        })
+    /// Runs forever in [`LOOPS`] loops, each claiming and sending its own batches so that one
+    /// batch's slowest event does not hold up the next: delivers what is due, then waits for a
+    /// new event or 200 ms.
+    pub fn spawn(self) -> Vec<tokio::task::JoinHandle<()>> {
+        (0..LOOPS)
+            .map(|_| {
+                let mut me = self.clone();
+                // Each loop commits its own batches.
+                me.writes = Arc::new(std::sync::Mutex::new(Vec::new()));
+                tokio::spawn(async move {
+                    loop {
+                        match me.run_once().await {
+                            // A full batch: more may be due, go on at once.
+                            Ok(n) if n >= BATCH as usize => continue,
+                            Ok(_) => {}
+                            Err(e) => tracing::error!(error = %e, "delivery: the outbox could not be read"),
+                        }
+                        tokio::select! {
+                            _ = me.wake.notified() => {}
+                            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                        }
+                    }
+                })
+            })
+            .collect()
     }
 
     /// Delivers every row that is due now; returns how many were handled.
@@ -93,15 +108,35 @@ impl Delivery {
             .claim_due(now_ms(), self.lease.as_millis() as i64, BATCH)
             .await?;
         let n = due.len();
+        // The batch's grants in one query; a user whose grant is missing here is looked up
+        // again by deliver (and dropped if it truly has none).
+        let mut users: Vec<String> = due.iter().map(|p| p.event.user_id.clone()).collect();
+        users.sort();
+        users.dedup();
+        let grants: Arc<std::collections::HashMap<String, Grant>> =
+            Arc::new(match self.store.grants_of(&self.sealer, &users).await {
+                Ok(gs) => gs.into_iter().map(|g| (g.user_id.clone(), g)).collect(),
+                Err(e) => {
+                    tracing::error!(error = %e, "the batch's grants could not be read");
+                    Default::default()
+                }
+            });
         let tasks: Vec<_> = due
             .into_iter()
             .map(|p| {
                 let me = self.clone();
-                tokio::spawn(async move { me.deliver(p).await })
+                let known = grants.get(&p.event.user_id).cloned();
+                tokio::spawn(async move { me.deliver(p, known).await })
             })
             .collect();
         for t in tasks {
             let _ = t.await;
+        }
+        // One commit for the batch. If it fails, the rows stay claimed until their lease
+        // ends and are sent again: delivery is at least once.
+        let writes = std::mem::take(&mut *self.writes.lock().unwrap_or_else(|p| p.into_inner()));
+        if !writes.is_empty() {
+            self.store.apply(&writes).await?;
         }
         Ok(n)
     }
@@ -119,26 +154,26 @@ impl Delivery {
         }
     }
 
-    async fn log(&self, p: &Pending, outcome: &str, detail: &str) {
-        if let Err(e) = self.store.log_attempt(&Self::attempt(p, outcome, detail)).await {
-            tracing::error!(error = %e, "the event log could not be written");
-        }
+    fn push(&self, w: Write) {
+        self.writes.lock().unwrap_or_else(|p| p.into_inner()).push(w);
     }
 
-    /// Ends a row with its last attempt logged, in one transaction.
+    async fn log(&self, p: &Pending, outcome: &str, detail: &str) {
+        self.push(Write::Log(Self::attempt(p, outcome, detail)));
+    }
+
+    /// Ends a row with its last attempt logged (written with the batch).
     async fn settle(&self, p: &Pending, how: Settled, outcome: &str, detail: &str) {
         let row_outcome = if how == Settled::Delivered {
             "delivered"
         } else {
             detail
         };
-        if let Err(e) = self
-            .store
-            .settle_with_log(how, row_outcome, &Self::attempt(p, outcome, detail))
-            .await
-        {
-            tracing::error!(error = %e, "an outbox row could not be settled");
-        }
+        self.push(Write::Settle {
+            how,
+            outcome: row_outcome.to_owned(),
+            attempt: Self::attempt(p, outcome, detail),
+        });
     }
 
     async fn drop_event(&self, p: &Pending, outcome: &str, why: &str) {
@@ -147,13 +182,16 @@ impl Delivery {
     }
 
     async fn later(&self, p: &Pending, after: Duration, retries: u32, refreshed: bool) {
-        let at = now_ms() + after.as_millis() as i64;
-        if let Err(e) = self.store.retry_event(&p.event.id, at, retries, refreshed).await {
-            tracing::error!(error = %e, "an outbox row could not be rescheduled");
-        }
+        let next_attempt_at = now_ms() + after.as_millis() as i64;
+        self.push(Write::Retry {
+            id: p.event.id.clone(),
+            next_attempt_at,
+            retries,
+            refreshed,
+        });
     }
 
-    async fn deliver(&self, p: Pending) {
+    async fn deliver(&self, p: Pending, known: Option<Grant>) {
         let now = now_ms();
         let life = Duration::from_millis((p.event.expires_at - p.event.created_at).max(0) as u64);
         if now >= p.event.expires_at {
@@ -165,7 +203,11 @@ impl Delivery {
                 )
                 .await;
         }
-        let grant = match self.store.grant(&self.sealer, &p.event.user_id).await {
+        let read = match known {
+            Some(g) => Ok(Some(g)),
+            None => self.store.grant(&self.sealer, &p.event.user_id).await,
+        };
+        let grant = match read {
             Ok(g) => g,
             Err(e) => {
                 tracing::error!(error = %e, "a grant could not be read");

@@ -233,7 +233,10 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         r.endpoints.clone(),
     );
     let start = Instant::now();
-    let sem = Arc::new(tokio::sync::Semaphore::new(rask_home::delivery::BATCH as usize));
+    // The same concurrency as the worker: its loops times its batch.
+    let sem = Arc::new(tokio::sync::Semaphore::new(
+        rask_home::delivery::LOOPS * rask_home::delivery::BATCH as usize,
+    ));
     let mut tasks = Vec::new();
     for _ in 0..presses {
         for t in &tokens {

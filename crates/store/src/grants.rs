@@ -159,6 +159,24 @@ impl Store {
         row.as_ref().map(|r| grant(sealer, r)).transpose()
     }
 
+    /// The grants of these users, in one query (a delivery batch reads them together).
+    pub async fn grants_of(&self, sealer: &Sealer, user_ids: &[String]) -> Result<Vec<Grant>, GrantError> {
+        if user_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (1..=user_ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT {COLUMNS} FROM grants WHERE user_id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for id in user_ids {
+            q = q.bind(id.clone());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter().map(|r| grant(sealer, r)).collect()
+    }
+
     /// Every grant.
     pub async fn grants(&self, sealer: &Sealer) -> Result<Vec<Grant>, GrantError> {
         let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM grants ORDER BY user_id"))

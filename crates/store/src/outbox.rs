@@ -29,6 +29,51 @@ pub struct NewEvent {
     pub expires_at: i64,
 }
 
+/// One write of a delivery batch, applied with the others by [`Store::apply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// End the row and log its last attempt.
+    Settle {
+        /// Delivered or dropped.
+        how: Settled,
+        /// Why, for the row.
+        outcome: String,
+        /// The attempt to log.
+        attempt: Attempt,
+    },
+    /// Try again later.
+    Retry {
+        /// The row.
+        id: String,
+        /// When.
+        next_attempt_at: i64,
+        /// Retries so far.
+        retries: u32,
+        /// Whether the token was refreshed for it.
+        refreshed: bool,
+    },
+    /// Log an attempt that did not end the row.
+    Log(Attempt),
+}
+
+async fn insert_attempt(tx: &mut sqlx::Transaction<'_, sqlx::Any>, a: &Attempt) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO event_log (at, outbox_id, user_id, endpoint_id, kind, attempt, outcome, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(a.at)
+    .bind(a.outbox_id.clone())
+    .bind(a.user_id.clone())
+    .bind(a.endpoint_id.clone())
+    .bind(a.kind.clone())
+    .bind(a.attempt)
+    .bind(a.outcome.clone())
+    .bind(a.detail.clone())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// A claimed outbox row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
@@ -167,39 +212,48 @@ impl Store {
         Ok(())
     }
 
-    /// Ends a row and logs its last attempt in one transaction: half the commits of doing
-    /// both apart, which is most of a delivery's cost on SQLite.
-    pub async fn settle_with_log(
-        &self,
-        how: Settled,
-        outcome: &str,
-        attempt: &Attempt,
-    ) -> Result<(), StoreError> {
-        let status = match how {
-            Settled::Delivered => "delivered",
-            Settled::Dropped => "dropped",
-        };
+    /// Applies a delivery batch's writes in one transaction: a worker settles its whole batch
+    /// with one commit instead of one per event.
+    pub async fn apply(&self, writes: &[Write]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE outbox SET status = $1, outcome = $2, claimed_until = 0 WHERE id = $3")
-            .bind(status)
-            .bind(outcome)
-            .bind(attempt.outbox_id.clone())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO event_log (at, outbox_id, user_id, endpoint_id, kind, attempt, outcome, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(attempt.at)
-        .bind(attempt.outbox_id.clone())
-        .bind(attempt.user_id.clone())
-        .bind(attempt.endpoint_id.clone())
-        .bind(attempt.kind.clone())
-        .bind(attempt.attempt)
-        .bind(attempt.outcome.clone())
-        .bind(attempt.detail.clone())
-        .execute(&mut *tx)
-        .await?;
+        for w in writes {
+            match w {
+                Write::Settle {
+                    how,
+                    outcome,
+                    attempt,
+                } => {
+                    let status = match how {
+                        Settled::Delivered => "delivered",
+                        Settled::Dropped => "dropped",
+                    };
+                    sqlx::query(
+                        "UPDATE outbox SET status = $1, outcome = $2, claimed_until = 0 WHERE id = $3",
+                    )
+                    .bind(status)
+                    .bind(outcome.clone())
+                    .bind(attempt.outbox_id.clone())
+                    .execute(&mut *tx)
+                    .await?;
+                    insert_attempt(&mut tx, attempt).await?;
+                }
+                Write::Retry {
+                    id,
+                    next_attempt_at,
+                    retries,
+                    refreshed,
+                } => {
+                    sqlx::query("UPDATE outbox SET next_attempt_at = $1, retries = $2, refreshed = $3, claimed_until = 0 WHERE id = $4")
+                        .bind(*next_attempt_at)
+                        .bind(*retries as i64)
+                        .bind(*refreshed as i64)
+                        .bind(id.clone())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Write::Log(attempt) => insert_attempt(&mut tx, attempt).await?,
+            }
+        }
         tx.commit().await?;
         Ok(())
     }
