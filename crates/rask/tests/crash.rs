@@ -49,33 +49,7 @@ async fn sigkill_with_presses_in_flight_loses_none() {
     let first = start(&["serve", "--config", cfg], &env);
     let url = first.url();
 
-    let skill = sim
-        .world()
-        .register_skill(serde_json::from_value(json!({
-            "vendorId": "M2AAAAAAAAAAAA", "smartHomeEndpoint": format!("{url}/alexa/smarthome"),
-            "lwaClientId": "rask-lwa", "lwaClientSecret": "rask-lwa-secret",
-            "accountLinking": {"authorizationUri": format!("{url}/oauth/authorize"), "tokenUri": format!("{url}/oauth/token"),
-                               "clientId": "alexa", "clientSecret": "link-secret"}
-        })).unwrap())
-        .unwrap()
-        .skill_id;
-    sim.world()
-        .add_user("alice", rask_sim::Region::Na, vec![])
-        .unwrap();
-    let req =
-        serde_json::from_value(json!({"username": "alice", "password": "correct horse battery"})).unwrap();
-    assert!(
-        rask_sim::drivers::link::link(&sim, &skill, "alice", &req)
-            .await
-            .unwrap()
-            .linked
-    );
-    assert!(
-        rask_sim::drivers::smarthome::accept_grant(&sim, &skill, "alice")
-            .await
-            .unwrap()
-            .valid
-    );
+    let _skill = common::link_and_grant(&sim, &url, rask_sim::Region::Na).await;
 
     // Every gateway call now hangs for 1.5 s: presses are in flight when rask dies.
     let http = reqwest::Client::new();

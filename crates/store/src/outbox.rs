@@ -179,39 +179,6 @@ impl Store {
         Ok(rows.iter().map(pending).collect::<Result<_, _>>()?)
     }
 
-    /// Schedules another attempt and releases the claim.
-    pub async fn retry_event(
-        &self,
-        id: &str,
-        next_attempt_at: i64,
-        retries: u32,
-        refreshed: bool,
-    ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE outbox SET next_attempt_at = $1, retries = $2, refreshed = $3, claimed_until = 0 WHERE id = $4")
-            .bind(next_attempt_at)
-            .bind(retries as i64)
-            .bind(refreshed as i64)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Ends a row: delivered or dropped, with why.
-    pub async fn settle_event(&self, id: &str, how: Settled, outcome: &str) -> Result<(), StoreError> {
-        let status = match how {
-            Settled::Delivered => "delivered",
-            Settled::Dropped => "dropped",
-        };
-        sqlx::query("UPDATE outbox SET status = $1, outcome = $2, claimed_until = 0 WHERE id = $3")
-            .bind(status)
-            .bind(outcome)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     /// Applies a delivery batch's writes in one transaction: a worker settles its whole batch
     /// with one commit instead of one per event.
     pub async fn apply(&self, writes: &[Write]) -> Result<(), StoreError> {
@@ -258,25 +225,6 @@ impl Store {
         Ok(())
     }
 
-    /// Appends to the event log.
-    pub async fn log_attempt(&self, a: &Attempt) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO event_log (at, outbox_id, user_id, endpoint_id, kind, attempt, outcome, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(a.at)
-        .bind(a.outbox_id.clone())
-        .bind(a.user_id.clone())
-        .bind(a.endpoint_id.clone())
-        .bind(a.kind.clone())
-        .bind(a.attempt)
-        .bind(a.outcome.clone())
-        .bind(a.detail.clone())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     /// The latest `limit` attempts, newest first.
     pub async fn event_log(&self, limit: i64) -> Result<Vec<Attempt>, StoreError> {
         let rows = sqlx::query(
@@ -300,17 +248,6 @@ impl Store {
             })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(StoreError::from)
-    }
-
-    /// The status of an outbox row: `pending`, `delivered` or `dropped`, with its outcome.
-    pub async fn event_status(&self, id: &str) -> Result<Option<(String, Option<String>)>, StoreError> {
-        let row = sqlx::query("SELECT status, outcome FROM outbox WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row
-            .map(|r| -> Result<_, sqlx::Error> { Ok((r.try_get("status")?, r.try_get("outcome")?)) })
-            .transpose()?)
     }
 
     /// Press-to-gateway latencies in milliseconds of every delivered event: when the gateway

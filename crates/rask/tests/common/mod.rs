@@ -86,3 +86,34 @@ pub fn rask(args: &[&str], stdin: Option<&str>) -> Output {
     drop(child.stdin.take());
     child.wait_with_output().unwrap()
 }
+
+/// Registers the skill of a `rask serve` at `url` in the sim (the test configs' client
+/// "alexa"/"link-secret" and LWA client "rask-lwa"/"rask-lwa-secret"), adds alice in `region`,
+/// links her account (password "correct horse battery") and grants. Returns the skill id.
+pub async fn link_and_grant(sim: &rask_sim::Sim, url: &str, region: rask_sim::Region) -> String {
+    let registration = serde_json::json!({
+        "vendorId": "M2AAAAAAAAAAAA", "smartHomeEndpoint": format!("{url}/alexa/smarthome"),
+        "lwaClientId": "rask-lwa", "lwaClientSecret": "rask-lwa-secret",
+        "accountLinking": {"authorizationUri": format!("{url}/oauth/authorize"), "tokenUri": format!("{url}/oauth/token"),
+                           "clientId": "alexa", "clientSecret": "link-secret"}
+    });
+    let skill = sim
+        .world()
+        .register_skill(serde_json::from_value(registration).unwrap())
+        .unwrap()
+        .skill_id;
+    sim.world().add_user("alice", region, vec![]).unwrap();
+    let req =
+        serde_json::from_value(serde_json::json!({"username": "alice", "password": "correct horse battery"}))
+            .unwrap();
+    let link = rask_sim::drivers::link::link(sim, &skill, "alice", &req)
+        .await
+        .unwrap();
+    assert!(link.linked, "{link:#?}");
+    let grant = rask_sim::drivers::smarthome::accept_grant(sim, &skill, "alice")
+        .await
+        .unwrap();
+    assert!(grant.valid, "{grant:#?}");
+    assert_eq!(grant.received["event"]["header"]["name"], "AcceptGrant.Response");
+    skill
+}
