@@ -17,21 +17,12 @@ async fn sigkill_with_presses_in_flight_loses_none() {
         .await
         .unwrap();
     let sim_url = format!("http://{addr}");
-    let d = std::env::temp_dir().join(format!("rask-crash-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    let config = d.join("rask.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nbind = \"127.0.0.1:0\"\n[database]\nurl = \"sqlite://{dir}/rask.db\"\n\
-             [[linking.clients]]\nid = \"alexa\"\nsecret_env = \"RASK_TEST_LINK_SECRET\"\nvendor_ids = [\"M2AAAAAAAAAAAA\"]\n\
-             [alexa]\nlwa_client_id = \"rask-lwa\"\nlwa_client_secret_env = \"RASK_TEST_LWA_SECRET\"\nregion = \"NA\"\napi = \"{sim_url}\"\n\
-             secret_key_file = \"{dir}/secret.key\"\n\
-             [[devices]]\nid = \"door\"\nname = \"Door\"\nkind = \"doorbell\"\nsecret_env = \"RASK_TEST_DOOR_SECRET\"\n",
-            dir = d.display()
-        ),
-    )
-    .unwrap();
+    let config = common::smart_home_config(
+        "rask-crash",
+        &sim_url,
+        "NA",
+        "[[devices]]\nid = \"door\"\nname = \"Door\"\nkind = \"doorbell\"\nsecret_env = \"RASK_TEST_DOOR_SECRET\"\n",
+    );
     let cfg = config.to_str().unwrap();
     let env = [
         ("RASK_TEST_LINK_SECRET", "link-secret"),

@@ -12,24 +12,17 @@ async fn grant_and_discovery_through_rask_serve() {
         .await
         .unwrap();
     let sim_url = format!("http://{addr}");
-    let d = std::env::temp_dir().join(format!("rask-smarthome-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    let config = d.join("rask.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nbind = \"127.0.0.1:0\"\n[database]\nurl = \"sqlite://{dir}/rask.db\"\n\
-             [[linking.clients]]\nid = \"alexa\"\nsecret_env = \"RASK_TEST_LINK_SECRET\"\nvendor_ids = [\"M2AAAAAAAAAAAA\"]\n\
-             [alexa]\nlwa_client_id = \"rask-lwa\"\nlwa_client_secret_env = \"RASK_TEST_LWA_SECRET\"\nregion = \"EU\"\napi = \"{sim_url}\"\n\
-             secret_key_file = \"{dir}/secret.key\"\n\
-             [[devices]]\nid = \"gate\"\nname = \"Garden gate\"\nkind = \"doorbell\"\nsecret_env = \"RASK_TEST_GATE_SECRET\"\nmqtt_topic = \"rask-test/{pid}/gate\"\n\
+    let config = common::smart_home_config(
+        "rask-smarthome-cli",
+        &sim_url,
+        "EU",
+        &format!(
+            "[[devices]]\nid = \"gate\"\nname = \"Garden gate\"\nkind = \"doorbell\"\nsecret_env = \"RASK_TEST_GATE_SECRET\"\nmqtt_topic = \"rask-test/{pid}/gate\"\n\
              [mqtt]\nurl = \"{mqtt}\"\nclient_id = \"rask-test-{pid}\"\n",
             pid = std::process::id(),
             mqtt = std::env::var("RASK_TEST_MQTT_URL").unwrap_or_else(|_| "mqtt://127.0.0.1:1883".into()),
-            dir = d.display()
         ),
-    )
-    .unwrap();
+    );
     let cfg = config.to_str().unwrap();
     let o = rask(
         &["user", "add", "alice", "--config", cfg],
@@ -49,7 +42,7 @@ async fn grant_and_discovery_through_rask_serve() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(d.join("secret.key"))
+        let mode = std::fs::metadata(config.with_file_name("secret.key"))
             .unwrap()
             .permissions()
             .mode()
@@ -57,32 +50,7 @@ async fn grant_and_discovery_through_rask_serve() {
         assert_eq!(mode, 0o600, "the sealing key is private");
     }
 
-    let skill = sim
-        .world()
-        .register_skill(serde_json::from_value(json!({
-            "vendorId": "M2AAAAAAAAAAAA", "smartHomeEndpoint": format!("{url}/alexa/smarthome"),
-            "lwaClientId": "rask-lwa", "lwaClientSecret": "rask-lwa-secret",
-            "accountLinking": {"authorizationUri": format!("{url}/oauth/authorize"), "tokenUri": format!("{url}/oauth/token"),
-                               "clientId": "alexa", "clientSecret": "link-secret"}
-        })).unwrap())
-        .unwrap()
-        .skill_id;
-    sim.world()
-        .add_user("alice", rask_sim::Region::Eu, vec![])
-        .unwrap();
-    let req =
-        serde_json::from_value(json!({"username": "alice", "password": "correct horse battery"})).unwrap();
-    assert!(
-        rask_sim::drivers::link::link(&sim, &skill, "alice", &req)
-            .await
-            .unwrap()
-            .linked
-    );
-    let grant = rask_sim::drivers::smarthome::accept_grant(&sim, &skill, "alice")
-        .await
-        .unwrap();
-    assert!(grant.valid, "{grant:#?}");
-    assert_eq!(grant.received["event"]["header"]["name"], "AcceptGrant.Response");
+    let skill = common::link_and_grant(&sim, &url, rask_sim::Region::Eu).await;
     let spec = serde_json::from_value(json!({"namespace": "Alexa.Discovery", "name": "Discover"})).unwrap();
     let discover = rask_sim::drivers::smarthome::send(&sim, &skill, "alice", &spec)
         .await

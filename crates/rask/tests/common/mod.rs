@@ -87,6 +87,28 @@ pub fn rask(args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// Writes `rask.toml` into a fresh temporary directory named after `name`, for a smart-home
+/// `rask serve` against the sim at `sim_url` in `region` ("NA", "EU" or "FE"): the linking
+/// client and LWA client that [`link_and_grant`] registers, SQLite in that directory, and
+/// `extra` (devices, MQTT) appended. Returns the config file's path.
+pub fn smart_home_config(name: &str, sim_url: &str, region: &str, extra: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    let config = d.join("rask.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nbind = \"127.0.0.1:0\"\n[database]\nurl = \"sqlite://{dir}/rask.db\"\n\
+             [[linking.clients]]\nid = \"alexa\"\nsecret_env = \"RASK_TEST_LINK_SECRET\"\nvendor_ids = [\"M2AAAAAAAAAAAA\"]\n\
+             [alexa]\nlwa_client_id = \"rask-lwa\"\nlwa_client_secret_env = \"RASK_TEST_LWA_SECRET\"\nregion = \"{region}\"\napi = \"{sim_url}\"\n\
+             secret_key_file = \"{dir}/secret.key\"\n{extra}",
+            dir = d.display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
 /// Registers the skill of a `rask serve` at `url` in the sim (the test configs' client
 /// "alexa"/"link-secret" and LWA client "rask-lwa"/"rask-lwa-secret"), adds alice in `region`,
 /// links her account (password "correct horse battery") and grants. Returns the skill id.
