@@ -56,21 +56,45 @@ pub enum Write {
     Log(Attempt),
 }
 
-async fn insert_attempt(tx: &mut sqlx::Transaction<'_, sqlx::Any>, a: &Attempt) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO event_log (at, outbox_id, user_id, endpoint_id, kind, attempt, outcome, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(a.at)
-    .bind(a.outbox_id.clone())
-    .bind(a.user_id.clone())
-    .bind(a.endpoint_id.clone())
-    .bind(a.kind.clone())
-    .bind(a.attempt)
-    .bind(a.outcome.clone())
-    .bind(a.detail.clone())
-    .execute(&mut **tx)
-    .await?;
+/// Rows per multi-row statement: 8 parameters each stays far inside both databases' limits.
+const ROWS_PER_STATEMENT: usize = 100;
+
+/// `($k+1, ..., $k+width), ...` for `rows` rows: the `VALUES` list of a multi-row insert.
+fn placeholders(rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let row: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
+            format!("({})", row.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Logs attempts, in their order, a statement per [`ROWS_PER_STATEMENT`] rows: each
+/// statement is a round trip (to SQLite's worker thread or PostgreSQL's socket).
+async fn insert_attempts(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    attempts: &[&Attempt],
+) -> Result<(), StoreError> {
+    for chunk in attempts.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO event_log (at, outbox_id, user_id, endpoint_id, kind, attempt, outcome, detail) VALUES {}",
+            placeholders(chunk.len(), 8)
+        );
+        let mut q = sqlx::query(&sql);
+        for a in chunk {
+            q = q
+                .bind(a.at)
+                .bind(a.outbox_id.clone())
+                .bind(a.user_id.clone())
+                .bind(a.endpoint_id.clone())
+                .bind(a.kind.clone())
+                .bind(a.attempt)
+                .bind(a.outcome.clone())
+                .bind(a.detail.clone());
+        }
+        q.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 
@@ -182,7 +206,10 @@ impl Store {
     /// Applies a delivery batch's writes in one transaction: a worker settles its whole batch
     /// with one commit instead of one per event.
     pub async fn apply(&self, writes: &[Write]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        // Settled rows grouped by what they are set to: a delivered batch is one UPDATE.
+        let mut settled: std::collections::BTreeMap<(&str, &str), Vec<&str>> = Default::default();
+        let mut attempts = Vec::new();
+        let mut retries = Vec::new();
         for w in writes {
             match w {
                 Write::Settle {
@@ -194,33 +221,47 @@ impl Store {
                         Settled::Delivered => "delivered",
                         Settled::Dropped => "dropped",
                     };
-                    sqlx::query(
-                        "UPDATE outbox SET status = $1, outcome = $2, claimed_until = 0 WHERE id = $3",
-                    )
-                    .bind(status)
-                    .bind(outcome.clone())
-                    .bind(attempt.outbox_id.clone())
-                    .execute(&mut *tx)
-                    .await?;
-                    insert_attempt(&mut tx, attempt).await?;
+                    settled
+                        .entry((status, outcome.as_str()))
+                        .or_default()
+                        .push(&attempt.outbox_id);
+                    attempts.push(attempt);
                 }
                 Write::Retry {
                     id,
                     next_attempt_at,
-                    retries,
+                    retries: n,
                     refreshed,
-                } => {
-                    sqlx::query("UPDATE outbox SET next_attempt_at = $1, retries = $2, refreshed = $3, claimed_until = 0 WHERE id = $4")
-                        .bind(*next_attempt_at)
-                        .bind(*retries as i64)
-                        .bind(*refreshed as i64)
-                        .bind(id.clone())
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                Write::Log(attempt) => insert_attempt(&mut tx, attempt).await?,
+                } => retries.push((id, *next_attempt_at, *n, *refreshed)),
+                Write::Log(attempt) => attempts.push(attempt),
             }
         }
+        let mut tx = self.pool.begin().await?;
+        for ((status, outcome), ids) in &settled {
+            for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                let list: Vec<String> = (3..3 + chunk.len()).map(|n| format!("${n}")).collect();
+                let sql = format!(
+                    "UPDATE outbox SET status = $1, outcome = $2, claimed_until = 0 WHERE id IN ({})",
+                    list.join(", ")
+                );
+                let mut q = sqlx::query(&sql).bind(*status).bind(*outcome);
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                q.execute(&mut *tx).await?;
+            }
+        }
+        // Retries differ row by row, and are rare on the busy path.
+        for (id, next_attempt_at, n, refreshed) in retries {
+            sqlx::query("UPDATE outbox SET next_attempt_at = $1, retries = $2, refreshed = $3, claimed_until = 0 WHERE id = $4")
+                .bind(next_attempt_at)
+                .bind(n as i64)
+                .bind(refreshed as i64)
+                .bind(id.clone())
+                .execute(&mut *tx)
+                .await?;
+        }
+        insert_attempts(&mut tx, &attempts).await?;
         tx.commit().await?;
         Ok(())
     }
