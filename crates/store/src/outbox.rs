@@ -159,23 +159,27 @@ const RETURNING: &str =
     "RETURNING id, user_id, endpoint_id, kind, event, created_at, expires_at, retries, refreshed";
 
 impl Store {
-    /// Writes events, all or none.
+    /// Writes events, all or none: a press for many users is a few multi-row statements.
     pub async fn enqueue(&self, events: &[NewEvent]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for e in events {
-            sqlx::query(
-                "INSERT INTO outbox (id, user_id, endpoint_id, kind, event, created_at, expires_at, next_attempt_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $6)",
-            )
-            .bind(e.id.clone())
-            .bind(e.user_id.clone())
-            .bind(e.endpoint_id.clone())
-            .bind(e.kind.clone())
-            .bind(e.event.clone())
-            .bind(e.created_at)
-            .bind(e.expires_at)
-            .execute(&mut *tx)
-            .await?;
+        for chunk in events.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO outbox (id, user_id, endpoint_id, kind, event, created_at, expires_at, next_attempt_at) VALUES {}",
+                placeholders(chunk.len(), 8)
+            );
+            let mut q = sqlx::query(&sql);
+            for e in chunk {
+                q = q
+                    .bind(e.id.clone())
+                    .bind(e.user_id.clone())
+                    .bind(e.endpoint_id.clone())
+                    .bind(e.kind.clone())
+                    .bind(e.event.clone())
+                    .bind(e.created_at)
+                    .bind(e.expires_at)
+                    .bind(e.created_at);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -36,7 +36,7 @@ async fn a_large_mixed_batch_is_applied_whole() {
             detail: format!("event {i}"),
         };
         let mut writes = Vec::new();
-        for i in 0..250 {
+        for (i, e) in events.iter().enumerate() {
             match i {
                 0..200 => writes.push(Write::Settle {
                     how: Settled::Delivered,
@@ -51,7 +51,7 @@ async fn a_large_mixed_batch_is_applied_whole() {
                 _ => {
                     writes.push(Write::Log(attempt(i, "retry")));
                     writes.push(Write::Retry {
-                        id: events[i].id.clone(),
+                        id: e.id.clone(),
                         next_attempt_at: now + 60_000,
                         retries: 1,
                         refreshed: false,
