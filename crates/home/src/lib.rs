@@ -3,11 +3,13 @@
 //! - [`devices`]: the device registry and what each kind of device tells Alexa in discovery;
 //! - [`smarthome`]: `POST /alexa/smarthome`, where Alexa's directives arrive (through the
 //!   forwarder Lambda): AcceptGrant, Discover, and Alexa's own error answers;
+//! - [`forwarder`]: checking the forwarder Lambda's signature, timestamp and nonce;
 //! - [`triggers`]: device triggers (`POST /hooks/devices/{id}/press`) into the outbox;
 //! - [`delivery`]: the worker that takes the outbox to the Event Gateway.
 
 pub mod delivery;
 pub mod devices;
+pub mod forwarder;
 pub mod mqtt;
 pub mod smarthome;
 pub mod triggers;

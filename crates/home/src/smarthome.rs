@@ -6,13 +6,19 @@
 //!   `EXPIRED_AUTHORIZATION_CREDENTIAL` (Alexa then refreshes it and tries again);
 //! - an endpoint that is not in the registry: `NO_SUCH_ENDPOINT`;
 //! - a directive rask does not handle, or one that cannot be read: `INVALID_DIRECTIVE`;
-//! - an `AcceptGrant` whose code LWA refuses: `ACCEPT_GRANT_FAILED`, with the reason logged.
+//! - an `AcceptGrant` whose code LWA refuses: `ACCEPT_GRANT_FAILED`, with the reason logged;
+//! - with a forwarder secret configured, a request that the forwarder did not sign, signed
+//!   with another secret, stale or replayed: `INVALID_AUTHORIZATION_CREDENTIAL`, HTTP 401.
+//!
+//! The forwarder names its AWS region in a header, which decides the user's Event Gateway at
+//! AcceptGrant. With a forwarder secret that header is signed; without one (a simulator
+//! driving rask directly) it is taken as given.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use rask_cloud::lwa::LwaClient;
@@ -28,9 +34,10 @@ use rask_store::users::User;
 use serde_json::Value;
 
 use crate::devices::Registry;
+use crate::forwarder::ForwarderCheck;
 
 /// The header in which the forwarder Lambda names its AWS region (or `NA`/`EU`/`FE`).
-pub const REGION_HEADER: &str = "x-rask-region";
+pub const REGION_HEADER: &str = rask_model::forwarder::REGION_HEADER;
 
 /// What the smart-home endpoint needs.
 #[derive(Clone)]
@@ -41,6 +48,7 @@ pub struct SmartHome {
     lwa: Arc<LwaClient>,
     registry: Arc<Registry>,
     default_region: Region,
+    forwarder: Option<Arc<ForwarderCheck>>,
 }
 
 impl SmartHome {
@@ -60,7 +68,14 @@ impl SmartHome {
             lwa,
             registry: Arc::new(registry),
             default_region,
+            forwarder: None,
         }
+    }
+
+    /// Requires every directive to carry the forwarder's signature with `secret`.
+    pub fn with_forwarder_secret(mut self, secret: Vec<u8>) -> Self {
+        self.forwarder = Some(Arc::new(ForwarderCheck::new(secret)));
+        self
     }
 }
 
@@ -73,31 +88,58 @@ pub fn router(sh: SmartHome) -> Router {
 
 /// An `ErrorResponse` for a directive that could not be read: no correlation token to echo.
 fn unreadable(message: String) -> EventMessage {
+    unreadable_as(ErrorType::InvalidDirective, message)
+}
+
+fn unreadable_as(kind: ErrorType, message: String) -> EventMessage {
     EventMessage {
         event: Event {
             header: Header::new("Alexa", "ErrorResponse"),
             endpoint: None,
-            payload: EventPayload::ErrorResponse(ErrorPayload::new(ErrorType::InvalidDirective, message)),
+            payload: EventPayload::ErrorResponse(ErrorPayload::new(kind, message)),
         },
         context: None,
     }
 }
 
-async fn handle(State(sh): State<SmartHome>, headers: HeaderMap, body: Bytes) -> Json<EventMessage> {
-    let value: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return Json(unreadable(format!("the directive is not JSON: {e}"))),
+async fn handle(
+    State(sh): State<SmartHome>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Json<EventMessage>) {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let signed = sh
+        .forwarder
+        .as_ref()
+        .map(|check| check.accept(get, &body, rask_store::now_ms() / 1000));
+    let directive = serde_json::from_slice::<Value>(&body)
+        .map_err(|e| format!("the directive is not JSON: {e}"))
+        .and_then(|v| {
+            serde_json::from_value::<DirectiveMessage>(v)
+                .map(|m| m.directive)
+                .map_err(|e| format!("the directive cannot be read: {e}"))
+        });
+    if let Some(Err(refusal)) = &signed {
+        tracing::warn!("a directive was refused: {refusal}");
+        let message = format!("rask refused the forwarded request: {refusal}");
+        let answer = match &directive {
+            Ok(d) => error(d, ErrorType::InvalidAuthorizationCredential, message),
+            Err(_) => unreadable_as(ErrorType::InvalidAuthorizationCredential, message),
+        };
+        return (StatusCode::UNAUTHORIZED, Json(answer));
+    }
+    let directive = match directive {
+        Ok(d) => d,
+        Err(why) => return (StatusCode::OK, Json(unreadable(why))),
     };
-    let directive = match serde_json::from_value::<DirectiveMessage>(value) {
-        Ok(m) => m.directive,
-        Err(e) => return Json(unreadable(format!("the directive cannot be read: {e}"))),
+    let region = match signed {
+        Some(Ok(aws_region)) => Some(aws_region),
+        _ => get(REGION_HEADER).map(str::to_owned),
     };
-    let region = headers
-        .get(REGION_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|r| Region::from_aws(r).or_else(|| Region::parse(r)))
+    let region = region
+        .and_then(|r| Region::from_aws(&r).or_else(|| Region::parse(&r)))
         .unwrap_or(sh.default_region);
-    Json(answer(&sh, &directive, region).await)
+    (StatusCode::OK, Json(answer(&sh, &directive, region).await))
 }
 
 fn error(d: &Directive, kind: ErrorType, message: impl Into<String>) -> EventMessage {

@@ -8,6 +8,7 @@
 //!   (`CustomInterfaceController`) directives and events;
 //! - [`lwa`]: Login with Amazon token requests, responses and errors;
 //! - [`messaging`] and [`proactive`]: the Skill Messaging and Proactive Events request bodies;
+//! - [`forwarder`]: how rask's forwarder Lambda signs what it passes on, and names its region;
 //! - [`limits`]: Alexa's documented limits (24 KB responses, id rules, name lengths);
 //! - [`check`]: a verdict on an arbitrary JSON document: which kind of Alexa message it is and
 //!   every rule it breaks, with the JSON path of each.
@@ -20,6 +21,7 @@
 
 pub mod check;
 pub mod custom;
+pub mod forwarder;
 pub mod limits;
 pub mod lwa;
 pub mod messaging;

@@ -1,0 +1,215 @@
+//! One directive to rask and its answer back. Whatever happens on the way, the Lambda returns
+//! an Alexa event: rask's own answer when it is one, otherwise an `ErrorResponse` that says
+//! what went wrong (the `message` reaches logs, not the user).
+
+use std::time::{Duration, SystemTime};
+
+use rask_model::forwarder::Signature;
+use rask_model::smarthome::{
+    DirectiveMessage, ErrorPayload, ErrorType, Event, EventMessage, EventPayload, Header,
+};
+use serde_json::Value;
+
+use crate::settings::{Settings, SettingsError};
+
+/// Kept back from the Lambda's own deadline, to send the answer in time.
+const LAMBDA_MARGIN: Duration = Duration::from_millis(300);
+
+/// Passes directives to one rask server.
+pub struct Forwarder {
+    settings: Settings,
+    http: reqwest::Client,
+}
+
+/// What became of one directive, for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// rask answered with an Alexa event (with this HTTP status).
+    Answered(u16),
+    /// rask could not be reached, or did not answer in time: `BRIDGE_UNREACHABLE`.
+    Unreachable(String),
+    /// rask answered something that is not an Alexa event: `INTERNAL_ERROR`.
+    Garbage(String),
+}
+
+impl Forwarder {
+    /// A forwarder with its HTTP client (rustls, the public roots plus `RASK_CA_CERT`).
+    pub fn new(settings: Settings) -> Result<Self, SettingsError> {
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(settings.deadline)
+            .pool_idle_timeout(Duration::from_secs(50));
+        if let Some(pem) = &settings.extra_root_pem {
+            let cert = reqwest::Certificate::from_pem(pem.as_bytes()).map_err(|e| SettingsError {
+                variable: "RASK_CA_CERT",
+                problem: format!("not a PEM certificate: {e}"),
+            })?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder.build().map_err(|e| SettingsError {
+            variable: "RASK_CA_CERT",
+            problem: format!("the HTTP client cannot be built: {e}"),
+        })?;
+        Ok(Forwarder { settings, http })
+    }
+
+    /// How long rask may take: the configured deadline, cut short by the Lambda's own.
+    fn budget(&self, lambda_deadline: Option<SystemTime>) -> Duration {
+        let left = lambda_deadline
+            .and_then(|d| d.duration_since(SystemTime::now()).ok())
+            .map(|d| d.saturating_sub(LAMBDA_MARGIN));
+        match left {
+            Some(left) => self.settings.deadline.min(left).max(Duration::from_millis(50)),
+            None => self.settings.deadline,
+        }
+    }
+
+    /// Sends `directive` to rask, signed with `nonce` (the Lambda request id), and returns the
+    /// event to give back to Alexa with what happened.
+    pub async fn forward(
+        &self,
+        directive: &Value,
+        nonce: &str,
+        lambda_deadline: Option<SystemTime>,
+    ) -> (Value, Outcome) {
+        let body = serde_json::to_vec(directive).unwrap_or_default();
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs() as i64;
+        let signature = Signature::sign(
+            &self.settings.secret,
+            &self.settings.aws_region,
+            now,
+            nonce,
+            &body,
+        );
+        let budget = self.budget(lambda_deadline);
+        let mut request = self
+            .http
+            .post(self.settings.endpoint())
+            .timeout(budget)
+            .header("content-type", "application/json");
+        for (name, value) in signature.headers() {
+            request = request.header(name, value);
+        }
+        let outcome = match request.body(body).send().await {
+            Err(e) => Err(Outcome::Unreachable(unreachable_reason(
+                &e,
+                budget,
+                &self.settings,
+            ))),
+            Ok(response) => {
+                let status = response.status().as_u16();
+                match response.bytes().await {
+                    Err(e) => Err(Outcome::Unreachable(unreachable_reason(
+                        &e,
+                        budget,
+                        &self.settings,
+                    ))),
+                    Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
+                        Ok(answer) if is_event(&answer) => Ok((answer, status)),
+                        Ok(_) => Err(Outcome::Garbage(format!(
+                            "rask answered HTTP {status} with JSON that is not an Alexa event"
+                        ))),
+                        Err(_) => Err(Outcome::Garbage(format!(
+                            "rask answered HTTP {status} with a body that is not JSON"
+                        ))),
+                    },
+                }
+            }
+        };
+        match outcome {
+            Ok((answer, status)) => (answer, Outcome::Answered(status)),
+            Err(Outcome::Unreachable(why)) => (
+                failure(directive, ErrorType::BridgeUnreachable, &why),
+                Outcome::Unreachable(why),
+            ),
+            Err(other) => {
+                let why = match &other {
+                    Outcome::Garbage(why) | Outcome::Unreachable(why) => why.clone(),
+                    Outcome::Answered(s) => format!("HTTP {s}"),
+                };
+                (failure(directive, ErrorType::InternalError, &why), other)
+            }
+        }
+    }
+}
+
+fn unreachable_reason(e: &reqwest::Error, budget: Duration, settings: &Settings) -> String {
+    if e.is_timeout() {
+        format!(
+            "rask at {} did not answer within {} ms",
+            settings.rask_url,
+            budget.as_millis()
+        )
+    } else {
+        // The error's source chain says why (refused, DNS, certificate) without the body.
+        let mut why = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            why = format!("{why}: {s}");
+            source = s.source();
+        }
+        format!("rask at {} could not be reached: {why}", settings.rask_url)
+    }
+}
+
+/// Whether `v` looks like an Alexa event: `event.header` with a namespace and a name.
+fn is_event(v: &Value) -> bool {
+    let header = &v["event"]["header"];
+    header["namespace"].is_string() && header["name"].is_string()
+}
+
+/// The `ErrorResponse` the forwarder gives in rask's place. `AcceptGrant` can only fail with
+/// `ACCEPT_GRANT_FAILED`; every other directive gets `kind`.
+pub fn failure(directive: &Value, kind: ErrorType, message: &str) -> Value {
+    let answer = match serde_json::from_value::<DirectiveMessage>(directive.clone()) {
+        Ok(m) => {
+            let d = m.directive;
+            let kind = match (d.header.namespace.as_str(), d.header.name.as_str()) {
+                ("Alexa.Authorization", "AcceptGrant") => ErrorType::AcceptGrantFailed,
+                _ => kind,
+            };
+            EventMessage::error(&d, ErrorPayload::new(kind, message))
+        }
+        Err(_) => EventMessage {
+            event: Event {
+                header: Header::new("Alexa", "ErrorResponse"),
+                endpoint: None,
+                payload: EventPayload::ErrorResponse(ErrorPayload::new(kind, message)),
+            },
+            context: None,
+        },
+    };
+    serde_json::to_value(answer).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn failures_keep_the_correlation_and_accept_grant_fails_as_its_own_type() {
+        let turn_on = json!({"directive": {
+            "header": {"namespace": "Alexa.PowerController", "name": "TurnOn", "messageId": "m",
+                       "correlationToken": "c-1", "payloadVersion": "3"},
+            "endpoint": {"scope": {"type": "BearerToken", "token": "t"}, "endpointId": "lamp"},
+            "payload": {}}});
+        let e = failure(&turn_on, ErrorType::BridgeUnreachable, "down");
+        assert_eq!(e["event"]["header"]["name"], "ErrorResponse");
+        assert_eq!(e["event"]["header"]["correlationToken"], "c-1");
+        assert_eq!(e["event"]["payload"]["type"], "BRIDGE_UNREACHABLE");
+
+        let grant = json!({"directive": {
+            "header": {"namespace": "Alexa.Authorization", "name": "AcceptGrant", "messageId": "m", "payloadVersion": "3"},
+            "payload": {"grant": {"type": "OAuth2.AuthorizationCode", "code": "c"},
+                        "grantee": {"type": "BearerToken", "token": "t"}}}});
+        let e = failure(&grant, ErrorType::BridgeUnreachable, "down");
+        assert_eq!(e["event"]["header"]["namespace"], "Alexa.Authorization");
+        assert_eq!(e["event"]["payload"]["type"], "ACCEPT_GRANT_FAILED");
+
+        let e = failure(&json!({"not": "a directive"}), ErrorType::InternalError, "?");
+        assert_eq!(e["event"]["payload"]["type"], "INTERNAL_ERROR");
+    }
+}
