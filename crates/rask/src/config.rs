@@ -74,6 +74,13 @@ pub struct Alexa {
     /// How long a doorbell press is worth announcing; after that it is dropped, not sent late.
     #[serde(default = "default_doorbell_life")]
     pub doorbell_life_seconds: u64,
+    /// The environment variable holding the secret shared with the forwarder Lambda
+    /// (`RASK_FORWARDER_SECRET` there); required with `api = "amazon"`.
+    #[serde(default)]
+    pub forwarder_secret_env: Option<String>,
+    /// A file holding it.
+    #[serde(default)]
+    pub forwarder_secret_file: Option<PathBuf>,
 }
 
 fn default_doorbell_life() -> u64 {
@@ -126,6 +133,15 @@ pub struct Server {
     /// The URL Alexa and browsers use to reach rask (https:// turns on Secure cookies).
     #[serde(default)]
     pub public_url: Option<String>,
+    /// A PEM certificate chain: with `tls_key_file`, rask serves HTTPS itself.
+    #[serde(default)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The PEM private key of `tls_cert_file`.
+    #[serde(default)]
+    pub tls_key_file: Option<PathBuf>,
+    /// Reverse proxies (IP addresses) whose `X-Forwarded-For` names the real client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 fn default_bind() -> SocketAddr {
@@ -137,6 +153,9 @@ impl Default for Server {
         Server {
             bind: default_bind(),
             public_url: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -251,6 +270,28 @@ fn err(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
     }
 }
 
+/// A secret named by `{key}_env` (an environment variable) or `{key}_file`, trimmed; the error
+/// names whichever key was used.
+fn read_secret(key: &str, env: Option<&str>, file: Option<&Path>) -> Result<String, ConfigError> {
+    match (env, file) {
+        (Some(var), _) => std::env::var(var).map_err(|_| {
+            err(
+                format!("{key}_env"),
+                format!("the environment variable {var} is not set"),
+            )
+        }),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map(|s| s.trim().to_owned())
+            .map_err(|e| {
+                err(
+                    format!("{key}_file"),
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            }),
+        (None, None) => Err(err(format!("{key}_env"), "missing")),
+    }
+}
+
 impl Config {
     /// Reads `path`, or the defaults when there is none, then applies the environment.
     pub fn load(path: Option<&Path>) -> Result<Config, Vec<ConfigError>> {
@@ -294,6 +335,20 @@ impl Config {
         if let Some(u) = &self.server.public_url {
             if !(u.starts_with("https://") || u.starts_with("http://")) {
                 errors.push(err("server.public_url", format!("{u:?} is not an http(s) URL")));
+            }
+        }
+        if self.server.tls_cert_file.is_some() != self.server.tls_key_file.is_some() {
+            errors.push(err(
+                "server.tls_key_file",
+                "set both tls_cert_file and tls_key_file, or neither",
+            ));
+        }
+        for (i, p) in self.server.trusted_proxies.iter().enumerate() {
+            if p.parse::<std::net::IpAddr>().is_err() {
+                errors.push(err(
+                    format!("server.trusted_proxies[{i}]"),
+                    format!("{p:?} is not an IP address"),
+                ));
             }
         }
         if !(1..=3650).contains(&self.linking.refresh_idle_days) {
@@ -354,6 +409,18 @@ impl Config {
             }
             if a.api != "amazon" && !(a.api.starts_with("http://") || a.api.starts_with("https://")) {
                 errors.push(err("alexa.api", "use \"amazon\" or the URL of a rask sim"));
+            }
+            match (&a.forwarder_secret_env, &a.forwarder_secret_file) {
+                (Some(_), Some(_)) => errors.push(err(
+                    "alexa.forwarder_secret_file",
+                    "set only one of forwarder_secret_env and forwarder_secret_file",
+                )),
+                (None, None) if a.api == "amazon" => errors.push(err(
+                    "alexa.forwarder_secret_env",
+                    "required with api = \"amazon\": Alexa reaches rask only through the forwarder Lambda, \
+                     which signs each directive with this secret (docs/deploy.md)",
+                )),
+                _ => {}
             }
         }
         if let Some(m) = &self.mqtt {
@@ -429,26 +496,19 @@ impl Config {
         let mut out = std::collections::HashMap::new();
         let mut errors = Vec::new();
         for (i, d) in self.devices.iter().enumerate() {
-            if let Some(var) = &d.secret_env {
-                match std::env::var(var) {
-                    Ok(s) if !s.is_empty() => {
-                        out.insert(d.id.clone(), rask_link::secret::Secret::new(s));
-                    }
-                    _ => errors.push(err(
-                        format!("devices[{i}].secret_env"),
-                        format!("the environment variable {var} is not set"),
-                    )),
+            if d.secret_env.is_none() && d.secret_file.is_none() {
+                continue;
+            }
+            match read_secret(
+                &format!("devices[{i}].secret"),
+                d.secret_env.as_deref(),
+                d.secret_file.as_deref(),
+            ) {
+                Ok(s) if !s.is_empty() => {
+                    out.insert(d.id.clone(), rask_link::secret::Secret::new(s));
                 }
-            } else if let Some(path) = &d.secret_file {
-                match std::fs::read_to_string(path) {
-                    Ok(s) if !s.trim().is_empty() => {
-                        out.insert(d.id.clone(), rask_link::secret::Secret::new(s.trim()));
-                    }
-                    _ => errors.push(err(
-                        format!("devices[{i}].secret_file"),
-                        format!("cannot read a secret from {}", path.display()),
-                    )),
-                }
+                Ok(_) => errors.push(err(format!("devices[{i}]"), "the device secret is empty")),
+                Err(e) => errors.push(e),
             }
         }
         if errors.is_empty() { Ok(out) } else { Err(errors) }
@@ -465,23 +525,93 @@ impl Config {
     /// The `[alexa]` client secret, from the environment or its file.
     pub fn lwa_secret(&self) -> Result<Option<String>, ConfigError> {
         let Some(a) = &self.alexa else { return Ok(None) };
-        match (&a.lwa_client_secret_env, &a.lwa_client_secret_file) {
-            (Some(var), _) => std::env::var(var).map(Some).map_err(|_| {
-                err(
-                    "alexa.lwa_client_secret_env",
-                    format!("the environment variable {var} is not set"),
-                )
-            }),
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .map(|s| Some(s.trim().to_owned()))
-                .map_err(|e| {
-                    err(
-                        "alexa.lwa_client_secret_file",
-                        format!("cannot read {}: {e}", path.display()),
-                    )
-                }),
-            (None, None) => Err(err("alexa.lwa_client_secret_env", "missing")),
+        read_secret(
+            "alexa.lwa_client_secret",
+            a.lwa_client_secret_env.as_deref(),
+            a.lwa_client_secret_file.as_deref(),
+        )
+        .map(Some)
+    }
+
+    /// The secret shared with the forwarder Lambda, when one is configured.
+    pub fn forwarder_secret(&self) -> Result<Option<Vec<u8>>, ConfigError> {
+        let Some(a) = &self.alexa else { return Ok(None) };
+        if a.forwarder_secret_env.is_none() && a.forwarder_secret_file.is_none() {
+            return Ok(None);
         }
+        let secret = read_secret(
+            "alexa.forwarder_secret",
+            a.forwarder_secret_env.as_deref(),
+            a.forwarder_secret_file.as_deref(),
+        )?;
+        let min = rask_model::forwarder::MIN_SECRET_BYTES;
+        if secret.len() < min {
+            let key = match a.forwarder_secret_env {
+                Some(_) => "alexa.forwarder_secret_env",
+                None => "alexa.forwarder_secret_file",
+            };
+            return Err(err(
+                key,
+                format!(
+                    "the secret has {} bytes; use at least {min} (openssl rand -hex 32 makes one)",
+                    secret.len()
+                ),
+            ));
+        }
+        Ok(Some(secret.into_bytes()))
+    }
+
+    /// The certificate and key rask serves HTTPS with, when configured.
+    pub fn tls_identity(&self) -> Result<Option<rask_sim::tls::TlsIdentity>, Vec<ConfigError>> {
+        let (Some(cert), Some(key)) = (&self.server.tls_cert_file, &self.server.tls_key_file) else {
+            return Ok(None);
+        };
+        let read = |k: &str, p: &Path| {
+            std::fs::read_to_string(p).map_err(|e| err(k, format!("cannot read {}: {e}", p.display())))
+        };
+        let identity = match (
+            read("server.tls_cert_file", cert),
+            read("server.tls_key_file", key),
+        ) {
+            (Ok(c), Ok(k)) => rask_sim::tls::TlsIdentity::from_pem(c, k),
+            (c, k) => return Err(c.err().into_iter().chain(k.err()).collect()),
+        };
+        // Read now, so that a bad file stops the start with its key named.
+        identity
+            .server_config()
+            .map_err(|e| vec![err("server.tls_cert_file", e.to_string())])?;
+        Ok(Some(identity))
+    }
+
+    /// The proxies whose `X-Forwarded-For` is believed (validated by [`Config::load`]).
+    pub fn trusted_proxies(&self) -> Vec<std::net::IpAddr> {
+        self.server
+            .trusted_proxies
+            .iter()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    }
+
+    /// Every problem with the secrets and files the configuration names, which only show when
+    /// they are read: unset environment variables, unreadable files, short secrets.
+    pub fn resolve_problems(&self) -> Vec<ConfigError> {
+        let mut problems = Vec::new();
+        if let Err(e) = self.link_config() {
+            problems.extend(e);
+        }
+        if let Err(e) = self.lwa_secret() {
+            problems.push(e);
+        }
+        if let Err(e) = self.forwarder_secret() {
+            problems.push(e);
+        }
+        if let Err(e) = self.device_secrets() {
+            problems.extend(e);
+        }
+        if let Err(e) = self.tls_identity() {
+            problems.extend(e);
+        }
+        problems
     }
 
     /// The account-linking configuration, with secrets read from the environment or files.
@@ -489,23 +619,11 @@ impl Config {
         let mut clients = Vec::new();
         let mut errors = Vec::new();
         for (i, c) in self.linking.clients.iter().enumerate() {
-            let secret = match (&c.secret_env, &c.secret_file) {
-                (Some(var), _) => std::env::var(var).map_err(|_| {
-                    err(
-                        format!("linking.clients[{i}].secret_env"),
-                        format!("the environment variable {var} is not set"),
-                    )
-                }),
-                (None, Some(path)) => std::fs::read_to_string(path)
-                    .map(|s| s.trim().to_owned())
-                    .map_err(|e| {
-                        err(
-                            format!("linking.clients[{i}].secret_file"),
-                            format!("cannot read {}: {e}", path.display()),
-                        )
-                    }),
-                (None, None) => Err(err(format!("linking.clients[{i}].secret_env"), "missing")),
-            };
+            let secret = read_secret(
+                &format!("linking.clients[{i}].secret"),
+                c.secret_env.as_deref(),
+                c.secret_file.as_deref(),
+            );
             let secret = match secret {
                 Ok(s) if !s.is_empty() => s,
                 Ok(_) => {

@@ -5,9 +5,11 @@
 //! 2 a usage or I/O error).
 
 mod bench;
+mod check;
 mod config;
 mod demo;
 mod link;
+mod proxy;
 mod serve;
 mod sim;
 mod status;
@@ -50,6 +52,10 @@ enum Command {
     /// F1 to F4 end to end in one process, each step printed with its time: link an account,
     /// grant, discover, press the doorbell, and see the Event Gateway accept it.
     Demo,
+    /// Is this rask ready for real Alexa? Validates the configuration and its secrets, tries
+    /// the skill's LWA credentials, fetches the public URL over HTTPS, and looks for the
+    /// forwarder secret; one line per check.
+    Check(check::Args),
     /// Benchmarks against rask sim on loopback (docs/PERFORMANCE.md).
     Bench(bench::Args),
 }
@@ -71,6 +77,7 @@ fn main() -> ExitCode {
         Command::Status(args) => runtime().and_then(|rt| rt.block_on(status::status(args))),
         Command::Press(args) => runtime().and_then(|rt| rt.block_on(status::press(args))),
         Command::Demo => runtime().and_then(|rt| rt.block_on(demo::run())),
+        Command::Check(args) => runtime().and_then(|rt| rt.block_on(check::run(args))),
         Command::Bench(args) => runtime().and_then(|rt| rt.block_on(bench::run(args))),
     };
     match outcome {

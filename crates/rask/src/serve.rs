@@ -1,5 +1,6 @@
-//! `rask serve`: the rask server. Today it serves account linking (`/oauth/*`) and
-//! `/healthz`; the smart-home and custom-skill endpoints join it as they are built.
+//! `rask serve`: the rask server: account linking (`/oauth/*`), the smart-home endpoint and
+//! device triggers when `[alexa]` is configured, and `/healthz`; over HTTPS when given a
+//! certificate, and behind trusted reverse proxies when told which.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -45,6 +46,14 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     if let Some(b) = args.bind {
         config.server.bind = b;
     }
+    // Every secret and file the configuration names is read now: a start either works or
+    // says, key by key, what is wrong.
+    let problems = config.resolve_problems();
+    if !problems.is_empty() {
+        return Err(report(problems));
+    }
+    let tls = config.tls_identity().map_err(report)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let listener = tokio::net::TcpListener::bind(config.server.bind)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.bind))?;
@@ -58,12 +67,12 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     if demo.is_some() {
         crate::demo::Embedded::add_user(&store).await?;
     }
-    crate::sim::say(&format!("rask: listening on http://{addr}"));
+    crate::sim::say(&format!("rask: listening on {scheme}://{addr}"));
     crate::sim::say(&format!(
-        "  account linking:  http://{addr}/oauth/authorize  (token: /oauth/token)"
+        "  account linking:  {scheme}://{addr}/oauth/authorize  (token: /oauth/token)"
     ));
     let smart_home = match config.alexa {
-        Some(_) => format!("http://{addr}/alexa/smarthome, triggers at /hooks/devices/{{id}}/press"),
+        Some(_) => format!("{scheme}://{addr}/alexa/smarthome, triggers at /hooks/devices/{{id}}/press"),
         None => "off: add [alexa] to the configuration (docs/config.md)".to_owned(),
     };
     crate::sim::say(&format!("  smart home:       {smart_home}"));
@@ -74,10 +83,16 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     if let Some(d) = &demo {
         d.print_next_steps(addr);
     }
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(crate::sim::shutdown_signal())
-        .await
-        .context("the server stopped")?;
+    match tls {
+        Some(identity) => {
+            let server_config = identity.server_config()?;
+            rask_sim::tls::serve(listener, app, server_config, crate::sim::shutdown_signal()).await;
+        }
+        None => axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(crate::sim::shutdown_signal())
+            .await
+            .context("the server stopped")?,
+    }
     Ok(true)
 }
 
@@ -102,6 +117,14 @@ pub async fn build(config: &Config, from_file: bool) -> anyhow::Result<(Router, 
     if let Some(routes) = smart_home {
         app = app.merge(routes);
     }
+    let proxies = config.trusted_proxies();
+    if !proxies.is_empty() {
+        let proxies = crate::proxy::TrustedProxies::new(proxies);
+        app = app.layer(axum::middleware::from_fn_with_state(
+            proxies,
+            crate::proxy::forwarded_client,
+        ));
+    }
     let app = app.layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).layer(
         tower_http::trace::TraceLayer::new_for_http().make_span_with(|r: &axum::http::Request<_>| {
             // The path only: query strings carry OAuth state and PKCE challenges.
@@ -122,6 +145,7 @@ fn smart_home(config: &Config, from_file: bool, store: &Store) -> anyhow::Result
         .map_err(|e| report(vec![e]))?
         .unwrap_or_default();
     let device_secrets = config.device_secrets().map_err(report)?;
+    let forwarder_secret = config.forwarder_secret().map_err(|e| report(vec![e]))?;
     let sealer = rask_store::sealer::Sealer::from_env_or_file(&alexa.secret_key_file).with_context(|| {
         format!(
             "the key that seals LWA tokens ({})",
@@ -157,15 +181,15 @@ fn smart_home(config: &Config, from_file: bool, store: &Store) -> anyhow::Result
         listener.spawn();
     }
     delivery.spawn();
+    let mut endpoint = rask_home::SmartHome::new(store.clone(), sealer, lwa, registry, region);
+    match forwarder_secret {
+        Some(secret) => endpoint = endpoint.with_forwarder_secret(secret),
+        None => tracing::info!(
+            "no alexa.forwarder_secret_env: /alexa/smarthome takes unsigned directives, as rask sim sends them"
+        ),
+    }
     Ok(Some(
-        rask_home::router(rask_home::SmartHome::new(
-            store.clone(),
-            sealer,
-            lwa,
-            registry,
-            region,
-        ))
-        .merge(rask_home::triggers::router(triggers)),
+        rask_home::router(endpoint).merge(rask_home::triggers::router(triggers)),
     ))
 }
 

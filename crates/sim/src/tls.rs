@@ -9,6 +9,7 @@ use std::sync::Arc;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -103,8 +104,16 @@ impl TlsIdentity {
     }
 }
 
-/// Serves `app` over TLS until `shutdown` resolves. A connection that does not complete the
-/// TLS handshake (plain HTTP, say) is closed without affecting the others.
+/// How long a client may take to open TLS before its connection is closed.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What a client that speaks plain HTTP to the TLS port is told before the connection closes.
+const PLAIN_HTTP_ANSWER: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 45\r\n\r\nThis port speaks HTTPS: use an https:// URL.\n";
+
+/// Serves `app` over TLS until `shutdown` resolves, giving handlers the peer's address as
+/// `ConnectInfo<SocketAddr>`. A client speaking plain HTTP is answered 400 with a line saying
+/// to use HTTPS; one that does not complete the handshake in time is closed; neither affects
+/// other connections.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -127,14 +136,28 @@ pub async fn serve(
                 let acceptor = acceptor.clone();
                 let app = app.clone();
                 tokio::spawn(async move {
-                    let tls = match acceptor.accept(stream).await {
-                        Ok(t) => t,
-                        Err(e) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
+                    let opened = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+                        // A TLS connection opens with a handshake record (0x16); anything else
+                        // is most likely plain HTTP sent to the wrong scheme.
+                        let mut first = [0u8; 1];
+                        if matches!(stream.peek(&mut first).await, Ok(1) if first[0] != 0x16) {
+                            let mut stream = stream;
+                            let _ = stream.write_all(PLAIN_HTTP_ANSWER).await;
+                            let _ = stream.shutdown().await;
+                            return None;
                         }
+                        acceptor.accept(stream).await.map_err(|e| {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        }).ok()
+                    })
+                    .await;
+                    let Ok(Some(tls)) = opened else {
+                        return;
                     };
-                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                        request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                        tower::ServiceExt::oneshot(app.clone(), request)
+                    });
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection_with_upgrades(TokioIo::new(tls), service)
                         .await;

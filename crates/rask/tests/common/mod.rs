@@ -23,6 +23,11 @@ impl Drop for Running {
 }
 
 impl Running {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The URL at the end of the first line ("... listening on URL").
     pub fn url(&self) -> String {
         self.first_line
@@ -113,8 +118,19 @@ pub fn smart_home_config(name: &str, sim_url: &str, region: &str, extra: &str) -
 /// "alexa"/"link-secret" and LWA client "rask-lwa"/"rask-lwa-secret"), adds alice in `region`,
 /// links her account (password "correct horse battery") and grants. Returns the skill id.
 pub async fn link_and_grant(sim: &rask_sim::Sim, url: &str, region: rask_sim::Region) -> String {
+    link_and_grant_via(sim, url, &format!("{url}/alexa/smarthome"), region).await
+}
+
+/// [`link_and_grant`] with Alexa sending smart-home directives to `endpoint` (a forwarder in
+/// front of rask, say) instead of straight to rask.
+pub async fn link_and_grant_via(
+    sim: &rask_sim::Sim,
+    url: &str,
+    endpoint: &str,
+    region: rask_sim::Region,
+) -> String {
     let registration = serde_json::json!({
-        "vendorId": "M2AAAAAAAAAAAA", "smartHomeEndpoint": format!("{url}/alexa/smarthome"),
+        "vendorId": "M2AAAAAAAAAAAA", "smartHomeEndpoint": endpoint,
         "lwaClientId": "rask-lwa", "lwaClientSecret": "rask-lwa-secret",
         "accountLinking": {"authorizationUri": format!("{url}/oauth/authorize"), "tokenUri": format!("{url}/oauth/token"),
                            "clientId": "alexa", "clientSecret": "link-secret"}

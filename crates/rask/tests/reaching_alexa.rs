@@ -1,0 +1,248 @@
+//! What real Alexa needs, with the real binaries: the `rask-lambda` forwarder under an
+//! in-process Lambda service in front of `rask serve` (signature, region, deadlines), `rask
+//! serve` over HTTPS, and `rask check` against rask sim.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{rask, start};
+use rask_lambda::testing::{FakeLambda, Invocation};
+use rask_model::forwarder::Signature;
+use serde_json::{Value, json};
+
+const FORWARDER_SECRET: &str = "a-forwarder-secret-for-tests-0123456789";
+
+/// The forwarder executable, built beside `rask` by `cargo test --workspace`.
+fn lambda_binary() -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_BIN_EXE_rask")).with_file_name("rask-lambda");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p rask-lambda` (cargo test --workspace does)",
+        path.display()
+    );
+    path
+}
+
+/// A running forwarder, killed when dropped.
+struct Forwarder(std::process::Child);
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn forwarder(lambda: &FakeLambda, rask_url: &str, aws_region: &str, deadline_ms: &str) -> Forwarder {
+    let child = Command::new(lambda_binary())
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", lambda.runtime_api())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "rask-forwarder")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/rask-forwarder")
+        .env("AWS_REGION", aws_region)
+        .env("RASK_URL", rask_url)
+        .env("RASK_FORWARDER_SECRET", FORWARDER_SECRET)
+        .env("RASK_DEADLINE_MS", deadline_ms)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("rask-lambda starts");
+    Forwarder(child)
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+fn turn_on() -> Value {
+    json!({"directive": {
+        "header": {"namespace": "Alexa.PowerController", "name": "TurnOn", "messageId": "m-1",
+                   "correlationToken": "corr-1", "payloadVersion": "3"},
+        "endpoint": {"scope": {"type": "BearerToken", "token": "access-token"}, "endpointId": "gate"},
+        "payload": {}}})
+}
+
+/// A directive rask answers INVALID_DIRECTIVE before looking at its token: a signature that
+/// passes shows as that, one that does not as a 401.
+fn unknown_directive() -> Vec<u8> {
+    serde_json::to_vec(&json!({"directive": {
+        "header": {"namespace": "Alexa.Unheard", "name": "Of", "messageId": "m-9", "payloadVersion": "3"},
+        "payload": {}}}))
+    .unwrap()
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+async fn post_signed(url: &str, body: &[u8], signature: Option<&Signature>) -> (u16, Value) {
+    let mut r = reqwest::Client::new()
+        .post(format!("{url}/alexa/smarthome"))
+        .header("content-type", "application/json")
+        .body(body.to_vec());
+    if let Some(s) = signature {
+        for (k, v) in s.headers() {
+            r = r.header(k, v);
+        }
+    }
+    let r = r.send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+fn answer(outcome: Invocation) -> Value {
+    match outcome {
+        Invocation::Response(v) => v,
+        other => panic!("the forwarder failed as a Lambda: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn through_the_forwarder_alexa_links_grants_in_the_lambdas_region_and_discovers() {
+    let (sim, addr) = rask_sim::Sim::start(rask_sim::SimConfig::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    // rask's own default region is NA; the forwarder runs in eu-west-1, and that must win.
+    let config = common::smart_home_config(
+        "rask-forwarder",
+        &format!("http://{addr}"),
+        "NA",
+        "forwarder_secret_env = \"RASK_TEST_FORWARDER_SECRET\"\n\
+         [[devices]]\nid = \"gate\"\nname = \"Garden gate\"\nkind = \"doorbell\"\nsecret_env = \"RASK_TEST_GATE_SECRET\"\n",
+    );
+    let cfg = config.to_str().unwrap();
+    let o = rask(
+        &["user", "add", "alice", "--config", cfg],
+        Some("correct horse battery\n"),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let server = start(
+        &["serve", "--config", cfg],
+        &[
+            ("RASK_TEST_LINK_SECRET", "link-secret"),
+            ("RASK_TEST_LWA_SECRET", "rask-lwa-secret"),
+            ("RASK_TEST_GATE_SECRET", "gate-secret"),
+            ("RASK_TEST_FORWARDER_SECRET", FORWARDER_SECRET),
+        ],
+    );
+    let url = server.url();
+    let lambda = FakeLambda::start().await;
+    let _forwarder = forwarder(&lambda, &url, "eu-west-1", "1500");
+
+    // Alexa (the sim) calls the Lambda, never rask: AcceptGrant and Discover pass through.
+    let skill = common::link_and_grant_via(&sim, &url, &lambda.invoke_url(), rask_sim::Region::Eu).await;
+    let spec = serde_json::from_value(json!({"namespace": "Alexa.Discovery", "name": "Discover"})).unwrap();
+    let discover = rask_sim::drivers::smarthome::send(&sim, &skill, "alice", &spec)
+        .await
+        .unwrap();
+    assert!(discover.valid, "{discover:#?}");
+    assert_eq!(
+        discover.received["event"]["payload"]["endpoints"][0]["endpointId"],
+        "gate"
+    );
+
+    // The signed region was recorded at AcceptGrant, and events go to that region's gateway.
+    let o = rask(&["status", "--config", cfg], None);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.starts_with("alice: active (EU)"), "{out}");
+    let r = reqwest::Client::new()
+        .post(format!("{url}/hooks/devices/gate/press"))
+        .bearer_auth("gate-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        seen = sim.world().log.since(0, Some("gateway"));
+        if !seen.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen.len(), 1, "the press reached the gateway");
+    assert_eq!(seen[0].region.as_deref(), Some("EU"));
+
+    // Straight to rask: unsigned, signed with another secret, stale or replayed is refused.
+    let body = unknown_directive();
+    let refused = |(status, v): (u16, Value)| {
+        assert_eq!(status, 401, "{v}");
+        assert_eq!(
+            v["event"]["payload"]["type"], "INVALID_AUTHORIZATION_CREDENTIAL",
+            "{v}"
+        );
+        v["event"]["payload"]["message"].as_str().unwrap().to_owned()
+    };
+    let m = refused(post_signed(&url, &body, None).await);
+    assert!(m.contains("x-rask-region is missing"), "{m}");
+    let wrong = Signature::sign(
+        b"another-secret-of-enough-length-000000",
+        "us-east-1",
+        now(),
+        "n-1",
+        &body,
+    );
+    let m = refused(post_signed(&url, &body, Some(&wrong)).await);
+    assert!(m.contains("does not match"), "{m}");
+    let stale = Signature::sign(
+        FORWARDER_SECRET.as_bytes(),
+        "us-east-1",
+        now() - 600,
+        "n-2",
+        &body,
+    );
+    let m = refused(post_signed(&url, &body, Some(&stale)).await);
+    assert!(m.contains("away from this server's clock"), "{m}");
+    let good = Signature::sign(FORWARDER_SECRET.as_bytes(), "us-east-1", now(), "n-3", &body);
+    let (status, v) = post_signed(&url, &body, Some(&good)).await;
+    assert_eq!(
+        (status, &v["event"]["payload"]["type"]),
+        (200, &json!("INVALID_DIRECTIVE")),
+        "{v}"
+    );
+    let m = refused(post_signed(&url, &body, Some(&good)).await);
+    assert!(m.contains("already accepted once"), "{m}");
+
+    // rask stopped (SIGSTOP: connections queue, nothing answers): BRIDGE_UNREACHABLE by the
+    // forwarder's 1.5 s deadline, well inside Alexa's 8 s.
+    signal(server.pid(), "-STOP");
+    let started = Instant::now();
+    let slow = answer(lambda.invoke(turn_on()).await);
+    let waited = started.elapsed();
+    signal(server.pid(), "-CONT");
+    assert_eq!(slow["event"]["payload"]["type"], "BRIDGE_UNREACHABLE", "{slow}");
+    assert_eq!(slow["event"]["header"]["correlationToken"], "corr-1");
+    assert!(
+        slow["event"]["payload"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("within 1500 ms"),
+        "{slow}"
+    );
+    assert!(waited < Duration::from_secs(8), "{waited:?}");
+
+    // rask gone: the same, at once.
+    drop(server);
+    let down = answer(lambda.invoke(turn_on()).await);
+    assert_eq!(down["event"]["payload"]["type"], "BRIDGE_UNREACHABLE", "{down}");
+    assert!(
+        down["event"]["payload"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("could not be reached"),
+        "{down}"
+    );
+}
