@@ -139,7 +139,7 @@ impl EventGateway {
             .body(body)
             .send()
             .await
-            .map_err(|e| GatewayError::Transport(e.without_url().to_string()))?;
+            .map_err(|e| GatewayError::Transport(crate::describe(&e.without_url())))?;
         let status = r.status().as_u16();
         if status == 202 || status == 200 {
             return Ok(());

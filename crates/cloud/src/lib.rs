@@ -20,3 +20,18 @@ pub fn http_client(timeout: std::time::Duration) -> reqwest::Client {
         .build()
         .expect("a client with these settings always builds")
 }
+
+/// A transport error with its causes ("connection refused", "invalid peer certificate:
+/// UnknownIssuer"), which reqwest's own message leaves out; never the URL's query.
+pub fn describe(e: &reqwest::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out = format!("{out}: {text}");
+        }
+        source = s.source();
+    }
+    out
+}

@@ -87,12 +87,12 @@ impl LwaClient {
             .form(&form)
             .send()
             .await
-            .map_err(|e| LwaError::Transport(e.without_url().to_string()))?;
+            .map_err(|e| LwaError::Transport(crate::describe(&e.without_url())))?;
         let status = response.status().as_u16();
         let body = response
             .bytes()
             .await
-            .map_err(|e| LwaError::Transport(e.to_string()))?;
+            .map_err(|e| LwaError::Transport(crate::describe(&e.without_url())))?;
         if status == 200 {
             return serde_json::from_slice(&body).map_err(|_| LwaError::Unexpected {
                 status,

@@ -194,7 +194,7 @@ async fn public_url(config: &Config, ca_file: Option<&std::path::Path>, report: 
                 r.status().as_u16()
             ),
         ),
-        Err(e) => report.fail(WHAT, format!("{health}: {}", chain(&e))),
+        Err(e) => report.fail(WHAT, format!("{health}: {}", rask_cloud::describe(&e))),
     }
 }
 
@@ -217,18 +217,4 @@ fn forwarder(config: &Config, report: &mut Report) {
         Ok(None) => report.skip(WHAT, "not set (rask sim sends directives unsigned)"),
         Err(e) => report.fail(WHAT, e),
     }
-}
-
-/// An error with its causes: reqwest's own message hides why a certificate was refused.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !out.contains(&s_text) {
-            out = format!("{out}: {s_text}");
-        }
-        source = s.source();
-    }
-    out
 }

@@ -717,6 +717,7 @@ mod tests {
             [
                 "alexa.lwa_client_secret_env",
                 "alexa.region",
+                "alexa.forwarder_secret_env",
                 "devices[0].id",
                 "devices[0].kind"
             ]

@@ -246,3 +246,170 @@ async fn through_the_forwarder_alexa_links_grants_in_the_lambdas_region_and_disc
         "{down}"
     );
 }
+
+/// A free loopback port (free a moment ago).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn rask_serve_speaks_https_and_refuses_plain_http_cleanly_and_check_sees_the_chain() {
+    let dir = std::env::temp_dir().join(format!("rask-https-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let identity = rask_sim::tls::TlsIdentity::generate(&["127.0.0.1".into()]).unwrap();
+    std::fs::write(dir.join("cert.pem"), &identity.cert_chain_pem).unwrap();
+    std::fs::write(dir.join("key.pem"), &identity.key_pem).unwrap();
+    std::fs::write(dir.join("ca.pem"), identity.ca_pem.as_ref().unwrap()).unwrap();
+    let port = free_port();
+    let config = dir.join("rask.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nbind = \"127.0.0.1:{port}\"\npublic_url = \"https://127.0.0.1:{port}\"\n\
+             tls_cert_file = \"{d}/cert.pem\"\ntls_key_file = \"{d}/key.pem\"\ntrusted_proxies = [\"127.0.0.1\"]\n\
+             [database]\nurl = \"sqlite://{d}/rask.db\"\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+    let server = start(&["serve", "--config", cfg], &[]);
+    assert_eq!(server.url(), format!("https://127.0.0.1:{port}"));
+
+    let ca = reqwest::Certificate::from_pem(identity.ca_pem.as_ref().unwrap().as_bytes()).unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .build()
+        .unwrap();
+    let r = client
+        .get(format!("https://127.0.0.1:{port}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.text().await.unwrap(), "ok");
+
+    // Plain HTTP to the TLS port: a 400 that says what to do, and the server carries on.
+    let r = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("speaks HTTPS"));
+    let r = client
+        .get(format!("https://127.0.0.1:{port}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+
+    // Behind a trusted proxy (here: loopback), the linking log names the forwarded client.
+    let r = client
+        .get(format!(
+            "https://127.0.0.1:{port}/oauth/authorize?client_id=nobody&response_type=code&state=s"
+        ))
+        .header("x-forwarded-for", "198.51.100.7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let o = rask(&["link", "log", "--config", cfg], None);
+    let log = String::from_utf8_lossy(&o.stdout);
+    assert!(log.contains("from 198.51.100.7: FAILED"), "{log}");
+
+    // rask check fetches the public URL as any client would: this private CA is not trusted...
+    let o = rask(&["check", "--config", cfg], None);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("FAIL  public url") && out.contains("certificate"),
+        "{out}"
+    );
+    // ...unless told to trust it.
+    let ca_file = dir.join("ca.pem");
+    let o = rask(
+        &["check", "--config", cfg, "--ca-file", ca_file.to_str().unwrap()],
+        None,
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("ok    public url: https://127.0.0.1"), "{out}");
+    drop(server);
+
+    // A key file that is not a key stops the start, naming the key.
+    std::fs::write(dir.join("key.pem"), "not a key").unwrap();
+    let o = rask(&["serve", "--config", cfg], None);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("server.tls_cert_file"), "{err}");
+}
+
+// Multi-threaded: the sim must answer while the test waits on `rask check`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rask_check_tries_the_credentials_at_lwa_and_names_every_bad_key() {
+    let (sim, addr) = rask_sim::Sim::start(rask_sim::SimConfig::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    // The skill's LWA client, as the developer console would hold it.
+    let registration = json!({"vendorId": "M2AAAAAAAAAAAA", "smartHomeEndpoint": "http://127.0.0.1:9/alexa/smarthome",
+                              "lwaClientId": "rask-lwa", "lwaClientSecret": "rask-lwa-secret"});
+    sim.world()
+        .register_skill(serde_json::from_value(registration).unwrap())
+        .unwrap();
+    let config = common::smart_home_config("rask-check", &format!("http://{addr}"), "NA", "");
+    let cfg = config.to_str().unwrap();
+    let env = |lwa: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_rask"));
+        c.args(["check", "--config", cfg])
+            .env("RASK_TEST_LINK_SECRET", "link-secret")
+            .env("RASK_TEST_LWA_SECRET", lwa)
+            .env("RASK_LOG", "warn");
+        c.output().unwrap()
+    };
+
+    let o = env("rask-lwa-secret");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("ok    config:"), "{out}");
+    assert!(
+        out.contains("ok    alexa credentials: Login with Amazon"),
+        "{out}"
+    );
+
+    let o = env("not-the-secret");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("FAIL  alexa credentials:"), "{out}");
+    assert!(out.contains("invalid_client"), "LWA's own answer: {out}");
+    assert!(out.contains("Build > Permissions"), "the console page: {out}");
+
+    // An invalid file: one line per bad key, and rask serve refuses with the same lines.
+    let bad = config.with_file_name("bad.toml");
+    std::fs::write(
+        &bad,
+        "[server]\ntrusted_proxies = [\"proxy.local\"]\ntls_cert_file = \"c.pem\"\n\
+         [alexa]\nlwa_client_id = \"x\"\nlwa_client_secret_env = \"S\"\nregion = \"MARS\"\n",
+    )
+    .unwrap();
+    let o = rask(&["check", "--config", bad.to_str().unwrap()], None);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    let fails: Vec<&str> = out.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert_eq!(
+        fails,
+        [
+            "FAIL  config: server.tls_key_file: set both tls_cert_file and tls_key_file, or neither",
+            "FAIL  config: server.trusted_proxies[0]: \"proxy.local\" is not an IP address",
+            "FAIL  config: alexa.region: \"MARS\" is not NA, EU or FE",
+            "FAIL  config: alexa.forwarder_secret_env: required with api = \"amazon\": Alexa reaches rask only through the forwarder Lambda, which signs each directive with this secret (docs/deploy.md)",
+        ],
+        "{out}"
+    );
+    let o = rask(&["serve", "--config", bad.to_str().unwrap()], None);
+    let err = String::from_utf8_lossy(&o.stderr);
+    for line in &fails {
+        assert!(err.contains(line.trim_start_matches("FAIL  config: ")), "{err}");
+    }
+}

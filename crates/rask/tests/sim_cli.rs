@@ -123,10 +123,9 @@ async fn serves_https_with_a_local_ca_and_refuses_plain_http_cleanly() {
     assert_eq!(r.text().await.unwrap(), "ok");
 
     let plain = sim.url().replacen("https://", "http://", 1);
-    assert!(
-        reqwest::get(format!("{plain}/healthz")).await.is_err(),
-        "plain HTTP gets no answer"
-    );
+    let r = reqwest::get(format!("{plain}/healthz")).await.unwrap();
+    assert_eq!(r.status(), 400, "plain HTTP is told, not served");
+    assert!(r.text().await.unwrap().contains("use an https:// URL"));
     let untrusting = reqwest::Client::new();
     assert!(
         untrusting
