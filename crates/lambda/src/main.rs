@@ -16,8 +16,9 @@ async fn main() -> Result<(), Error> {
     let forwarder = match Settings::from_env(|k| std::env::var(k).ok()).and_then(Forwarder::new) {
         Ok(f) => f,
         Err(e) => {
+            // Lambda reports the exit as Runtime.ExitError; this line in CloudWatch says why.
             tracing::error!("rask-lambda cannot start: {e}");
-            return Err(e.into());
+            std::process::exit(1);
         }
     };
     let forwarder = &forwarder;
