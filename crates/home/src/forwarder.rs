@@ -1,15 +1,16 @@
 //! Checking that a directive came through rask's forwarder Lambda: its HMAC signature
 //! ([`rask_model::forwarder`]), a timestamp inside the replay window, and a nonce not seen
-//! before within that window. The nonces live in this process's memory: two rask instances
-//! behind one load balancer would each accept a replay once, which the timestamp still bounds.
+//! before within that window. The nonces live in this process's memory: a restarted rask, or
+//! a second instance behind one load balancer, would accept a replay once more, which the
+//! five-minute window still bounds.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use rask_model::forwarder::{REPLAY_WINDOW_SECONDS, Refusal, Signature};
 
-/// Most nonces remembered; past this, the oldest are forgotten first (the timestamp check
-/// still refuses them once they leave the window).
+/// Most nonces remembered at once (about 166 forwarded directives a second for the whole
+/// ten-minute span of the window); past this, new requests are refused until some expire.
 const MAX_NONCES: usize = 100_000;
 
 /// The forwarder's shared secret and the nonces already accepted.
@@ -45,13 +46,18 @@ impl ForwarderCheck {
         signature.verify(&self.secret, body, now)?;
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         if seen.len() >= MAX_NONCES {
-            seen.retain(|_, at| now - *at <= REPLAY_WINDOW_SECONDS);
+            // Keyed by the signed time: a nonce is forgotten only once its signature could no
+            // longer pass the window, whatever the two clocks say.
+            seen.retain(|_, signed| signed.abs_diff(now) <= REPLAY_WINDOW_SECONDS as u64);
             if seen.len() >= MAX_NONCES {
-                let oldest = seen.values().copied().min().unwrap_or(now);
-                seen.retain(|_, at| *at > oldest);
+                // Forgetting a live nonce would let its request be replayed: refuse instead.
+                return Err(Refusal::Crowded);
             }
         }
-        if seen.insert(signature.nonce.clone(), now).is_some() {
+        if seen
+            .insert(signature.nonce.clone(), signature.timestamp)
+            .is_some()
+        {
             return Err(Refusal::Replayed(signature.nonce));
         }
         Ok(signature.region)

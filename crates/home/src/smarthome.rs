@@ -136,9 +136,18 @@ async fn handle(
         Some(Ok(aws_region)) => Some(aws_region),
         _ => get(REGION_HEADER).map(str::to_owned),
     };
+    let named = region.clone();
     let region = region
         .and_then(|r| Region::from_aws(&r).or_else(|| Region::parse(&r)))
-        .unwrap_or(sh.default_region);
+        .unwrap_or_else(|| {
+            if let Some(r) = named {
+                tracing::warn!(
+                    "the forwarder runs in {r}, which serves no Alexa region (us-east-1, eu-west-1, us-west-2); using {}",
+                    sh.default_region
+                );
+            }
+            sh.default_region
+        });
     (StatusCode::OK, Json(answer(&sh, &directive, region).await))
 }
 

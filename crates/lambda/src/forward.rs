@@ -36,6 +36,8 @@ impl Forwarder {
     /// A forwarder with its HTTP client (rustls, the public roots plus `RASK_CA_CERT`).
     pub fn new(settings: Settings) -> Result<Self, SettingsError> {
         let mut builder = reqwest::Client::builder()
+            // A redirect would turn the POST into a GET and carry the signature elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(settings.deadline)
             .pool_idle_timeout(Duration::from_secs(50));
         if let Some(pem) = &settings.extra_root_pem {
@@ -100,21 +102,16 @@ impl Forwarder {
             ))),
             Ok(response) => {
                 let status = response.status().as_u16();
-                match response.bytes().await {
+                match read_capped(response).await {
                     Err(e) => Err(Outcome::Unreachable(unreachable_reason(
                         &e,
                         budget,
                         &self.settings,
                     ))),
-                    Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
-                        Ok(answer) if is_event(&answer) => Ok((answer, status)),
-                        Ok(_) => Err(Outcome::Garbage(format!(
-                            "rask answered HTTP {status} with JSON that is not an Alexa event"
-                        ))),
-                        Err(_) => Err(Outcome::Garbage(format!(
-                            "rask answered HTTP {status} with a body that is not JSON"
-                        ))),
-                    },
+                    Ok(None) => Err(Outcome::Garbage(format!(
+                        "rask answered HTTP {status} with a body over {MAX_ANSWER_BYTES} bytes"
+                    ))),
+                    Ok(Some(bytes)) => judge(status, &bytes),
                 }
             }
         };
@@ -154,6 +151,47 @@ fn unreachable_reason(e: &reqwest::Error, budget: Duration, settings: &Settings)
     }
 }
 
+/// Largest answer read from rask: Alexa takes at most a few hundred KB (a Discover response of
+/// 300 endpoints), and a Lambda has little memory.
+const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
+/// The body, or `None` when it is over [`MAX_ANSWER_BYTES`].
+async fn read_capped(mut response: reqwest::Response) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+/// What rask's answer means for Alexa. Only a 2xx Alexa event goes through unchanged: a
+/// refusal (401: the forwarder's signature) is the bridge's own fault, not the user's token,
+/// and a proxy's 502/503/504 page means rask itself is not there.
+fn judge(status: u16, bytes: &[u8]) -> Result<(Value, u16), Outcome> {
+    let answer = serde_json::from_slice::<Value>(bytes).ok();
+    match answer {
+        Some(a) if is_event(&a) && (200..300).contains(&status) => Ok((a, status)),
+        Some(a) if is_event(&a) => Err(Outcome::Garbage(format!(
+            "rask answered HTTP {status}: {}",
+            a["event"]["payload"]["message"]
+                .as_str()
+                .unwrap_or("(no message)")
+        ))),
+        _ if matches!(status, 502..=504) => Err(Outcome::Unreachable(format!(
+            "a proxy answered HTTP {status} for rask: rask is not running behind it"
+        ))),
+        Some(_) => Err(Outcome::Garbage(format!(
+            "rask answered HTTP {status} with JSON that is not an Alexa event"
+        ))),
+        None => Err(Outcome::Garbage(format!(
+            "rask answered HTTP {status} with a body that is not JSON"
+        ))),
+    }
+}
+
 /// Whether `v` looks like an Alexa event: `event.header` with a namespace and a name.
 fn is_event(v: &Value) -> bool {
     let header = &v["event"]["header"];
@@ -188,6 +226,21 @@ pub fn failure(directive: &Value, kind: ErrorType, message: &str) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn only_a_2xx_event_passes_unchanged() {
+        let event = br#"{"event": {"header": {"namespace": "Alexa", "name": "Response"}}}"#;
+        assert!(judge(200, event).is_ok());
+        let refusal = br#"{"event": {"header": {"namespace": "Alexa", "name": "ErrorResponse"},
+                           "payload": {"type": "INVALID_AUTHORIZATION_CREDENTIAL", "message": "does not match"}}}"#;
+        assert_eq!(
+            judge(401, refusal).unwrap_err(),
+            Outcome::Garbage("rask answered HTTP 401: does not match".into())
+        );
+        assert!(matches!(judge(503, b"<html>"), Err(Outcome::Unreachable(_))));
+        assert!(matches!(judge(500, b"<html>"), Err(Outcome::Garbage(_))));
+        assert!(matches!(judge(200, b"{}"), Err(Outcome::Garbage(_))));
+    }
 
     #[test]
     fn failures_keep_the_correlation_and_accept_grant_fails_as_its_own_type() {

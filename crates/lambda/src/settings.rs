@@ -60,8 +60,21 @@ impl Settings {
             )
         })?;
         let rask_url = rask_url.trim_end_matches('/').to_owned();
-        if !(rask_url.starts_with("https://") || rask_url.starts_with("http://")) {
-            return Err(wrong("RASK_URL", format!("{rask_url:?} is not an http(s) URL")));
+        // Directives carry users' tokens and grant codes: plain HTTP only to this machine.
+        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|p| {
+                rask_url
+                    .strip_prefix(p)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+            });
+        if !(rask_url.starts_with("https://") || loopback) {
+            return Err(wrong(
+                "RASK_URL",
+                format!(
+                    "{rask_url:?} is not an https:// URL (plain http:// only to this machine's loopback)"
+                ),
+            ));
         }
         let secret = var("RASK_FORWARDER_SECRET").unwrap_or_default().into_bytes();
         if secret.len() < MIN_SECRET_BYTES {
@@ -79,6 +92,14 @@ impl Settings {
                 "not set (Lambda sets it; set it by hand only outside Lambda)",
             )
         })?;
+        if rask_model::region::Region::from_aws(&aws_region).is_none() {
+            return Err(wrong(
+                "AWS_REGION",
+                format!(
+                    "{aws_region}: Alexa calls smart-home Lambdas only in us-east-1 (North America), eu-west-1 (Europe and India) and us-west-2 (Far East); deploy the forwarder there"
+                ),
+            ));
+        }
         let deadline = match var("RASK_DEADLINE_MS") {
             None => DEFAULT_DEADLINE,
             Some(v) => match v.parse::<u64>() {
@@ -157,8 +178,29 @@ mod tests {
             Settings::from_env(env(&slow)).unwrap_err().variable,
             "RASK_DEADLINE_MS"
         );
-        let mut ftp = without("RASK_URL");
-        ftp.push(("RASK_URL", "ftp://h"));
-        assert_eq!(Settings::from_env(env(&ftp)).unwrap_err().variable, "RASK_URL");
+        for url in [
+            "ftp://h",
+            "http://home.example.com",
+            "http://127.0.0.1.evil.example",
+        ] {
+            let mut pairs = without("RASK_URL");
+            pairs.push(("RASK_URL", url));
+            assert_eq!(
+                Settings::from_env(env(&pairs)).unwrap_err().variable,
+                "RASK_URL",
+                "{url}"
+            );
+        }
+        let mut local = without("RASK_URL");
+        local.push(("RASK_URL", "http://127.0.0.1:8080"));
+        assert!(Settings::from_env(env(&local)).is_ok());
+        let mut frankfurt = without("AWS_REGION");
+        frankfurt.push(("AWS_REGION", "eu-central-1"));
+        assert!(
+            Settings::from_env(env(&frankfurt))
+                .unwrap_err()
+                .problem
+                .contains("eu-west-1")
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! The real `rask-lambda` executable under an in-process Lambda service
 //! ([`rask_lambda::testing::FakeLambda`]), forwarding to small stand-ins for rask: one that
 //! checks the signature, one that is down, one that never answers, one that answers garbage.
-//! Forwarding to the real `rask serve` is tested in crates/rask/tests/forwarder.rs.
+//! Forwarding to the real `rask serve` is tested in crates/rask/tests/reaching_alexa.rs.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -175,11 +175,18 @@ async fn a_rask_slower_than_the_deadline_is_bridge_unreachable_inside_alexas_bud
 }
 
 #[tokio::test]
-async fn an_answer_that_is_not_an_alexa_event_is_internal_error() {
-    let rask = serve(Router::new().route(
-        "/alexa/smarthome",
-        post(|| async { (axum::http::StatusCode::BAD_GATEWAY, "<html>proxy error</html>") }),
-    ))
+async fn an_answer_that_is_not_an_alexa_event_is_internal_error_and_a_proxy_without_rask_unreachable() {
+    let rask = serve(
+        Router::new()
+            .route(
+                "/alexa/smarthome",
+                post(|| async { (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "<html>oops</html>") }),
+            )
+            .route(
+                "/proxy/alexa/smarthome",
+                post(|| async { (axum::http::StatusCode::BAD_GATEWAY, "<html>bad gateway</html>") }),
+            ),
+    )
     .await;
     let lambda = FakeLambda::start().await;
     let _f = function(&lambda, &rask, &[]);
@@ -189,7 +196,45 @@ async fn an_answer_that_is_not_an_alexa_event_is_internal_error() {
         answer["event"]["payload"]["message"]
             .as_str()
             .unwrap()
+            .contains("HTTP 500")
+    );
+    drop(_f);
+
+    // A reverse proxy whose rask is gone answers 502: that is rask unreachable.
+    let lambda = FakeLambda::start().await;
+    let _f = function(&lambda, &format!("{rask}/proxy"), &[]);
+    let answer = response(lambda.invoke(turn_on()).await);
+    assert_eq!(
+        answer["event"]["payload"]["type"], "BRIDGE_UNREACHABLE",
+        "{answer}"
+    );
+    assert!(
+        answer["event"]["payload"]["message"]
+            .as_str()
+            .unwrap()
             .contains("HTTP 502")
+    );
+}
+
+#[tokio::test]
+async fn the_lambdas_own_timeout_cuts_the_deadline_short() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    // A function configured with a 2 s timeout, and rask's default 7 s deadline: the forwarder
+    // must answer before Lambda kills it, or Alexa would see a Lambda failure.
+    let mut lambda = FakeLambda::start().await;
+    lambda.timeout = Duration::from_secs(2);
+    let _f = function(&lambda, &url, &[]);
+    let answer = response(lambda.invoke(turn_on()).await);
+    assert_eq!(
+        answer["event"]["payload"]["type"], "BRIDGE_UNREACHABLE",
+        "{answer}"
     );
 }
 

@@ -57,6 +57,9 @@ pub enum Refusal {
         "the forwarder signature does not match: the forwarder's RASK_FORWARDER_SECRET differs from rask's, or the request was altered"
     )]
     Mismatch,
+    /// Too many requests inside the replay window to remember them all.
+    #[error("too many forwarded requests inside the replay window; try again shortly")]
+    Crowded,
     /// This nonce was already accepted.
     #[error("this forwarded request was already accepted once (nonce {0}): a replay")]
     Replayed(String),
@@ -114,9 +117,11 @@ impl Signature {
     /// (seconds). The MAC is compared in constant time. Nonce reuse is the caller's to check,
     /// since it needs memory.
     pub fn verify(&self, secret: &[u8], body: &[u8], now: i64) -> Result<(), Refusal> {
-        let skew = self.timestamp - now;
-        if skew.abs() > REPLAY_WINDOW_SECONDS {
-            return Err(Refusal::Stale { skew });
+        // abs_diff: a timestamp header can be any i64, and must not overflow the arithmetic.
+        if self.timestamp.abs_diff(now) > REPLAY_WINDOW_SECONDS as u64 {
+            return Err(Refusal::Stale {
+                skew: self.timestamp.saturating_sub(now),
+            });
         }
         let expected = mac(secret, &self.region, self.timestamp, &self.nonce, body)
             .finalize()

@@ -178,7 +178,14 @@ async fn public_url(config: &Config, ca_file: Option<&std::path::Path>, report: 
                 ),
                 _ => String::new(),
             };
-            if port_note.is_empty() {
+            if port_note.is_empty() && ca_file.is_some() {
+                report.ok(
+                    WHAT,
+                    format!(
+                        "{health} answers over HTTPS with a chain trusted through --ca-file (Amazon trusts only public CAs)"
+                    ),
+                );
+            } else if port_note.is_empty() {
                 report.ok(
                     WHAT,
                     format!("{health} answers over HTTPS with a trusted certificate chain"),

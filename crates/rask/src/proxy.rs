@@ -17,7 +17,8 @@ pub struct TrustedProxies(Arc<Vec<IpAddr>>);
 impl TrustedProxies {
     /// Trusts `proxies`.
     pub fn new(proxies: Vec<IpAddr>) -> Self {
-        TrustedProxies(Arc::new(proxies))
+        // `::ffff:10.0.0.1` in the config is the IPv4 address that peers are compared as.
+        TrustedProxies(Arc::new(proxies.into_iter().map(|p| p.to_canonical()).collect()))
     }
 
     fn trusts(&self, ip: IpAddr) -> bool {
@@ -105,5 +106,10 @@ mod tests {
             ip("198.51.100.7")
         );
         assert_eq!(p.client(ip("10.0.0.1"), &["garbage"]), ip("10.0.0.1"));
+        let mapped = TrustedProxies::new(vec![ip("::ffff:127.0.0.1")]);
+        assert_eq!(
+            mapped.client(ip("127.0.0.1"), &["198.51.100.8"]),
+            ip("198.51.100.8")
+        );
     }
 }

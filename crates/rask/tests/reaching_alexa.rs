@@ -37,6 +37,16 @@ impl Drop for Forwarder {
 }
 
 fn forwarder(lambda: &FakeLambda, rask_url: &str, aws_region: &str, deadline_ms: &str) -> Forwarder {
+    forwarder_with_secret(lambda, rask_url, aws_region, deadline_ms, FORWARDER_SECRET)
+}
+
+fn forwarder_with_secret(
+    lambda: &FakeLambda,
+    rask_url: &str,
+    aws_region: &str,
+    deadline_ms: &str,
+    secret: &str,
+) -> Forwarder {
     let child = Command::new(lambda_binary())
         .env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", lambda.runtime_api())
@@ -47,7 +57,7 @@ fn forwarder(lambda: &FakeLambda, rask_url: &str, aws_region: &str, deadline_ms:
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/rask-forwarder")
         .env("AWS_REGION", aws_region)
         .env("RASK_URL", rask_url)
-        .env("RASK_FORWARDER_SECRET", FORWARDER_SECRET)
+        .env("RASK_FORWARDER_SECRET", secret)
         .env("RASK_DEADLINE_MS", deadline_ms)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -215,6 +225,22 @@ async fn through_the_forwarder_alexa_links_grants_in_the_lambdas_region_and_disc
     );
     let m = refused(post_signed(&url, &body, Some(&good)).await);
     assert!(m.contains("already accepted once"), "{m}");
+
+    // A forwarder deployed with another secret: rask refuses it, and Alexa hears INTERNAL_ERROR
+    // (the bridge's fault), never that the user's own token is bad.
+    let misconfigured = FakeLambda::start().await;
+    let _other = forwarder_with_secret(
+        &misconfigured,
+        &url,
+        "us-east-1",
+        "1500",
+        "not-the-secret-rask-has-0123456789abcdef",
+    );
+    let refused = answer(misconfigured.invoke(turn_on()).await);
+    assert_eq!(refused["event"]["payload"]["type"], "INTERNAL_ERROR", "{refused}");
+    assert_eq!(refused["event"]["header"]["correlationToken"], "corr-1");
+    let m = refused["event"]["payload"]["message"].as_str().unwrap();
+    assert!(m.contains("HTTP 401") && m.contains("does not match"), "{m}");
 
     // rask stopped (SIGSTOP: connections queue, nothing answers): BRIDGE_UNREACHABLE by the
     // forwarder's 1.5 s deadline, well inside Alexa's 8 s.
@@ -384,6 +410,34 @@ async fn rask_check_tries_the_credentials_at_lwa_and_names_every_bad_key() {
     assert!(out.contains("FAIL  alexa credentials:"), "{out}");
     assert!(out.contains("invalid_client"), "LWA's own answer: {out}");
     assert!(out.contains("Build > Permissions"), "the console page: {out}");
+
+    // A forwarder secret too short to resist guessing is named with its key.
+    let short = common::smart_home_config(
+        "rask-check-short",
+        &format!("http://{addr}"),
+        "NA",
+        "forwarder_secret_env = \"RASK_TEST_FORWARDER_SECRET\"\n",
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_rask"))
+        .args(["check", "--config", short.to_str().unwrap()])
+        .env("RASK_TEST_LINK_SECRET", "link-secret")
+        .env("RASK_TEST_LWA_SECRET", "rask-lwa-secret")
+        .env("RASK_TEST_FORWARDER_SECRET", "hunter2")
+        .env("RASK_LOG", "warn")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(
+            "FAIL  forwarder secret: alexa.forwarder_secret_env: the secret has 7 bytes; use at least 32"
+        ),
+        "{out}"
+    );
+    assert!(
+        !out.contains("hunter2"),
+        "the secret itself is never printed: {out}"
+    );
 
     // An invalid file: one line per bad key, and rask serve refuses with the same lines.
     let bad = config.with_file_name("bad.toml");

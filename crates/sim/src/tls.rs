@@ -104,16 +104,21 @@ impl TlsIdentity {
     }
 }
 
-/// How long a client may take to open TLS before its connection is closed.
+/// How long a client may take to open TLS, or to send a request's headers, before its
+/// connection is closed: a client that connects and stays silent must not hold a slot.
 const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Most connections served at once; further clients wait in the listen queue rather than
+/// exhausting the process's file descriptors.
+const MAX_CONNECTIONS: usize = 1024;
 
 /// What a client that speaks plain HTTP to the TLS port is told before the connection closes.
 const PLAIN_HTTP_ANSWER: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 45\r\n\r\nThis port speaks HTTPS: use an https:// URL.\n";
 
 /// Serves `app` over TLS until `shutdown` resolves, giving handlers the peer's address as
 /// `ConnectInfo<SocketAddr>`. A client speaking plain HTTP is answered 400 with a line saying
-/// to use HTTPS; one that does not complete the handshake in time is closed; neither affects
-/// other connections.
+/// to use HTTPS; one that does not complete the handshake, or send its request headers, in
+/// time is closed; neither affects other connections.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -121,48 +126,88 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let acceptor = TlsAcceptor::from(config);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     tokio::pin!(shutdown);
     loop {
-        tokio::select! {
+        let slot = tokio::select! {
             _ = &mut shutdown => break,
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accepting a connection failed");
-                        continue;
-                    }
-                };
-                let acceptor = acceptor.clone();
-                let app = app.clone();
-                tokio::spawn(async move {
-                    let opened = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
-                        // A TLS connection opens with a handshake record (0x16); anything else
-                        // is most likely plain HTTP sent to the wrong scheme.
-                        let mut first = [0u8; 1];
-                        if matches!(stream.peek(&mut first).await, Ok(1) if first[0] != 0x16) {
-                            let mut stream = stream;
-                            let _ = stream.write_all(PLAIN_HTTP_ANSWER).await;
-                            let _ = stream.shutdown().await;
-                            return None;
-                        }
-                        acceptor.accept(stream).await.map_err(|e| {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        }).ok()
-                    })
-                    .await;
-                    let Ok(Some(tls)) = opened else {
-                        return;
-                    };
-                    let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-                        request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-                        tower::ServiceExt::oneshot(app.clone(), request)
-                    });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection_with_upgrades(TokioIo::new(tls), service)
-                        .await;
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(s) => s,
+                Err(_) => break,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(s) => s,
+                Err(e) => {
+                    // Out of file descriptors, say: pause instead of spinning on the error.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let opened = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+                // A TLS connection opens with a handshake record (0x16); anything else is most
+                // likely plain HTTP sent to the wrong scheme.
+                let mut first = [0u8; 1];
+                if matches!(stream.peek(&mut first).await, Ok(1) if first[0] != 0x16) {
+                    refuse_plain_http(stream).await;
+                    return None;
+                }
+                acceptor
+                    .accept(stream)
+                    .await
+                    .map_err(|e| tracing::debug!(%peer, error = %e, "TLS handshake failed"))
+                    .ok()
+            })
+            .await;
+            let Ok(Some(tls)) = opened else {
+                return;
+            };
+            let service =
+                hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                    tower::ServiceExt::oneshot(app.clone(), request)
                 });
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HANDSHAKE_TIMEOUT);
+            builder
+                .http2()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .keep_alive_interval(HANDSHAKE_TIMEOUT)
+                .keep_alive_timeout(HANDSHAKE_TIMEOUT);
+            let _ = builder
+                .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                .await;
+        });
+    }
+}
+
+/// Answers a plain-HTTP client with [`PLAIN_HTTP_ANSWER`]. Its request is read and dropped
+/// (briefly) before closing: closing with unread data would make the kernel reset the
+/// connection, which can destroy the answer before the client reads it.
+async fn refuse_plain_http(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncReadExt;
+    let _ = stream.write_all(PLAIN_HTTP_ANSWER).await;
+    let _ = stream.shutdown().await;
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+        let mut read = 0;
+        while read < 64 * 1024 {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => read += n,
             }
         }
-    }
+    })
+    .await;
 }
