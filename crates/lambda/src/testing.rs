@@ -82,6 +82,19 @@ impl FakeLambda {
         self.addr.to_string()
     }
 
+    /// The environment Lambda gives a function's process: the Runtime API address and the
+    /// function's name, memory, version and log names (lambda_runtime needs them all).
+    pub fn function_env(&self) -> [(&'static str, String); 6] {
+        [
+            ("AWS_LAMBDA_RUNTIME_API", self.runtime_api()),
+            ("AWS_LAMBDA_FUNCTION_NAME", "rask-forwarder".into()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".into()),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+            ("AWS_LAMBDA_LOG_STREAM_NAME", "test".into()),
+            ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/rask-forwarder".into()),
+        ]
+    }
+
     /// A URL that invokes the function with the POSTed JSON and answers its response (or 502).
     pub fn invoke_url(&self) -> String {
         format!("http://{}/invoke", self.addr)

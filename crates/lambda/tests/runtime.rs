@@ -28,12 +28,7 @@ impl Drop for Function {
 fn command(lambda: &FakeLambda, rask_url: &str, extra: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rask-lambda"));
     cmd.env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", lambda.runtime_api())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "rask-forwarder")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/rask-forwarder")
+        .envs(lambda.function_env())
         .env("AWS_REGION", "eu-west-1")
         .env("RASK_URL", rask_url)
         .env("RASK_FORWARDER_SECRET", SECRET);

@@ -49,12 +49,7 @@ fn forwarder_with_secret(
 ) -> Forwarder {
     let child = Command::new(lambda_binary())
         .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", lambda.runtime_api())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "rask-forwarder")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/rask-forwarder")
+        .envs(lambda.function_env())
         .env("AWS_REGION", aws_region)
         .env("RASK_URL", rask_url)
         .env("RASK_FORWARDER_SECRET", secret)
