@@ -51,6 +51,15 @@ impl Region {
         }
     }
 
+    /// The AWS region whose Lambda serves this Alexa region (the inverse of [`Region::from_aws`]).
+    pub fn aws_region(self) -> &'static str {
+        match self {
+            Region::Na => "us-east-1",
+            Region::Eu => "eu-west-1",
+            Region::Fe => "us-west-2",
+        }
+    }
+
     /// Amazon's account-linking redirect host for this region.
     pub fn redirect_host(self) -> &'static str {
         match self {
@@ -75,6 +84,9 @@ mod tests {
     fn names() {
         assert_eq!(Region::parse("eu"), Some(Region::Eu));
         assert_eq!(Region::from_aws("us-west-2"), Some(Region::Fe));
+        for r in [Region::Na, Region::Eu, Region::Fe] {
+            assert_eq!(Region::from_aws(r.aws_region()), Some(r));
+        }
         assert_eq!(serde_json::to_value(Region::Na).unwrap(), "NA");
         assert_eq!(Region::Eu.redirect_host(), "layla.amazon.com");
     }

@@ -2,12 +2,16 @@
 //! per bad key, the same messages `rask serve` refuses to start with), reads every secret it
 //! names, asks Login with Amazon for a client-credentials token with the skill's Alexa Client
 //! Id and Secret, fetches the public URL over HTTPS as any client would, and looks for the
-//! forwarder's secret. Each check prints one line, `ok` or `FAIL` with what to do.
+//! forwarder's secret, then sends a probe directive signed with that secret to the public URL's
+//! `/alexa/smarthome`, as the forwarder Lambda would. Each check prints one line, `ok` or `FAIL`
+//! with what to do.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use rask_cloud::lwa::{LwaClient, LwaError};
+use rask_model::forwarder::Signature;
+use rask_model::region::Region;
 
 use crate::config::Config;
 
@@ -75,8 +79,10 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         report.fail("config", p);
     }
     credentials(&config, &mut report).await;
-    public_url(&config, args.ca_file.as_deref(), &mut report).await;
-    forwarder(&config, &mut report);
+    let reached = public_url(&config, args.ca_file.as_deref(), &mut report).await;
+    if let Some(secret) = forwarder(&config, &mut report) {
+        probe(&config, reached, &secret, &mut report).await;
+    }
     Ok(!report.failed)
 }
 
@@ -125,8 +131,18 @@ async fn credentials(config: &Config, report: &mut Report) {
     }
 }
 
+/// A public URL that answered, and the client that reached it.
+struct Reached {
+    client: reqwest::Client,
+    base: String,
+}
+
 /// `server.public_url` over HTTPS, with the certificate checks any client makes.
-async fn public_url(config: &Config, ca_file: Option<&std::path::Path>, report: &mut Report) {
+async fn public_url(
+    config: &Config,
+    ca_file: Option<&std::path::Path>,
+    report: &mut Report,
+) -> Option<Reached> {
     const WHAT: &str = "public url";
     let real = config.alexa.as_ref().is_some_and(|a| a.api == "amazon");
     let Some(url) = &config.server.public_url else {
@@ -137,18 +153,18 @@ async fn public_url(config: &Config, ca_file: Option<&std::path::Path>, report: 
             ),
             false => report.skip(WHAT, "server.public_url is not set (not needed with rask sim)"),
         }
-        return;
+        return None;
     };
     let Ok(parsed) = url::Url::parse(url) else {
         report.fail(WHAT, format!("server.public_url {url:?} is not a URL"));
-        return;
+        return None;
     };
     if parsed.scheme() != "https" {
         report.fail(
             WHAT,
             format!("{url} is not https://: Amazon calls account-linking and skill URLs over HTTPS only"),
         );
-        return;
+        return None;
     }
     let mut client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -161,13 +177,13 @@ async fn public_url(config: &Config, ca_file: Option<&std::path::Path>, report: 
                     WHAT,
                     format!("--ca-file {} is not a readable PEM certificate", path.display()),
                 );
-                return;
+                return None;
             }
         }
     }
     let Ok(client) = client.build() else {
         report.fail(WHAT, "no HTTPS client could be built");
-        return;
+        return None;
     };
     let health = format!("{}/healthz", url.trim_end_matches('/'));
     match client.get(&health).send().await {
@@ -193,35 +209,158 @@ async fn public_url(config: &Config, ca_file: Option<&std::path::Path>, report: 
             } else {
                 report.fail(WHAT, format!("{health} answers over HTTPS{port_note}"));
             }
+            Some(Reached {
+                client,
+                base: url.trim_end_matches('/').to_owned(),
+            })
         }
-        Ok(r) => report.fail(
-            WHAT,
-            format!(
-                "{health} answered HTTP {}: is this URL rask?",
-                r.status().as_u16()
-            ),
-        ),
-        Err(e) => report.fail(WHAT, format!("{health}: {}", rask_cloud::describe(&e))),
+        Ok(r) => {
+            report.fail(
+                WHAT,
+                format!(
+                    "{health} answered HTTP {}: is this URL rask?",
+                    r.status().as_u16()
+                ),
+            );
+            None
+        }
+        Err(e) => {
+            report.fail(WHAT, format!("{health}: {}", rask_cloud::describe(&e)));
+            None
+        }
     }
 }
 
-/// The forwarder's shared secret.
-fn forwarder(config: &Config, report: &mut Report) {
+/// The forwarder's shared secret, returned when it is set and usable.
+fn forwarder(config: &Config, report: &mut Report) -> Option<Vec<u8>> {
     const WHAT: &str = "forwarder secret";
     let Some(alexa) = &config.alexa else {
         report.skip(WHAT, "no [alexa] section");
-        return;
+        return None;
     };
     match config.forwarder_secret() {
-        Ok(Some(s)) => report.ok(
-            WHAT,
-            format!(
-                "set ({} bytes); give the forwarder Lambda the same value as RASK_FORWARDER_SECRET",
-                s.len()
-            ),
-        ),
+        Ok(Some(s)) => {
+            report.ok(
+                WHAT,
+                format!(
+                    "set ({} bytes); give the forwarder Lambda the same value as RASK_FORWARDER_SECRET",
+                    s.len()
+                ),
+            );
+            return Some(s);
+        }
         Ok(None) if alexa.api == "amazon" => report.fail(WHAT, "alexa.forwarder_secret_env is not set"),
         Ok(None) => report.skip(WHAT, "not set (rask sim sends directives unsigned)"),
         Err(e) => report.fail(WHAT, e),
+    }
+    None
+}
+
+/// What the public URL's `/alexa/smarthome` answered to one signed probe.
+enum ProbeAnswer {
+    /// 200 with rask's `ErrorResponse` INVALID_DIRECTIVE: the probe reached rask and passed.
+    Passed,
+    /// 401: rask refused the signature; its message says why.
+    Refused(String),
+    /// Anything else, described.
+    Other(String),
+}
+
+/// Sends the forwarder's probe: a directive no skill uses, signed as the forwarder Lambda signs,
+/// to the public URL. With the right secret rask answers INVALID_DIRECTIVE (so the request
+/// reached rask through any proxy, and the secrets match); with another secret it must refuse,
+/// or the rask at that URL checks no signatures at all.
+async fn probe(config: &Config, reached: Option<Reached>, secret: &[u8], report: &mut Report) {
+    const WHAT: &str = "forwarder probe";
+    let Some(reached) = reached else {
+        report.skip(WHAT, "the public URL did not answer (see above)");
+        return;
+    };
+    let endpoint = format!("{}/alexa/smarthome", reached.base);
+    let region = config
+        .alexa
+        .as_ref()
+        .and_then(|a| Region::parse(&a.region))
+        .unwrap_or(Region::Na)
+        .aws_region();
+    match send_probe(&reached.client, &endpoint, secret, region).await {
+        ProbeAnswer::Passed => {}
+        ProbeAnswer::Refused(why) => {
+            report.fail(
+                WHAT,
+                format!("{endpoint} refused a directive signed with this config's secret: {why}"),
+            );
+            return;
+        }
+        ProbeAnswer::Other(what) => {
+            report.fail(WHAT, format!("{endpoint} {what}"));
+            return;
+        }
+    }
+    let mut another = secret.to_vec();
+    another.extend_from_slice(b" but not this one");
+    match send_probe(&reached.client, &endpoint, &another, region).await {
+        ProbeAnswer::Refused(_) => report.ok(
+            WHAT,
+            format!(
+                "{endpoint} accepts a directive signed with this secret and refuses one signed with another"
+            ),
+        ),
+        ProbeAnswer::Passed => report.fail(
+            WHAT,
+            format!(
+                "{endpoint} accepted a directive signed with another secret: the rask serving it checks no \
+                 signatures. Restart it with this config (alexa.forwarder_secret_env)"
+            ),
+        ),
+        ProbeAnswer::Other(what) => report.fail(WHAT, format!("{endpoint} {what}")),
+    }
+}
+
+async fn send_probe(client: &reqwest::Client, endpoint: &str, secret: &[u8], region: &str) -> ProbeAnswer {
+    let nonce = format!("rask-check-{}", uuid::Uuid::new_v4());
+    let body = serde_json::json!({"directive": {
+        "header": {"namespace": "Rask.Check", "name": "Probe", "messageId": nonce, "payloadVersion": "3"},
+        "payload": {}}})
+    .to_string();
+    let signature = Signature::sign(
+        secret,
+        region,
+        rask_store::now_ms() / 1000,
+        &nonce,
+        body.as_bytes(),
+    );
+    let mut request = client
+        .post(endpoint)
+        .header("content-type", "application/json")
+        .body(body);
+    for (name, value) in signature.headers() {
+        request = request.header(name, value);
+    }
+    let response = match request.send().await {
+        Ok(r) => r,
+        Err(e) => return ProbeAnswer::Other(format!("did not answer: {}", rask_cloud::describe(&e))),
+    };
+    let status = response.status().as_u16();
+    let event: Option<serde_json::Value> = response.json().await.ok();
+    let field = |path: &str| {
+        event
+            .as_ref()
+            .and_then(|e| e.pointer(path))
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    match status {
+        200 if field("/event/payload/type") == "INVALID_DIRECTIVE" => ProbeAnswer::Passed,
+        401 if field("/event/payload/type") == "INVALID_AUTHORIZATION_CREDENTIAL" => {
+            ProbeAnswer::Refused(field("/event/payload/message"))
+        }
+        404 | 405 => ProbeAnswer::Other(format!(
+            "answered HTTP {status}: a reverse proxy in front of rask must pass /alexa/smarthome on to it"
+        )),
+        _ => ProbeAnswer::Other(format!(
+            "answered HTTP {status}, not as rask answers a directive: is this URL rask?"
+        )),
     }
 }

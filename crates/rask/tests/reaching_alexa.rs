@@ -462,3 +462,96 @@ async fn rask_check_tries_the_credentials_at_lwa_and_names_every_bad_key() {
         assert!(err.contains(line.trim_start_matches("FAIL  config: ")), "{err}");
     }
 }
+
+// Multi-threaded: the sim must answer while the test waits on `rask check`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rask_check_sends_a_signed_probe_through_the_public_url() {
+    let (sim, addr) = rask_sim::Sim::start(rask_sim::SimConfig::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let registration = json!({"vendorId": "M2AAAAAAAAAAAA", "smartHomeEndpoint": "http://127.0.0.1:9/alexa/smarthome",
+                              "lwaClientId": "rask-lwa", "lwaClientSecret": "rask-lwa-secret"});
+    sim.world()
+        .register_skill(serde_json::from_value(registration).unwrap())
+        .unwrap();
+    let port = free_port();
+    let identity = rask_sim::tls::TlsIdentity::generate(&["127.0.0.1".into()]).unwrap();
+    // One config signs (rask check, and the server in the first half), the other does not.
+    let config = |name: &str, extra: &str| {
+        let path = common::smart_home_config(name, &format!("http://{addr}"), "EU", extra);
+        let d = path.parent().unwrap().to_owned();
+        std::fs::write(d.join("cert.pem"), &identity.cert_chain_pem).unwrap();
+        std::fs::write(d.join("key.pem"), &identity.key_pem).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap().replace(
+            "[server]\nbind = \"127.0.0.1:0\"\n",
+            &format!(
+                "[server]\nbind = \"127.0.0.1:{port}\"\npublic_url = \"https://127.0.0.1:{port}/\"\n\
+                 tls_cert_file = \"{d}/cert.pem\"\ntls_key_file = \"{d}/key.pem\"\n",
+                d = d.display()
+            ),
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let signing = config(
+        "rask-probe-signing",
+        "forwarder_secret_env = \"RASK_TEST_FORWARDER_SECRET\"\n",
+    );
+    let unsigned = config("rask-probe-unsigned", "");
+    let ca_file = signing.with_file_name("ca.pem");
+    std::fs::write(&ca_file, identity.ca_pem.as_ref().unwrap()).unwrap();
+    let secrets = [
+        ("RASK_TEST_LINK_SECRET", "link-secret"),
+        ("RASK_TEST_LWA_SECRET", "rask-lwa-secret"),
+    ];
+    let check = |forwarder_secret: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_rask"))
+            .args(["check", "--config", signing.to_str().unwrap()])
+            .args(["--ca-file", ca_file.to_str().unwrap()])
+            .envs(secrets)
+            .env("RASK_TEST_FORWARDER_SECRET", forwarder_secret)
+            .env("RASK_LOG", "warn")
+            .output()
+            .unwrap();
+        (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+
+    let server = start(
+        &["serve", "--config", signing.to_str().unwrap()],
+        &[
+            secrets[0],
+            secrets[1],
+            ("RASK_TEST_FORWARDER_SECRET", FORWARDER_SECRET),
+        ],
+    );
+    assert!(server.url().starts_with("https://"), "{}", server.first_line);
+    let (code, out) = check(FORWARDER_SECRET);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!(
+            "ok    forwarder probe: https://127.0.0.1:{port}/alexa/smarthome accepts a directive signed with this secret and refuses one signed with another"
+        )),
+        "{out}"
+    );
+    // The forwarder (and rask check) hold a secret the server does not.
+    let (code, out) = check("another-forwarder-secret-0123456789abcdef");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("FAIL  forwarder probe:")
+            && out.contains("refused a directive signed with this config's secret")
+            && out.contains("RASK_FORWARDER_SECRET differs from rask's"),
+        "{out}"
+    );
+    drop(server);
+
+    // The rask at the public URL was started without a forwarder secret: it checks nothing.
+    let _server = start(&["serve", "--config", unsigned.to_str().unwrap()], &secrets);
+    let (code, out) = check(FORWARDER_SECRET);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(
+            "accepted a directive signed with another secret: the rask serving it checks no signatures"
+        ),
+        "{out}"
+    );
+}
