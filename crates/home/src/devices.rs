@@ -1,7 +1,12 @@
 //! The devices rask bridges, and what each kind tells Alexa in discovery.
 
-use rask_model::smarthome::{Capability, DiscoveryEndpoint, DisplayCategory};
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rask_model::smarthome::{Capability, DiscoveryEndpoint, DisplayCategory, TemperatureScale};
 use serde::{Deserialize, Serialize};
+
+use crate::capabilities::DeviceProperty;
 
 /// A kind of device, with its Alexa capabilities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -11,10 +16,146 @@ pub enum DeviceKind {
     Doorbell,
     /// A dimmable light: power and brightness.
     Light,
+    /// A smart plug or switch: power.
+    Plug,
+    /// A blind set to a position: `Alexa.RangeController` `Blind.Lift`, 0 closed to 100 open.
+    Blind,
+    /// A shutter driven up, down or stopped (RFY and most roller shutters):
+    /// `Alexa.ModeController` `Blinds.Position`.
+    Shutter,
+    /// A door lock: `Alexa.LockController`.
+    Lock,
     /// A door or window contact: `Alexa.ContactSensor`.
     ContactSensor,
     /// A motion sensor: `Alexa.MotionSensor`.
     MotionSensor,
+    /// A thermometer: `Alexa.TemperatureSensor`.
+    TemperatureSensor,
+}
+
+impl DeviceKind {
+    /// Every kind, by its configuration name.
+    pub const ALL: [(&'static str, DeviceKind); 9] = [
+        ("doorbell", DeviceKind::Doorbell),
+        ("light", DeviceKind::Light),
+        ("plug", DeviceKind::Plug),
+        ("blind", DeviceKind::Blind),
+        ("shutter", DeviceKind::Shutter),
+        ("lock", DeviceKind::Lock),
+        ("contact_sensor", DeviceKind::ContactSensor),
+        ("motion_sensor", DeviceKind::MotionSensor),
+        ("temperature_sensor", DeviceKind::TemperatureSensor),
+    ];
+
+    /// The kind with this configuration name (`light`, `contact_sensor`, ...).
+    pub fn from_name(name: &str) -> Option<DeviceKind> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, k)| *k)
+    }
+
+    /// Its configuration name.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("device")
+    }
+
+    /// The properties a device of this kind has, in the order a plain state value is tried.
+    pub fn properties(self) -> &'static [DeviceProperty] {
+        use DeviceProperty as P;
+        match self {
+            DeviceKind::Doorbell => &[],
+            DeviceKind::Light => &[P::Power, P::Brightness],
+            DeviceKind::Plug => &[P::Power],
+            DeviceKind::Blind => &[P::Position],
+            DeviceKind::Shutter => &[P::Mode],
+            DeviceKind::Lock => &[P::Lock],
+            DeviceKind::ContactSensor => &[P::Contact],
+            DeviceKind::MotionSensor => &[P::Motion],
+            DeviceKind::TemperatureSensor => &[P::Temperature],
+        }
+    }
+
+    /// Whether Alexa can control it (it then needs a command topic).
+    pub fn controllable(self) -> bool {
+        self.properties().iter().any(|p| p.controllable())
+    }
+
+    fn category(self) -> DisplayCategory {
+        match self {
+            DeviceKind::Doorbell => DisplayCategory::Doorbell,
+            DeviceKind::Light => DisplayCategory::Light,
+            DeviceKind::Plug => DisplayCategory::Smartplug,
+            DeviceKind::Blind => DisplayCategory::InteriorBlind,
+            DeviceKind::Shutter => DisplayCategory::ExteriorBlind,
+            DeviceKind::Lock => DisplayCategory::Smartlock,
+            DeviceKind::ContactSensor => DisplayCategory::ContactSensor,
+            DeviceKind::MotionSensor => DisplayCategory::MotionSensor,
+            DeviceKind::TemperatureSensor => DisplayCategory::TemperatureSensor,
+        }
+    }
+}
+
+/// How rask reaches a device over MQTT, and how patient it is with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wiring {
+    /// Where directives are published.
+    pub command_topic: Option<String>,
+    /// Where the device reports its state.
+    pub state_topic: Option<String>,
+    /// Which JSON field of a state message holds each property (default: its name).
+    pub state_fields: HashMap<DeviceProperty, String>,
+    /// The payload published for each property, `{value}` replaced by the target (default:
+    /// [`DeviceProperty::default_template`]).
+    pub command_templates: HashMap<DeviceProperty, String>,
+    /// How long the device has to confirm a command on its state topic.
+    pub confirm_timeout: Duration,
+    /// Answer Alexa at once with a `DeferredResponse` and send the result through the Event
+    /// Gateway, for devices slower than Alexa's 8 s.
+    pub slow: bool,
+    /// A device not heard from for this long is reported unreachable.
+    pub offline_after: Option<Duration>,
+    /// The scale a temperature sensor reports in.
+    pub temperature_scale: TemperatureScale,
+}
+
+/// How long a device has to confirm a command, unless configured.
+pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(3);
+
+impl Default for Wiring {
+    fn default() -> Self {
+        Wiring {
+            command_topic: None,
+            state_topic: None,
+            state_fields: HashMap::new(),
+            command_templates: HashMap::new(),
+            confirm_timeout: CONFIRM_TIMEOUT,
+            slow: false,
+            offline_after: None,
+            temperature_scale: TemperatureScale::Celsius,
+        }
+    }
+}
+
+impl Wiring {
+    /// The JSON field of a state message that holds `p`.
+    pub fn state_field(&self, p: DeviceProperty) -> String {
+        self.state_fields
+            .get(&p)
+            .cloned()
+            .unwrap_or_else(|| p.field().to_owned())
+    }
+
+    /// The payload that tells the device to take `target` for `p`.
+    pub fn command_payload(&self, p: DeviceProperty, target: &serde_json::Value) -> String {
+        let template = self
+            .command_templates
+            .get(&p)
+            .cloned()
+            .unwrap_or_else(|| p.default_template());
+        template.replace("{value}", &p.render(target))
+    }
 }
 
 /// One device.
@@ -28,36 +169,37 @@ pub struct Device {
     pub description: String,
     /// What it is.
     pub kind: DeviceKind,
+    /// Its MQTT topics and timings.
+    pub wiring: Wiring,
 }
 
 impl Device {
+    /// A device with no MQTT wiring.
+    pub fn new(id: &str, name: &str, description: &str, kind: DeviceKind) -> Device {
+        Device {
+            id: id.into(),
+            name: name.into(),
+            description: description.into(),
+            kind,
+            wiring: Wiring::default(),
+        }
+    }
+
     /// What discovery says about this device: its category and capabilities, with
     /// `Alexa.EndpointHealth` on every one.
     pub fn discovery(&self) -> DiscoveryEndpoint {
-        let (category, capabilities) = match self.kind {
-            DeviceKind::Doorbell => (
-                DisplayCategory::Doorbell,
-                vec![Capability::doorbell_event_source()],
-            ),
-            DeviceKind::Light => (
-                DisplayCategory::Light,
-                vec![
-                    Capability::reporting("Alexa.PowerController", &["powerState"]),
-                    Capability::reporting("Alexa.BrightnessController", &["brightness"]),
-                ],
-            ),
-            DeviceKind::ContactSensor => (
-                DisplayCategory::ContactSensor,
-                vec![Capability::reporting("Alexa.ContactSensor", &["detectionState"])],
-            ),
-            DeviceKind::MotionSensor => (
-                DisplayCategory::MotionSensor,
-                vec![Capability::reporting("Alexa.MotionSensor", &["detectionState"])],
-            ),
-        };
-        let mut e = DiscoveryEndpoint::new(&self.id, &self.name, &self.description, "rask", category);
-        for c in capabilities {
-            e = e.with_capability(c);
+        let mut e = DiscoveryEndpoint::new(
+            &self.id,
+            &self.name,
+            &self.description,
+            "rask",
+            self.kind.category(),
+        );
+        if self.kind == DeviceKind::Doorbell {
+            e = e.with_capability(Capability::doorbell_event_source());
+        }
+        for p in self.kind.properties() {
+            e = e.with_capability(p.capability());
         }
         e.with_capability(Capability::endpoint_health())
     }
@@ -78,12 +220,7 @@ impl Registry {
     /// The demo home of `rask serve` without a configuration: a doorbell "Front door", a light
     /// and a contact sensor.
     pub fn demo() -> Self {
-        let d = |id: &str, name: &str, description: &str, kind| Device {
-            id: id.into(),
-            name: name.into(),
-            description: description.into(),
-            kind,
-        };
+        let d = Device::new;
         Registry::new(vec![
             d(
                 "front-door",
@@ -134,5 +271,45 @@ mod tests {
         assert_eq!(source.proactively_reported, Some(true));
         assert!(door.has_interface("Alexa.EndpointHealth"));
         assert!(r.devices().iter().all(|d| d.discovery().check_limits().is_ok()));
+    }
+
+    /// The official schema is the oracle: every kind's discovery, and each property in a
+    /// response's context and in a change report.
+    #[test]
+    fn every_kind_is_valid_in_discovery_responses_and_change_reports() {
+        use rask_model::smarthome::{CauseType, EventMessage};
+        let devices: Vec<Device> = DeviceKind::ALL
+            .iter()
+            .map(|(name, kind)| Device::new(&format!("{name}-1"), &format!("The {name}"), "test", *kind))
+            .collect();
+        let discover = EventMessage::discover_response(devices.iter().map(Device::discovery).collect());
+        let v = serde_json::to_value(&discover).unwrap();
+        let report = rask_model::check::check_value(&v);
+        assert!(report.is_valid(), "{}\n{v:#}", report.describe());
+        for (name, kind) in DeviceKind::ALL {
+            for p in kind.properties() {
+                let value = match p {
+                    DeviceProperty::Power => serde_json::json!("ON"),
+                    DeviceProperty::Brightness | DeviceProperty::Position => serde_json::json!(40),
+                    DeviceProperty::Mode => serde_json::json!("Position.Up"),
+                    DeviceProperty::Lock => serde_json::json!("LOCKED"),
+                    DeviceProperty::Contact | DeviceProperty::Motion => serde_json::json!("DETECTED"),
+                    DeviceProperty::Temperature => serde_json::json!({"value": 21.5, "scale": "CELSIUS"}),
+                };
+                let property = p.property(value, rask_model::timestamp::now_millis(), 0);
+                let change = EventMessage::change_report(
+                    format!("{name}-1"),
+                    "Atza|token",
+                    CauseType::PhysicalInteraction,
+                    vec![property],
+                    vec![rask_model::smarthome::Property::connectivity(
+                        rask_model::smarthome::Connectivity::Ok,
+                    )],
+                );
+                let v = serde_json::to_value(&change).unwrap();
+                let report = rask_model::check::check_value(&v);
+                assert!(report.is_valid(), "{name} {p:?}: {}\n{v:#}", report.describe());
+            }
+        }
     }
 }

@@ -1,12 +1,15 @@
 //! The bridge between a home's devices and Alexa.
 //!
 //! - [`devices`]: the device registry and what each kind of device tells Alexa in discovery;
+//! - [`capabilities`]: each property in Alexa's words: directives to targets, device reports
+//!   to values, the documented errors;
 //! - [`smarthome`]: `POST /alexa/smarthome`, where Alexa's directives arrive (through the
 //!   forwarder Lambda): AcceptGrant, Discover, and Alexa's own error answers;
 //! - [`forwarder`]: checking the forwarder Lambda's signature, timestamp and nonce;
 //! - [`triggers`]: device triggers (`POST /hooks/devices/{id}/press`) into the outbox;
 //! - [`delivery`]: the worker that takes the outbox to the Event Gateway.
 
+pub mod capabilities;
 pub mod delivery;
 pub mod devices;
 pub mod forwarder;

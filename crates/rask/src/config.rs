@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rask_home::capabilities::DeviceProperty;
 use rask_link::secret::Secret;
 use rask_link::{ClientAuth, ClientConfig, LinkConfig};
 use serde::Deserialize;
@@ -100,7 +101,7 @@ fn default_key_file() -> PathBuf {
 }
 
 /// `[[devices]]`: one device bridged to Alexa.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceSection {
     /// The endpoint id Alexa knows it by: letters, digits and `_-=#;:?@&`.
@@ -110,7 +111,8 @@ pub struct DeviceSection {
     /// Shown in the Alexa app (default: the kind).
     #[serde(default)]
     pub description: Option<String>,
-    /// `doorbell`, `light`, `contact_sensor` or `motion_sensor`.
+    /// `doorbell`, `light`, `plug`, `blind`, `shutter`, `lock`, `contact_sensor`,
+    /// `motion_sensor` or `temperature_sensor`.
     pub kind: String,
     /// The environment variable holding the device's secret for `POST /hooks/devices/{id}/...`.
     #[serde(default)]
@@ -121,6 +123,31 @@ pub struct DeviceSection {
     /// The MQTT topic on which the device reports presses (needs `[mqtt]`).
     #[serde(default)]
     pub mqtt_topic: Option<String>,
+    /// Where rask publishes Alexa's directives for the device (controllable kinds).
+    #[serde(default)]
+    pub command_topic: Option<String>,
+    /// Where the device reports its state: a plain value or a JSON object.
+    #[serde(default)]
+    pub state_topic: Option<String>,
+    /// Property → the JSON field (dotted path) of a state message that holds it.
+    #[serde(default)]
+    pub state_fields: std::collections::BTreeMap<String, String>,
+    /// Property → the payload published to set it, `{value}` standing for the target.
+    #[serde(default)]
+    pub command_templates: std::collections::BTreeMap<String, String>,
+    /// How long the device has to confirm a command on its state topic (default 3000).
+    #[serde(default)]
+    pub confirm_timeout_ms: Option<u64>,
+    /// A device slower than Alexa's 8 s: answer with a DeferredResponse, the result follows
+    /// through the Event Gateway.
+    #[serde(default)]
+    pub slow: bool,
+    /// After this long without a message, the device is reported unreachable.
+    #[serde(default)]
+    pub offline_after_seconds: Option<u64>,
+    /// `CELSIUS` (default), `FAHRENHEIT` or `KELVIN`: what a temperature sensor reports in.
+    #[serde(default)]
+    pub temperature_scale: Option<String>,
 }
 
 /// `[server]`.
@@ -244,11 +271,174 @@ pub struct Client {
 }
 
 fn device_kind(kind: &str) -> Option<rask_home::DeviceKind> {
+    rask_home::DeviceKind::from_name(kind)
+}
+
+/// The keys of one `[[devices]]` entry whose kind is known.
+fn check_device(
+    d: &DeviceSection,
+    kind: rask_home::DeviceKind,
+    has_mqtt: bool,
+    key: &dyn Fn(&str) -> String,
+    errors: &mut Vec<ConfigError>,
+) {
+    use rask_home::DeviceKind;
+    let names = |props: &[DeviceProperty]| props.iter().map(|p| p.field()).collect::<Vec<_>>().join(", ");
+    let http = d.secret_env.is_some() || d.secret_file.is_some();
     match kind {
-        "doorbell" => Some(rask_home::DeviceKind::Doorbell),
-        "light" => Some(rask_home::DeviceKind::Light),
-        "contact_sensor" => Some(rask_home::DeviceKind::ContactSensor),
-        "motion_sensor" => Some(rask_home::DeviceKind::MotionSensor),
+        DeviceKind::Doorbell if !http && d.mqtt_topic.is_none() => errors.push(err(
+            key("mqtt_topic"),
+            "a doorbell needs a trigger: mqtt_topic, or secret_env for HTTP",
+        )),
+        DeviceKind::Doorbell => {}
+        k if k.controllable() && d.command_topic.is_none() => errors.push(err(
+            key("command_topic"),
+            format!(
+                "a {} is controlled through MQTT: set command_topic (and state_topic, on which it confirms)",
+                k.name()
+            ),
+        )),
+        k if !k.controllable() && d.state_topic.is_none() && !http => errors.push(err(
+            key("state_topic"),
+            format!(
+                "a {} needs a way to report: state_topic, or secret_env for POST /hooks/devices/{{id}}/state",
+                k.name()
+            ),
+        )),
+        _ => {}
+    }
+    if kind != DeviceKind::Doorbell && d.mqtt_topic.is_some() {
+        errors.push(err(
+            key("mqtt_topic"),
+            "mqtt_topic is a doorbell's press topic; other devices use state_topic and command_topic",
+        ));
+    }
+    let mqtt_keys = [
+        ("mqtt_topic", &d.mqtt_topic),
+        ("command_topic", &d.command_topic),
+        ("state_topic", &d.state_topic),
+    ];
+    for (name, topic) in mqtt_keys {
+        match topic {
+            Some(_) if !has_mqtt => errors.push(err(key(name), "an MQTT topic needs an [mqtt] broker url")),
+            Some(t) if t.is_empty() || t.contains(['+', '#']) => errors.push(err(
+                key(name),
+                format!("{t:?} is not a topic rask can use (empty, or with a wildcard)"),
+            )),
+            _ => {}
+        }
+    }
+    let props = kind.properties();
+    for (field, path) in &d.state_fields {
+        match DeviceProperty::from_field(field) {
+            Some(p) if props.contains(&p) && !path.is_empty() => {}
+            Some(p) if props.contains(&p) => errors.push(err(
+                key(&format!("state_fields.{field}")),
+                "the field name is empty",
+            )),
+            _ => errors.push(err(
+                key(&format!("state_fields.{field}")),
+                format!(
+                    "a {} has no property {field:?} (it has: {})",
+                    kind.name(),
+                    names(props)
+                ),
+            )),
+        }
+    }
+    for (field, template) in &d.command_templates {
+        match DeviceProperty::from_field(field) {
+            Some(p) if props.contains(&p) && p.controllable() => {
+                if !template.contains("{value}") {
+                    errors.push(err(
+                        key(&format!("command_templates.{field}")),
+                        "the template has no {value} for the target",
+                    ));
+                }
+            }
+            _ => errors.push(err(
+                key(&format!("command_templates.{field}")),
+                format!(
+                    "a {} has no property {field:?} that Alexa sets (it has: {})",
+                    kind.name(),
+                    names(
+                        &props
+                            .iter()
+                            .copied()
+                            .filter(|p| p.controllable())
+                            .collect::<Vec<_>>()
+                    )
+                ),
+            )),
+        }
+    }
+    if let Some(ms) = d.confirm_timeout_ms {
+        // Alexa waits 8 s and the forwarder 7 s; a slow device answers later through the gateway.
+        let max = if d.slow { 600_000 } else { 6_000 };
+        if !(100..=max).contains(&ms) {
+            let why = if d.slow {
+                ""
+            } else {
+                "; a device that takes longer should set slow = true"
+            };
+            errors.push(err(
+                key("confirm_timeout_ms"),
+                format!("{ms} is not within 100–{max}{why}"),
+            ));
+        }
+    }
+    if d.slow && !kind.controllable() {
+        errors.push(err(key("slow"), format!("a {} takes no commands", kind.name())));
+    }
+    if let Some(s) = d.offline_after_seconds.filter(|s| *s == 0) {
+        errors.push(err(
+            key("offline_after_seconds"),
+            format!("{s} is not a period: leave it out for never"),
+        ));
+    }
+    if let Some(scale) = &d.temperature_scale {
+        if temperature_scale(scale).is_none() {
+            errors.push(err(
+                key("temperature_scale"),
+                format!("{scale:?} is not CELSIUS, FAHRENHEIT or KELVIN"),
+            ));
+        }
+    }
+}
+
+/// A device's MQTT wiring from its (valid) section.
+fn wiring(d: &DeviceSection) -> rask_home::devices::Wiring {
+    let by_property = |m: &std::collections::BTreeMap<String, String>| {
+        m.iter()
+            .filter_map(|(k, v)| Some((DeviceProperty::from_field(k)?, v.clone())))
+            .collect()
+    };
+    let defaults = rask_home::devices::Wiring::default();
+    rask_home::devices::Wiring {
+        command_topic: d.command_topic.clone(),
+        state_topic: d.state_topic.clone(),
+        state_fields: by_property(&d.state_fields),
+        command_templates: by_property(&d.command_templates),
+        confirm_timeout: d
+            .confirm_timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(defaults.confirm_timeout),
+        slow: d.slow,
+        offline_after: d.offline_after_seconds.map(Duration::from_secs),
+        temperature_scale: d
+            .temperature_scale
+            .as_deref()
+            .and_then(temperature_scale)
+            .unwrap_or(defaults.temperature_scale),
+    }
+}
+
+fn temperature_scale(s: &str) -> Option<rask_model::smarthome::TemperatureScale> {
+    use rask_model::smarthome::TemperatureScale as T;
+    match s.to_ascii_uppercase().as_str() {
+        "CELSIUS" => Some(T::Celsius),
+        "FAHRENHEIT" => Some(T::Fahrenheit),
+        "KELVIN" => Some(T::Kelvin),
         _ => None,
     }
 }
@@ -441,25 +631,15 @@ impl Config {
             if let Err(e) = rask_model::limits::check_friendly_name(&d.name) {
                 errors.push(err(key("name"), e.to_string()));
             }
-            if device_kind(&d.kind).is_none() {
+            let Some(kind) = device_kind(&d.kind) else {
+                let names: Vec<&str> = rask_home::DeviceKind::ALL.iter().map(|(n, _)| *n).collect();
                 errors.push(err(
                     key("kind"),
-                    format!(
-                        "{:?} is not doorbell, light, contact_sensor or motion_sensor",
-                        d.kind
-                    ),
+                    format!("{:?} is not one of {}", d.kind, names.join(", ")),
                 ));
-            }
-            let triggered = d.secret_env.is_some() || d.secret_file.is_some() || d.mqtt_topic.is_some();
-            if d.kind == "doorbell" && !triggered {
-                errors.push(err(
-                    key("mqtt_topic"),
-                    "a doorbell needs a trigger: mqtt_topic, or secret_env for HTTP",
-                ));
-            }
-            if d.mqtt_topic.is_some() && self.mqtt.is_none() {
-                errors.push(err(key("mqtt_topic"), "an MQTT topic needs an [mqtt] broker url"));
-            }
+                continue;
+            };
+            check_device(d, kind, self.mqtt.is_some(), &key, &mut errors);
         }
         if errors.is_empty() { Ok(()) } else { Err(errors) }
     }
@@ -482,6 +662,7 @@ impl Config {
                             .clone()
                             .unwrap_or_else(|| format!("{} bridged by rask", d.kind.replace('_', " "))),
                         kind,
+                        wiring: wiring(d),
                     })
                 })
                 .collect(),
@@ -702,6 +883,52 @@ mod tests {
                 "linking.clients[0].vendor_ids",
                 "linking.clients[0].authentication"
             ]
+        );
+    }
+
+    #[test]
+    fn device_wiring_keys_are_checked_each_by_name() {
+        let errors = parse(
+            "[mqtt]\nurl = \"mqtt://127.0.0.1\"\n\
+             [[devices]]\nid = \"lamp\"\nname = \"Lamp\"\nkind = \"light\"\nstate_topic = \"home/lamp\"\n\
+             [devices.state_fields]\ncolour = \"c\"\n[devices.command_templates]\nbrightness = \"dim\"\n\
+             [[devices]]\nid = \"door\"\nname = \"Door\"\nkind = \"contact_sensor\"\n\
+             [devices.command_templates]\ncontact = \"{value}\"\n\
+             [[devices]]\nid = \"blind\"\nname = \"Blind\"\nkind = \"blind\"\ncommand_topic = \"home/#\"\nconfirm_timeout_ms = 20000\n\
+             [[devices]]\nid = \"temp\"\nname = \"Temp\"\nkind = \"temperature_sensor\"\nstate_topic = \"t\"\ntemperature_scale = \"RANKINE\"\n",
+        )
+        .unwrap_err();
+        let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "devices[0].command_topic",
+                "devices[0].state_fields.colour",
+                "devices[0].command_templates.brightness",
+                "devices[1].state_topic",
+                "devices[1].command_templates.contact",
+                "devices[2].command_topic",
+                "devices[2].confirm_timeout_ms",
+                "devices[3].temperature_scale",
+            ],
+            "{lines:#?}"
+        );
+        assert!(lines[1].contains("(it has: power, brightness)"), "{}", lines[1]);
+        assert!(lines[6].contains("slow = true"), "{}", lines[6]);
+        let ok = parse(
+            "[mqtt]\nurl = \"mqtt://127.0.0.1\"\n[[devices]]\nid = \"blind\"\nname = \"Blind\"\nkind = \"shutter\"\n\
+             command_topic = \"rfy/blind/set\"\nstate_topic = \"rfy/blind\"\nslow = true\nconfirm_timeout_ms = 60000\n\
+             [devices.command_templates]\nmode = \"{value}\"\n",
+        )
+        .unwrap();
+        let shutter = ok.registry(true).devices()[0].clone();
+        assert!(shutter.wiring.slow);
+        assert_eq!(
+            shutter
+                .wiring
+                .command_payload(DeviceProperty::Mode, &serde_json::json!("Position.Down")),
+            "Position.Down"
         );
     }
 

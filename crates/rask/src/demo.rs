@@ -108,7 +108,7 @@ impl Embedded {
             kind: kind.into(),
             secret_env: None,
             secret_file,
-            mqtt_topic: None,
+            ..DeviceSection::default()
         };
         config.devices = vec![
             device("front-door", "Front door", "doorbell", Some(door_file)),
