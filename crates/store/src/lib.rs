@@ -8,9 +8,12 @@
 //! - [`users`]: the people who link their accounts;
 //! - [`sessions`]: browser sessions of the login and consent pages;
 //! - [`oauth`]: authorization codes, token families, access and refresh tokens;
-//! - [`link_log`]: every step of every linking attempt.
+//! - [`link_log`]: every step of every linking attempt;
+//! - [`grants`], [`outbox`]: users' event grants, and the events on their way to Alexa;
+//! - [`device_state`]: what each device last reported, and the change reports owed.
 
 mod db;
+pub mod device_state;
 pub mod grants;
 pub mod link_log;
 pub mod oauth;

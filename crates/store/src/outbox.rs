@@ -98,6 +98,33 @@ async fn insert_attempts(
     Ok(())
 }
 
+/// Writes outbox rows inside `tx`, a statement per [`ROWS_PER_STATEMENT`] rows.
+pub(crate) async fn insert_events(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    events: &[NewEvent],
+) -> Result<(), StoreError> {
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO outbox (id, user_id, endpoint_id, kind, event, created_at, expires_at, next_attempt_at) VALUES {}",
+            placeholders(chunk.len(), 8)
+        );
+        let mut q = sqlx::query(&sql);
+        for e in chunk {
+            q = q
+                .bind(e.id.clone())
+                .bind(e.user_id.clone())
+                .bind(e.endpoint_id.clone())
+                .bind(e.kind.clone())
+                .bind(e.event.clone())
+                .bind(e.created_at)
+                .bind(e.expires_at)
+                .bind(e.created_at);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 /// A claimed outbox row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
@@ -162,25 +189,7 @@ impl Store {
     /// Writes events, all or none: a press for many users is a few multi-row statements.
     pub async fn enqueue(&self, events: &[NewEvent]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for chunk in events.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO outbox (id, user_id, endpoint_id, kind, event, created_at, expires_at, next_attempt_at) VALUES {}",
-                placeholders(chunk.len(), 8)
-            );
-            let mut q = sqlx::query(&sql);
-            for e in chunk {
-                q = q
-                    .bind(e.id.clone())
-                    .bind(e.user_id.clone())
-                    .bind(e.endpoint_id.clone())
-                    .bind(e.kind.clone())
-                    .bind(e.event.clone())
-                    .bind(e.created_at)
-                    .bind(e.expires_at)
-                    .bind(e.created_at);
-            }
-            q.execute(&mut *tx).await?;
-        }
+        insert_events(&mut tx, events).await?;
         tx.commit().await?;
         Ok(())
     }

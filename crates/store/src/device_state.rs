@@ -1,0 +1,335 @@
+//! Device state: the last value heard of each device property, when each device was last
+//! heard from, the changes that still owe Alexa a `ChangeReport`, and the endpoints as last
+//! announced to Alexa.
+//!
+//! Values are opaque JSON text here (Alexa's wire form, chosen by rask-home). Recording a
+//! value that differs from the stored one marks a report as owed; [`Store::take_report`] turns
+//! what is owed into outbox rows and clears it in one transaction, so that a report is neither
+//! lost nor doubled by a crash, and two instances on one PostgreSQL database never both send
+//! it (the endpoint's rows are locked first).
+
+use sqlx::Row;
+
+use crate::db::{Store, StoreError};
+use crate::outbox::{NewEvent, insert_events};
+
+/// One stored property of a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredProperty {
+    /// rask-home's name for it (`power`, `brightness`, ...).
+    pub property: String,
+    /// Its value, JSON text.
+    pub value: String,
+    /// When the device last reported it (Unix ms).
+    pub sampled_at: i64,
+    /// When a change is owed to Alexa, its cause (`PHYSICAL_INTERACTION`, ...).
+    pub report_cause: Option<String>,
+    /// Since when the change has been owed.
+    pub owed_since: Option<i64>,
+}
+
+/// A device's stored state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceState {
+    /// When the device was last heard from, if ever.
+    pub heard_at: Option<i64>,
+    /// Its properties, by name.
+    pub properties: Vec<StoredProperty>,
+}
+
+impl DeviceState {
+    /// The stored value of `property`, JSON text.
+    pub fn value(&self, property: &str) -> Option<&str> {
+        self.properties
+            .iter()
+            .find(|p| p.property == property)
+            .map(|p| p.value.as_str())
+    }
+}
+
+fn stored(r: &sqlx::any::AnyRow) -> Result<StoredProperty, sqlx::Error> {
+    Ok(StoredProperty {
+        property: r.try_get("property")?,
+        value: r.try_get("value")?,
+        sampled_at: r.try_get("sampled_at")?,
+        report_cause: r.try_get("report_cause")?,
+        owed_since: r.try_get("owed_since")?,
+    })
+}
+
+const COLUMNS: &str = "property, value, sampled_at, report_cause, owed_since";
+
+impl Store {
+    /// Records what a device reported at `at`: each (property, JSON value). A value that
+    /// differs from the stored one owes Alexa a report with `cause` (an owed report keeps its
+    /// first `owed_since`, so a burst is one report). Returns the properties that changed.
+    pub async fn record_state(
+        &self,
+        endpoint_id: &str,
+        values: &[(String, String)],
+        at: i64,
+        cause: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut changed = Vec::new();
+        for (property, value) in values {
+            // Every right-hand side sees the row as it was: the value compared is the old one.
+            let row = sqlx::query(
+                "INSERT INTO device_state (endpoint_id, property, value, sampled_at, changed_at, report_cause, owed_since) \
+                 VALUES ($1, $2, $3, $4, $4, $5, $4) \
+                 ON CONFLICT (endpoint_id, property) DO UPDATE SET \
+                   sampled_at = excluded.sampled_at, \
+                   changed_at = CASE WHEN device_state.value = excluded.value THEN device_state.changed_at ELSE excluded.changed_at END, \
+                   report_cause = CASE WHEN device_state.value = excluded.value THEN device_state.report_cause ELSE excluded.report_cause END, \
+                   owed_since = CASE WHEN device_state.value = excluded.value THEN device_state.owed_since \
+                                     ELSE COALESCE(device_state.owed_since, excluded.owed_since) END, \
+                   value = excluded.value \
+                 RETURNING changed_at",
+            )
+            .bind(endpoint_id)
+            .bind(property.clone())
+            .bind(value.clone())
+            .bind(at)
+            .bind(cause)
+            .fetch_one(&mut *tx)
+            .await?;
+            if row.try_get::<i64, _>("changed_at")? == at {
+                changed.push(property.clone());
+            }
+        }
+        sqlx::query(
+            "INSERT INTO device_heard (endpoint_id, heard_at) VALUES ($1, $2) \
+             ON CONFLICT (endpoint_id) DO UPDATE SET heard_at = excluded.heard_at",
+        )
+        .bind(endpoint_id)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// A device's stored state.
+    pub async fn device_state(&self, endpoint_id: &str) -> Result<DeviceState, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM device_state WHERE endpoint_id = $1 ORDER BY property"
+        ))
+        .bind(endpoint_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let heard = sqlx::query("SELECT heard_at FROM device_heard WHERE endpoint_id = $1")
+            .bind(endpoint_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(DeviceState {
+            heard_at: heard.map(|r| r.try_get("heard_at")).transpose()?,
+            properties: rows.iter().map(stored).collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// Endpoints with a report owed since `before` or earlier: their burst window is over.
+    pub async fn owed_reports(&self, before: i64) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT endpoint_id FROM device_state WHERE owed_since IS NOT NULL AND owed_since <= $1",
+        )
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get("endpoint_id"))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Takes the report owed for `endpoint_id`: `build` turns the device's properties (the
+    /// owed ones carry their cause) into outbox rows, which are written as the debt is
+    /// cleared, in one transaction. Returns how many rows were written; 0 when nothing was
+    /// owed any more (another instance took it).
+    pub async fn take_report(
+        &self,
+        endpoint_id: &str,
+        build: impl FnOnce(&[StoredProperty]) -> Vec<NewEvent>,
+    ) -> Result<usize, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // A write first: PostgreSQL locks the endpoint's rows until commit, and SQLite takes
+        // its write lock now rather than fail to upgrade a read later.
+        sqlx::query("UPDATE device_state SET owed_since = owed_since WHERE endpoint_id = $1")
+            .bind(endpoint_id)
+            .execute(&mut *tx)
+            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM device_state WHERE endpoint_id = $1 ORDER BY property"
+        ))
+        .bind(endpoint_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let properties: Vec<StoredProperty> = rows.iter().map(stored).collect::<Result<_, _>>()?;
+        if properties.iter().all(|p| p.owed_since.is_none()) {
+            tx.commit().await?;
+            return Ok(0);
+        }
+        let events = build(&properties);
+        insert_events(&mut tx, &events).await?;
+        sqlx::query("UPDATE device_state SET report_cause = NULL, owed_since = NULL WHERE endpoint_id = $1")
+            .bind(endpoint_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(events.len())
+    }
+
+    /// Every endpoint as last announced to Alexa: (endpoint id, discovery JSON).
+    pub async fn announced_endpoints(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT endpoint_id, discovery FROM discovered_endpoints ORDER BY endpoint_id")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Ok((r.try_get("endpoint_id")?, r.try_get("discovery")?)))
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    /// Records the endpoints now announced (`current`, complete) and writes the events that
+    /// announce the change, in one transaction: a crash leaves either both or neither.
+    pub async fn announce_endpoints(
+        &self,
+        current: &[(String, String)],
+        events: &[NewEvent],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM discovered_endpoints")
+            .execute(&mut *tx)
+            .await?;
+        for (id, discovery) in current {
+            sqlx::query("INSERT INTO discovered_endpoints (endpoint_id, discovery) VALUES ($1, $2)")
+                .bind(id.clone())
+                .bind(discovery.clone())
+                .execute(&mut *tx)
+                .await?;
+        }
+        insert_events(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing;
+
+    async fn stores() -> Vec<Store> {
+        vec![
+            Store::connect(&testing::sqlite_url()).await.unwrap(),
+            Store::connect(&testing::postgres_url().await).await.unwrap(),
+        ]
+    }
+
+    fn v(property: &str, value: &str) -> (String, String) {
+        (property.to_owned(), value.to_owned())
+    }
+
+    #[tokio::test]
+    async fn a_change_is_owed_once_and_a_burst_keeps_its_first_time() {
+        for store in stores().await {
+            let changed = store
+                .record_state(
+                    "lamp",
+                    &[v("power", "\"ON\""), v("brightness", "40")],
+                    1_000,
+                    "PHYSICAL_INTERACTION",
+                )
+                .await
+                .unwrap();
+            assert_eq!(changed, ["power", "brightness"]);
+            // The same value again: heard, not changed.
+            let changed = store
+                .record_state("lamp", &[v("power", "\"ON\"")], 1_100, "PHYSICAL_INTERACTION")
+                .await
+                .unwrap();
+            assert!(changed.is_empty());
+            let changed = store
+                .record_state("lamp", &[v("brightness", "80")], 1_200, "VOICE_INTERACTION")
+                .await
+                .unwrap();
+            assert_eq!(changed, ["brightness"]);
+            let state = store.device_state("lamp").await.unwrap();
+            assert_eq!(state.heard_at, Some(1_200));
+            assert_eq!(state.value("brightness"), Some("80"));
+            let brightness = state
+                .properties
+                .iter()
+                .find(|p| p.property == "brightness")
+                .unwrap();
+            assert_eq!(brightness.owed_since, Some(1_000), "the burst's first change");
+            assert_eq!(brightness.report_cause.as_deref(), Some("VOICE_INTERACTION"));
+
+            assert!(store.owed_reports(999).await.unwrap().is_empty());
+            assert_eq!(store.owed_reports(1_000).await.unwrap(), ["lamp"]);
+        }
+    }
+
+    #[tokio::test]
+    async fn taking_a_report_writes_its_rows_and_clears_the_debt_together() {
+        for store in stores().await {
+            let user = store
+                .add_user("u-alice", "alice", "not-a-real-hash")
+                .await
+                .unwrap();
+            store
+                .record_state(
+                    "door",
+                    &[v("contact", "\"DETECTED\"")],
+                    5_000,
+                    "PHYSICAL_INTERACTION",
+                )
+                .await
+                .unwrap();
+            let build = |props: &[StoredProperty]| {
+                assert_eq!(props[0].report_cause.as_deref(), Some("PHYSICAL_INTERACTION"));
+                vec![NewEvent {
+                    id: uuid_like(),
+                    user_id: user.id.clone(),
+                    endpoint_id: "door".into(),
+                    kind: "ChangeReport".into(),
+                    event: "{}".into(),
+                    created_at: 5_500,
+                    expires_at: 65_500,
+                }]
+            };
+            assert_eq!(store.take_report("door", build).await.unwrap(), 1);
+            assert_eq!(store.pending_events().await.unwrap(), 1);
+            // Nothing owed any more: a second taker (another instance) writes nothing.
+            assert_eq!(
+                store
+                    .take_report("door", |_| panic!("nothing is owed"))
+                    .await
+                    .unwrap(),
+                0
+            );
+            assert!(store.owed_reports(i64::MAX).await.unwrap().is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn announced_endpoints_are_replaced_whole() {
+        for store in stores().await {
+            let e = |id: &str| (id.to_owned(), format!("{{\"endpointId\":\"{id}\"}}"));
+            store.announce_endpoints(&[e("a"), e("b")], &[]).await.unwrap();
+            store.announce_endpoints(&[e("b"), e("c")], &[]).await.unwrap();
+            let ids: Vec<String> = store
+                .announced_endpoints()
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
+            assert_eq!(ids, ["b", "c"]);
+        }
+    }
+
+    fn uuid_like() -> String {
+        format!("ev-{}", crate::now_ms())
+    }
+}
