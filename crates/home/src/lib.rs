@@ -5,16 +5,23 @@
 //!   to values, the documented errors;
 //! - [`smarthome`]: `POST /alexa/smarthome`, where Alexa's directives arrive (through the
 //!   forwarder Lambda): AcceptGrant, Discover, and Alexa's own error answers;
+//! - [`control`]: control directives and ReportState, published and confirmed over MQTT;
+//! - [`state`]: what devices report, stored, awaited and owed to Alexa as change reports;
+//! - [`mqtt`]: rask's MQTT client: presses and states in, commands out;
+//! - [`discovery`]: proactive discovery when the configured devices change;
 //! - [`forwarder`]: checking the forwarder Lambda's signature, timestamp and nonce;
-//! - [`triggers`]: device triggers (`POST /hooks/devices/{id}/press`) into the outbox;
+//! - [`triggers`]: device webhooks (`POST /hooks/devices/{id}/press` and `/state`);
 //! - [`delivery`]: the worker that takes the outbox to the Event Gateway.
 
 pub mod capabilities;
+pub mod control;
 pub mod delivery;
 pub mod devices;
+pub mod discovery;
 pub mod forwarder;
 pub mod mqtt;
 pub mod smarthome;
+pub mod state;
 pub mod triggers;
 
 pub use devices::{Device, DeviceKind, Registry};

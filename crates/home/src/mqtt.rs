@@ -1,18 +1,26 @@
-//! Device triggers over MQTT (rumqttc, against a real broker such as Mosquitto).
+//! rask's MQTT client (rumqttc, against a real broker such as Mosquitto): doorbell presses and
+//! device states in, commands out.
 //!
 //! Each doorbell may name a topic; a message on it is a press when its payload is empty,
 //! `press`, `pressed`, `1`, `on` or `true` (any case), or a JSON object whose `event` is
-//! `press`. Anything else is malformed: logged, counted, and dropped; nothing crashes.
-//! Messages are acknowledged (QoS 1) only once their events are in the outbox, and the client
+//! `press`. A device's state topic carries a plain value or a JSON object
+//! ([`crate::capabilities::read_state`]), optionally with a `cause`. Anything else is
+//! malformed: logged, counted, and dropped; nothing crashes. Messages are acknowledged (QoS 1)
+//! only once stored (presses in the outbox, states in the state table), and the client
 //! reconnects and subscribes again by itself.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use rask_model::smarthome::CauseType;
+use rask_store::now_ms;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
+use crate::capabilities::read_state;
+use crate::devices::{Device, Registry};
+use crate::state::DeviceStates;
 use crate::triggers::Triggers;
 
 /// Why a broker URL cannot be used.
@@ -57,21 +65,73 @@ pub fn read_payload(bytes: &[u8]) -> Payload {
     }
 }
 
-/// The MQTT trigger listener.
-pub struct MqttTriggers {
-    options: MqttOptions,
-    topics: HashMap<String, String>,
-    triggers: Triggers,
-    /// Malformed messages so far.
-    pub malformed: Arc<AtomicU64>,
+/// Why a command could not be handed to the broker.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The connection to the broker is down; nothing was queued.
+    #[error("the MQTT broker is not connected")]
+    NotConnected,
+    /// The client's queue is closed.
+    #[error("the MQTT client stopped: {0}")]
+    Client(#[from] rumqttc::ClientError),
 }
 
-impl MqttTriggers {
-    /// A listener on `url` (`mqtt://[user:password@]host[:port]`) for `topics` (topic → device).
+/// Publishes commands to devices, only while the broker is connected: a command queued while
+/// it is down would move a blind minutes after Alexa was told it failed.
+#[derive(Clone)]
+pub struct MqttPublisher {
+    client: AsyncClient,
+    connected: Arc<AtomicBool>,
+}
+
+impl MqttPublisher {
+    /// Whether the broker is connected now.
+    pub fn connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    /// Publishes `payload` on `topic` with QoS 1.
+    pub async fn publish(&self, topic: &str, payload: String) -> Result<(), PublishError> {
+        if !self.connected() {
+            return Err(PublishError::NotConnected);
+        }
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload.into_bytes())
+            .await?;
+        Ok(())
+    }
+}
+
+/// Device state topics and what reads them.
+struct StateTopics {
+    topics: HashMap<String, String>,
+    registry: Arc<Registry>,
+    states: DeviceStates,
+}
+
+/// rask's MQTT client: doorbell presses and device states in, commands out.
+pub struct MqttBridge {
+    events: rumqttc::EventLoop,
+    inbound: Inbound,
+}
+
+/// What handles incoming messages (apart from the event loop, which is not `Sync`).
+struct Inbound {
+    client: AsyncClient,
+    connected: Arc<AtomicBool>,
+    presses: HashMap<String, String>,
+    triggers: Triggers,
+    states: Option<StateTopics>,
+    malformed: Arc<AtomicU64>,
+}
+
+impl MqttBridge {
+    /// A client of the broker at `url` (`mqtt://[user:password@]host[:port]`), taking presses
+    /// on `presses` (topic → doorbell id).
     pub fn new(
         url: &str,
         client_id: &str,
-        topics: HashMap<String, String>,
+        presses: HashMap<String, String>,
         triggers: Triggers,
     ) -> Result<Self, MqttUrlError> {
         let bad = |problem: &str| MqttUrlError {
@@ -89,31 +149,55 @@ impl MqttTriggers {
         if !u.username().is_empty() {
             options.set_credentials(u.username(), u.password().unwrap_or(""));
         }
-        Ok(MqttTriggers {
-            options,
-            topics,
-            triggers,
-            malformed: Arc::new(AtomicU64::new(0)),
+        let (client, events) = AsyncClient::new(options, 64);
+        Ok(MqttBridge {
+            events,
+            inbound: Inbound {
+                client,
+                connected: Arc::new(AtomicBool::new(false)),
+                presses,
+                triggers,
+                states: None,
+                malformed: Arc::new(AtomicU64::new(0)),
+            },
         })
     }
 
-    /// Runs forever: subscribes on every (re)connection and turns presses into outbox rows.
+    /// Malformed messages so far.
+    pub fn malformed(&self) -> Arc<AtomicU64> {
+        self.inbound.malformed.clone()
+    }
+
+    /// Also reads device states on `topics` (topic → device id) into `states`.
+    pub fn with_states(mut self, topics: HashMap<String, String>, registry: Arc<Registry>, states: DeviceStates) -> Self {
+        self.inbound.states = Some(StateTopics {
+            topics,
+            registry,
+            states,
+        });
+        self
+    }
+
+    /// What publishes commands through this client.
+    pub fn publisher(&self) -> MqttPublisher {
+        MqttPublisher {
+            client: self.inbound.client.clone(),
+            connected: self.inbound.connected.clone(),
+        }
+    }
+
+    /// Runs forever: subscribes on every (re)connection, turns presses into outbox rows and
+    /// states into stored values.
     pub fn spawn(self) -> tokio::task::JoinHandle<()> {
+        let MqttBridge { mut events, inbound } = self;
         tokio::spawn(async move {
-            let (client, mut events) = AsyncClient::new(self.options.clone(), 64);
             loop {
                 match events.poll().await {
-                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                        tracing::info!(topics = self.topics.len(), "MQTT connected");
-                        for topic in self.topics.keys() {
-                            if let Err(e) = client.subscribe(topic, QoS::AtLeastOnce).await {
-                                tracing::error!(%topic, error = %e, "MQTT subscribe failed");
-                            }
-                        }
-                    }
-                    Ok(Event::Incoming(Packet::Publish(p))) => self.handle(&client, p).await,
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => inbound.subscribe().await,
+                    Ok(Event::Incoming(Packet::Publish(p))) => inbound.handle(p).await,
                     Ok(_) => {}
                     Err(e) => {
+                        inbound.connected.store(false, Ordering::Relaxed);
                         tracing::warn!(error = %e, "MQTT connection lost; reconnecting");
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
@@ -121,17 +205,52 @@ impl MqttTriggers {
             }
         })
     }
+}
 
-    async fn handle(&self, client: &AsyncClient, p: rumqttc::Publish) {
-        let Some(device) = self.topics.get(&p.topic) else {
-            let _ = client.ack(&p).await;
-            return;
-        };
+impl Inbound {
+    async fn subscribe(&self) {
+        let topics: Vec<&String> = self
+            .presses
+            .keys()
+            .chain(self.states.iter().flat_map(|s| s.topics.keys()))
+            .collect();
+        tracing::info!(topics = topics.len(), "MQTT connected");
+        for topic in topics {
+            if let Err(e) = self.client.subscribe(topic, QoS::AtLeastOnce).await {
+                tracing::error!(%topic, error = %e, "MQTT subscribe failed");
+            }
+        }
+        self.connected.store(true, Ordering::Relaxed);
+    }
+
+    fn malformed(&self, device: &str, p: &rumqttc::Publish, what: &str) {
+        let n = self.malformed.fetch_add(1, Ordering::Relaxed) + 1;
+        let shown: String = String::from_utf8_lossy(&p.payload).chars().take(80).collect();
+        tracing::warn!(%device, topic = %p.topic, malformed_so_far = n, "malformed MQTT {what} ignored: {shown:?}");
+    }
+
+    async fn handle(&self, p: rumqttc::Publish) {
+        if let Some(device) = self.presses.get(&p.topic) {
+            return self.press(device, p).await;
+        }
+        let state = self
+            .states
+            .as_ref()
+            .and_then(|s| Some((s, s.registry.get(s.topics.get(&p.topic)?)?)));
+        match state {
+            Some((s, device)) => self.state(s, device, p).await,
+            None => {
+                let _ = self.client.ack(&p).await;
+            }
+        }
+    }
+
+    async fn press(&self, device: &str, p: rumqttc::Publish) {
         match read_payload(&p.payload) {
             Payload::Press => match self.triggers.press(device).await {
                 Ok(n) => {
                     tracing::info!(%device, events = n, "doorbell press (MQTT) queued");
-                    let _ = client.ack(&p).await;
+                    let _ = self.client.ack(&p).await;
                 }
                 // Not acknowledged: the broker delivers it again.
                 Err(e) => {
@@ -139,13 +258,56 @@ impl MqttTriggers {
                 }
             },
             Payload::Malformed => {
-                let n = self.malformed.fetch_add(1, Ordering::Relaxed) + 1;
-                let shown: String = String::from_utf8_lossy(&p.payload).chars().take(80).collect();
-                tracing::warn!(%device, topic = %p.topic, malformed_so_far = n, "malformed MQTT payload ignored: {shown:?}");
-                let _ = client.ack(&p).await;
+                self.malformed(device, &p, "press");
+                let _ = self.client.ack(&p).await;
             }
         }
     }
+
+    async fn state(&self, s: &StateTopics, device: &Device, p: rumqttc::Publish) {
+        let wiring = &device.wiring;
+        let values = read_state(
+            device.kind.properties(),
+            &p.payload,
+            |prop| wiring.state_field(prop),
+            &wiring.temperature_scale,
+        );
+        if values.is_empty() {
+            self.malformed(&device.id, &p, "state");
+            let _ = self.client.ack(&p).await;
+            return;
+        }
+        let cause = stated_cause(&p.payload).unwrap_or(CauseType::PhysicalInteraction);
+        match s.states.record(&device.id, values, cause, now_ms()).await {
+            Ok(changed) => {
+                if !changed.is_empty() {
+                    tracing::info!(device = %device.id, ?changed, "device state changed (MQTT)");
+                }
+                let _ = self.client.ack(&p).await;
+            }
+            Err(e) => {
+                tracing::error!(device = %device.id, error = %e, "a state could not be stored; the broker will send it again")
+            }
+        }
+    }
+}
+
+/// The causes a device or hub may name in a state message's `cause` field.
+pub const STATED_CAUSES: [CauseType; 5] = [
+    CauseType::AppInteraction,
+    CauseType::PhysicalInteraction,
+    CauseType::PeriodicPoll,
+    CauseType::RuleTrigger,
+    CauseType::VoiceInteraction,
+];
+
+/// The `cause` a JSON state message names, if it names one of [`STATED_CAUSES`].
+pub fn stated_cause(payload: &[u8]) -> Option<CauseType> {
+    let v: serde_json::Value = serde_json::from_slice(payload).ok()?;
+    let named = v.get("cause")?.as_str()?.to_ascii_uppercase();
+    STATED_CAUSES
+        .into_iter()
+        .find(|c| serde_json::to_value(c).ok().and_then(|v| v.as_str().map(|s| s == named)) == Some(true))
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 //!   `EXPIRED_AUTHORIZATION_CREDENTIAL` (Alexa then refreshes it and tries again);
 //! - an endpoint that is not in the registry: `NO_SUCH_ENDPOINT`;
 //! - a directive rask does not handle, or one that cannot be read: `INVALID_DIRECTIVE`;
+//! - control directives and `ReportState`: [`crate::control`], with its own errors
+//!   (`VALUE_OUT_OF_RANGE`, `INVALID_VALUE`, `ENDPOINT_UNREACHABLE`, `BRIDGE_UNREACHABLE`);
 //! - an `AcceptGrant` whose code LWA refuses: `ACCEPT_GRANT_FAILED`, with the reason logged;
 //! - with a forwarder secret configured, a request that the forwarder did not sign, signed
 //!   with another secret, stale or replayed: `INVALID_AUTHORIZATION_CREDENTIAL`, HTTP 401.
@@ -33,7 +35,9 @@ use rask_store::sealer::Sealer;
 use rask_store::users::User;
 use serde_json::Value;
 
+use crate::control::Controller;
 use crate::devices::Registry;
+use crate::state::DeviceStates;
 use crate::forwarder::ForwarderCheck;
 
 /// The header in which the forwarder Lambda names its AWS region (or `NA`/`EU`/`FE`).
@@ -49,6 +53,7 @@ pub struct SmartHome {
     registry: Arc<Registry>,
     default_region: Region,
     forwarder: Option<Arc<ForwarderCheck>>,
+    controller: Controller,
 }
 
 impl SmartHome {
@@ -61,8 +66,15 @@ impl SmartHome {
         registry: Registry,
         default_region: Region,
     ) -> Self {
+        let controller = Controller::new(
+            store.clone(),
+            DeviceStates::new(store.clone()),
+            None,
+            Arc::new(tokio::sync::Notify::new()),
+        );
         SmartHome {
             validator: Validator::new(store.clone()),
+            controller,
             store,
             sealer,
             lwa,
@@ -70,6 +82,13 @@ impl SmartHome {
             default_region,
             forwarder: None,
         }
+    }
+
+    /// Carries out control directives with `controller` (by default: virtual devices only,
+    /// no MQTT).
+    pub fn with_controller(mut self, controller: Controller) -> Self {
+        self.controller = controller;
+        self
     }
 
     /// Requires every directive to carry the forwarder's signature with `secret`.
@@ -180,11 +199,10 @@ async fn answer(sh: &SmartHome, d: &Directive, region: Region) -> EventMessage {
                 ErrorType::NoSuchEndpoint,
                 format!("no device {:?} is bridged by rask", d.endpoint_id().unwrap_or("")),
             ),
-            Some(dev) => error(
-                d,
-                ErrorType::InvalidDirective,
-                format!("rask does not handle {name} for {} yet", dev.id),
-            ),
+            Some(dev) => match &d.payload {
+                DirectivePayload::ReportState(_) => sh.controller.state_report(dev, d).await,
+                _ => sh.controller.handle(dev, d, &user.id).await,
+            },
         },
     }
 }

@@ -1,25 +1,33 @@
-//! Device triggers over HTTP: `POST /hooks/devices/{id}/press` with
-//! `Authorization: Bearer <the device's secret>`. A press becomes one `DoorbellPress` per user
-//! whose grant is active, written to the outbox before the trigger is answered (202): nothing
-//! accepted is lost.
+//! Device webhooks, each with `Authorization: Bearer <the device's secret>`:
+//!
+//! - `POST /hooks/devices/{id}/press`: a doorbell press becomes one `DoorbellPress` per user
+//!   whose grant is active, written to the outbox before the trigger is answered (202):
+//!   nothing accepted is lost;
+//! - `POST /hooks/devices/{id}/state`: what a device reports, in the body, read as its MQTT
+//!   state message would be (a plain value or a JSON object, optionally with a `cause`);
+//!   stored before the answer (200 with what changed), and reported to Alexa as changes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use rask_link::secret::Secret;
-use rask_model::smarthome::EventMessage;
+use rask_model::smarthome::{CauseType, EventMessage};
 use rask_store::outbox::NewEvent;
 use rask_store::{Store, now_ms};
 use serde_json::json;
 use tokio::sync::Notify;
 
-use crate::devices::{DeviceKind, Registry};
+use crate::capabilities::read_state;
+use crate::devices::{Device, DeviceKind, Registry};
+use crate::mqtt::stated_cause;
+use crate::state::DeviceStates;
 
 /// How long a doorbell press is worth announcing (seed 001: 30 s).
 pub const DOORBELL_LIFE: Duration = Duration::from_secs(30);
@@ -33,6 +41,7 @@ pub struct Triggers {
     /// A press's useful life.
     pub doorbell_life: Duration,
     wake: Arc<Notify>,
+    states: Option<DeviceStates>,
 }
 
 impl Triggers {
@@ -50,7 +59,14 @@ impl Triggers {
             secrets: Arc::new(secrets),
             doorbell_life: DOORBELL_LIFE,
             wake,
+            states: None,
         }
+    }
+
+    /// Takes device states on `/state` into `states`.
+    pub fn with_states(mut self, states: DeviceStates) -> Self {
+        self.states = Some(states);
+        self
     }
 
     /// Queues a press of `device` for every granted user; returns how many events were queued.
@@ -93,6 +109,7 @@ async fn hook(
     State(t): State<Triggers>,
     Path((id, trigger)): Path<(String, String)>,
     headers: HeaderMap,
+    body: Bytes,
 ) -> Response {
     let Some(device) = t.registry.get(&id) else {
         return answer(
@@ -132,9 +149,46 @@ async fn hook(
                 )
             }
         },
+        ("state", kind) if !kind.properties().is_empty() => state(&t, device, &body).await,
         (other, kind) => answer(
             StatusCode::BAD_REQUEST,
-            json!({"error": format!("a {kind:?} device has no {other:?} trigger")}),
+            json!({"error": format!("a {} has no {other:?} webhook", kind.name())}),
         ),
+    }
+}
+
+async fn state(t: &Triggers, device: &Device, body: &[u8]) -> Response {
+    let Some(states) = &t.states else {
+        return answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": "device states are not taken by this server"}),
+        );
+    };
+    let w = &device.wiring;
+    let values = read_state(device.kind.properties(), body, |p| w.state_field(p), &w.temperature_scale);
+    if values.is_empty() {
+        let fields: Vec<String> = device.kind.properties().iter().map(|p| w.state_field(*p)).collect();
+        return answer(
+            StatusCode::BAD_REQUEST,
+            json!({"error": format!(
+                "the body holds no value rask can read for a {} (a plain value, or JSON with {})",
+                device.kind.name(),
+                fields.join(", ")
+            )}),
+        );
+    }
+    let cause = stated_cause(body).unwrap_or(CauseType::PhysicalInteraction);
+    match states.record(&device.id, values, cause, now_ms()).await {
+        Ok(changed) => {
+            let changed: Vec<&str> = changed.iter().map(|p| p.field()).collect();
+            answer(StatusCode::OK, json!({"changed": changed}))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "a device state could not be stored");
+            answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"error": "the state could not be stored; try again"}),
+            )
+        }
     }
 }

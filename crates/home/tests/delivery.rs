@@ -263,14 +263,14 @@ async fn presses_arrive_over_mqtt_and_malformed_payloads_are_counted() {
         HashMap::new(),
         r.delivery.waker(),
     );
-    let listener = rask_home::mqtt::MqttTriggers::new(
+    let listener = rask_home::mqtt::MqttBridge::new(
         &mqtt_url(),
         &format!("rask-test-{}", uuid::Uuid::new_v4()),
         HashMap::from([(topic.clone(), "front-door".to_string())]),
         triggers,
     )
     .unwrap();
-    let malformed = listener.malformed.clone();
+    let malformed = listener.malformed();
     let handle = listener.spawn();
     tokio::time::sleep(Duration::from_millis(500)).await; // connected and subscribed
     publish(
@@ -298,7 +298,7 @@ fn a_bad_broker_url_is_a_clear_error() {
                 HashMap::new(),
                 Arc::new(tokio::sync::Notify::new()),
             );
-            rask_home::mqtt::MqttTriggers::new(url, "c", HashMap::new(), t)
+            rask_home::mqtt::MqttBridge::new(url, "c", HashMap::new(), t)
                 .err()
                 .map(|e| e.to_string())
         })

@@ -75,6 +75,9 @@ pub struct Alexa {
     /// How long a doorbell press is worth announcing; after that it is dropped, not sent late.
     #[serde(default = "default_doorbell_life")]
     pub doorbell_life_seconds: u64,
+    /// How long a device's changes are gathered into one ChangeReport.
+    #[serde(default = "default_change_report_window")]
+    pub change_report_window_ms: u64,
     /// The environment variable holding the secret shared with the forwarder Lambda
     /// (`RASK_FORWARDER_SECRET` there); required with `api = "amazon"`.
     #[serde(default)]
@@ -86,6 +89,10 @@ pub struct Alexa {
 
 fn default_doorbell_life() -> u64 {
     30
+}
+
+fn default_change_report_window() -> u64 {
+    500
 }
 
 fn default_region() -> String {
@@ -594,6 +601,9 @@ impl Config {
             if !(1..=3600).contains(&a.doorbell_life_seconds) {
                 errors.push(err("alexa.doorbell_life_seconds", "must be 1 to 3600 seconds"));
             }
+            if !(50..=60_000).contains(&a.change_report_window_ms) {
+                errors.push(err("alexa.change_report_window_ms", "must be 50 to 60000 milliseconds"));
+            }
             if rask_model::region::Region::parse(&a.region).is_none() {
                 errors.push(err("alexa.region", format!("{:?} is not NA, EU or FE", a.region)));
             }
@@ -695,7 +705,15 @@ impl Config {
         if errors.is_empty() { Ok(out) } else { Err(errors) }
     }
 
-    /// MQTT topic → device id.
+    /// State topic → device id.
+    pub fn state_topics(&self) -> std::collections::HashMap<String, String> {
+        self.devices
+            .iter()
+            .filter_map(|d| d.state_topic.clone().map(|t| (t, d.id.clone())))
+            .collect()
+    }
+
+    /// Doorbell press topic → device id.
     pub fn mqtt_topics(&self) -> std::collections::HashMap<String, String> {
         self.devices
             .iter()

@@ -172,16 +172,41 @@ fn smart_home(config: &Config, from_file: bool, store: &Store) -> anyhow::Result
         lwa.clone(),
         rask_cloud::gateway::EventGateway::new(http, endpoints),
     );
+    let states = rask_home::state::DeviceStates::new(store.clone());
     let mut triggers =
-        rask_home::triggers::Triggers::new(store.clone(), registry.clone(), device_secrets, delivery.waker());
+        rask_home::triggers::Triggers::new(store.clone(), registry.clone(), device_secrets, delivery.waker())
+            .with_states(states.clone());
     triggers.doorbell_life = std::time::Duration::from_secs(alexa.doorbell_life_seconds);
+    let mut publisher = None;
     if let Some(m) = &config.mqtt {
-        let listener =
-            rask_home::mqtt::MqttTriggers::new(&m.url, &m.client_id, config.mqtt_topics(), triggers.clone())?;
-        listener.spawn();
+        let bridge =
+            rask_home::mqtt::MqttBridge::new(&m.url, &m.client_id, config.mqtt_topics(), triggers.clone())?
+                .with_states(config.state_topics(), std::sync::Arc::new(registry.clone()), states.clone());
+        publisher = Some(bridge.publisher());
+        bridge.spawn();
+    }
+    let mut reporter = rask_home::state::ChangeReporter::new(
+        states.clone(),
+        std::sync::Arc::new(registry.clone()),
+        delivery.waker(),
+    );
+    reporter.window = std::time::Duration::from_millis(alexa.change_report_window_ms);
+    reporter.spawn();
+    let controller = rask_home::control::Controller::new(store.clone(), states, publisher, delivery.waker());
+    {
+        // Devices changed since the last start: Alexa hears of it without a new discovery.
+        let (store, registry, wake) = (store.clone(), registry.clone(), delivery.waker());
+        tokio::spawn(async move {
+            match rask_home::discovery::announce_changes(&store, &registry).await {
+                Ok(c) if !c.is_empty() => wake.notify_one(),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "the device changes could not be announced"),
+            }
+        });
     }
     delivery.spawn();
-    let mut endpoint = rask_home::SmartHome::new(store.clone(), sealer, lwa, registry, region);
+    let mut endpoint =
+        rask_home::SmartHome::new(store.clone(), sealer, lwa, registry, region).with_controller(controller);
     match forwarder_secret {
         Some(secret) => endpoint = endpoint.with_forwarder_secret(secret),
         None => tracing::info!(

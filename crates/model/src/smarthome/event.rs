@@ -464,11 +464,19 @@ impl EventMessage {
         }
     }
 
-    /// The same message with its endpoint's scope set to `token`: for an async `Alexa.Response`
-    /// sent through the Event Gateway, which needs the user's LWA token.
+    /// The same message with its scope set to `token`, the user's LWA token, which the Event
+    /// Gateway wants in the body too: the endpoint's scope, or the payload's for
+    /// `AddOrUpdateReport` and `DeleteReport`.
     pub fn with_scope_token(mut self, token: impl Into<String>) -> Self {
-        if let Some(e) = self.event.endpoint.as_mut() {
-            e.scope = Some(Scope::bearer(token));
+        let token = token.into();
+        match &mut self.event.payload {
+            EventPayload::AddOrUpdateReport(p) => p.scope = Scope::bearer(token),
+            EventPayload::DeleteReport(p) => p.scope = Scope::bearer(token),
+            _ => {
+                if let Some(e) = self.event.endpoint.as_mut() {
+                    e.scope = Some(Scope::bearer(token));
+                }
+            }
         }
         self
     }
@@ -502,6 +510,19 @@ mod tests {
             ErrorPayload::new(ErrorType::AcceptGrantFailed, "no"),
         );
         assert_eq!(e.event.header.namespace, "Alexa.Authorization");
+    }
+
+    #[test]
+    fn the_scope_token_goes_where_each_event_carries_it() {
+        let add = EventMessage::add_or_update_report(vec![], "").with_scope_token("Atza|a");
+        let v = serde_json::to_value(&add).unwrap();
+        assert_eq!(v["event"]["payload"]["scope"]["token"], "Atza|a");
+        let gone = EventMessage::delete_report(["x".to_owned()], "").with_scope_token("Atza|d");
+        let v = serde_json::to_value(&gone).unwrap();
+        assert_eq!(v["event"]["payload"]["scope"]["token"], "Atza|d");
+        let press = EventMessage::doorbell_press("door", "", datetime!(2026-01-02 03:04:05 UTC))
+            .with_scope_token("Atza|p");
+        assert_eq!(serde_json::to_value(&press).unwrap()["event"]["endpoint"]["scope"]["token"], "Atza|p");
     }
 
     #[test]

@@ -1,0 +1,196 @@
+//! Control directives at the edge: a directive's target ([`crate::capabilities::command`]) is
+//! published on the device's command topic, and Alexa is answered once the device confirms it
+//! on its state topic, with the device's properties as the response's context.
+//!
+//! - Not confirmed within the device's `confirm_timeout`: `ENDPOINT_UNREACHABLE`.
+//! - The broker down: `BRIDGE_UNREACHABLE`, and nothing is queued to surprise anyone later.
+//! - A device configured as slow: `DeferredResponse` at once, then the `Alexa.Response` (or the
+//!   `ErrorResponse`) through the Event Gateway, for the user who asked.
+//! - A device without a state topic is trusted once the broker has the command; one without a
+//!   command topic (the demo's) is virtual: the command is its new state.
+
+use std::sync::Arc;
+
+use rask_model::smarthome::{CauseType, Directive, ErrorPayload, ErrorType, EventMessage};
+use rask_store::outbox::NewEvent;
+use rask_store::{Store, now_ms};
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use crate::capabilities::{Command, command};
+use crate::devices::Device;
+use crate::mqtt::MqttPublisher;
+use crate::state::{DeviceStates, properties};
+
+/// How long the result of a deferred command is worth sending.
+pub const DEFERRED_LIFE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Carries out control directives.
+#[derive(Clone)]
+pub struct Controller {
+    store: Store,
+    states: DeviceStates,
+    publisher: Option<MqttPublisher>,
+    delivery: Arc<Notify>,
+}
+
+impl Controller {
+    /// A controller publishing through `publisher` (none without `[mqtt]`); `delivery` wakes
+    /// the delivery worker for deferred answers.
+    pub fn new(store: Store, states: DeviceStates, publisher: Option<MqttPublisher>, delivery: Arc<Notify>) -> Self {
+        Controller {
+            store,
+            states,
+            publisher,
+            delivery,
+        }
+    }
+
+    /// The device's state, for `ReportState`.
+    pub async fn state_report(&self, device: &Device, d: &Directive) -> EventMessage {
+        let state = match self.states.read(&device.id).await {
+            Ok(s) => s,
+            Err(e) => return internal(d, e),
+        };
+        if !device.kind.properties().is_empty() && state.properties.is_empty() {
+            return EventMessage::error(
+                d,
+                ErrorPayload::new(
+                    ErrorType::EndpointUnreachable,
+                    format!("rask has heard nothing from {} yet", device.id),
+                ),
+            );
+        }
+        EventMessage::state_report(d, properties(device, &state, now_ms()))
+    }
+
+    /// Answers a control directive for `device` from `user_id`.
+    pub async fn handle(&self, device: &Device, d: &Directive, user_id: &str) -> EventMessage {
+        let state = match self.states.read(&device.id).await {
+            Ok(s) => s,
+            Err(e) => return internal(d, e),
+        };
+        let current = |p: crate::capabilities::DeviceProperty| {
+            state
+                .value(p.field())
+                .and_then(|v| serde_json::from_str::<Value>(v).ok())
+        };
+        let cmd = match command(device.kind.properties(), d, current) {
+            Ok(c) => c,
+            Err(refusal) => {
+                tracing::info!(device = %device.id, "directive refused: {:?}", refusal.message);
+                return EventMessage::error(d, refusal);
+            }
+        };
+        if device.wiring.slow && device.wiring.command_topic.is_some() {
+            let seconds = device.wiring.confirm_timeout.as_secs_f64().ceil() as u32;
+            let me = self.clone();
+            let (device, directive, user) = (device.clone(), d.clone(), user_id.to_owned());
+            tokio::spawn(async move { me.finish_deferred(&device, &directive, &user, cmd).await });
+            return EventMessage::deferred(d, Some(seconds.max(1)));
+        }
+        match self.execute(device, &cmd).await {
+            Ok(()) => self.response(device, d).await,
+            Err(e) => EventMessage::error(d, e),
+        }
+    }
+
+    async fn response(&self, device: &Device, d: &Directive) -> EventMessage {
+        match self.states.read(&device.id).await {
+            Ok(state) => EventMessage::response(d, properties(device, &state, now_ms())),
+            Err(e) => internal(d, e),
+        }
+    }
+
+    /// Publishes the command and waits for the device to confirm it.
+    async fn execute(&self, device: &Device, cmd: &Command) -> Result<(), ErrorPayload> {
+        let w = &device.wiring;
+        let Some(topic) = &w.command_topic else {
+            return self.assume(device, cmd).await;
+        };
+        let Some(publisher) = &self.publisher else {
+            return Err(ErrorPayload::new(
+                ErrorType::BridgeUnreachable,
+                "rask has no MQTT broker configured ([mqtt])",
+            ));
+        };
+        let confirmation = w
+            .state_topic
+            .as_ref()
+            .map(|_| self.states.expect(&device.id, cmd.property, cmd.target.clone()));
+        let payload = w.command_payload(cmd.property, &cmd.target);
+        if let Err(e) = publisher.publish(topic, payload).await {
+            tracing::warn!(device = %device.id, "command not published: {e}");
+            return Err(ErrorPayload::new(ErrorType::BridgeUnreachable, e.to_string()));
+        }
+        let Some(confirmation) = confirmation else {
+            return self.assume(device, cmd).await;
+        };
+        if confirmation.wait(w.confirm_timeout).await {
+            tracing::info!(device = %device.id, property = cmd.property.field(), target = %cmd.target, "command confirmed");
+            Ok(())
+        } else {
+            tracing::warn!(
+                device = %device.id,
+                "the device did not confirm {} = {} on its state topic within {} ms",
+                cmd.property.field(),
+                cmd.target,
+                w.confirm_timeout.as_millis()
+            );
+            Err(ErrorPayload::new(
+                ErrorType::EndpointUnreachable,
+                format!(
+                    "{} did not confirm {} = {} within {} ms",
+                    device.id,
+                    cmd.property.field(),
+                    cmd.target,
+                    w.confirm_timeout.as_millis()
+                ),
+            ))
+        }
+    }
+
+    /// Takes the target as the device's state: it cannot say otherwise.
+    async fn assume(&self, device: &Device, cmd: &Command) -> Result<(), ErrorPayload> {
+        self.states
+            .record(
+                &device.id,
+                vec![(cmd.property, cmd.target.clone())],
+                CauseType::VoiceInteraction,
+                now_ms(),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| ErrorPayload::new(ErrorType::InternalError, format!("the state could not be stored: {e}")))
+    }
+
+    /// Carries out a deferred command and sends its answer through the Event Gateway.
+    async fn finish_deferred(&self, device: &Device, d: &Directive, user_id: &str, cmd: Command) {
+        let (answer, kind) = match self.execute(device, &cmd).await {
+            Ok(()) => (self.response(device, d).await, "Response"),
+            Err(e) => (EventMessage::error(d, e), "ErrorResponse"),
+        };
+        let now = now_ms();
+        let event = NewEvent {
+            id: uuid::Uuid::new_v4().to_string(),
+            user_id: user_id.to_owned(),
+            endpoint_id: device.id.clone(),
+            kind: kind.into(),
+            event: serde_json::to_string(&answer).unwrap_or_default(),
+            created_at: now,
+            expires_at: now + DEFERRED_LIFE.as_millis() as i64,
+        };
+        match self.store.enqueue(&[event]).await {
+            Ok(()) => self.delivery.notify_one(),
+            Err(e) => tracing::error!(device = %device.id, error = %e, "the deferred answer could not be queued"),
+        }
+    }
+}
+
+fn internal(d: &Directive, e: rask_store::StoreError) -> EventMessage {
+    tracing::error!(error = %e, "device state could not be read");
+    EventMessage::error(
+        d,
+        ErrorPayload::new(ErrorType::InternalError, "the device state could not be read"),
+    )
+}
