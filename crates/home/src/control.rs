@@ -37,7 +37,12 @@ pub struct Controller {
 impl Controller {
     /// A controller publishing through `publisher` (none without `[mqtt]`); `delivery` wakes
     /// the delivery worker for deferred answers.
-    pub fn new(store: Store, states: DeviceStates, publisher: Option<MqttPublisher>, delivery: Arc<Notify>) -> Self {
+    pub fn new(
+        store: Store,
+        states: DeviceStates,
+        publisher: Option<MqttPublisher>,
+        delivery: Arc<Notify>,
+    ) -> Self {
         Controller {
             store,
             states,
@@ -161,7 +166,12 @@ impl Controller {
             )
             .await
             .map(|_| ())
-            .map_err(|e| ErrorPayload::new(ErrorType::InternalError, format!("the state could not be stored: {e}")))
+            .map_err(|e| {
+                ErrorPayload::new(
+                    ErrorType::InternalError,
+                    format!("the state could not be stored: {e}"),
+                )
+            })
     }
 
     /// Carries out a deferred command and sends its answer through the Event Gateway.
@@ -182,7 +192,9 @@ impl Controller {
         };
         match self.store.enqueue(&[event]).await {
             Ok(()) => self.delivery.notify_one(),
-            Err(e) => tracing::error!(device = %device.id, error = %e, "the deferred answer could not be queued"),
+            Err(e) => {
+                tracing::error!(device = %device.id, error = %e, "the deferred answer could not be queued")
+            }
         }
     }
 }

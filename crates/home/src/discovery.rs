@@ -56,7 +56,12 @@ pub async fn announce_changes(store: &Store, registry: &Registry) -> Result<Chan
     let endpoints: Vec<DiscoveryEndpoint> = registry.devices().iter().map(|d| d.discovery()).collect();
     let current: Vec<(String, String)> = endpoints
         .iter()
-        .map(|e| (e.endpoint_id.clone(), serde_json::to_string(e).unwrap_or_default()))
+        .map(|e| {
+            (
+                e.endpoint_id.clone(),
+                serde_json::to_string(e).unwrap_or_default(),
+            )
+        })
         .collect();
     let announced = store.announced_endpoints().await?;
     let changes = changes(&announced, &current);
@@ -69,7 +74,10 @@ pub async fn announce_changes(store: &Store, registry: &Registry) -> Result<Chan
         .filter(|e| changes.added_or_updated.contains(&e.endpoint_id))
         .collect();
     for chunk in updated.chunks(MAX_DISCOVERED_ENDPOINTS) {
-        messages.push(("AddOrUpdateReport", EventMessage::add_or_update_report(chunk.to_vec(), "")));
+        messages.push((
+            "AddOrUpdateReport",
+            EventMessage::add_or_update_report(chunk.to_vec(), ""),
+        ));
     }
     for chunk in changes.deleted.chunks(MAX_DISCOVERED_ENDPOINTS) {
         messages.push(("DeleteReport", EventMessage::delete_report(chunk.to_vec(), "")));

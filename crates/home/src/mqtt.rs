@@ -169,7 +169,12 @@ impl MqttBridge {
     }
 
     /// Also reads device states on `topics` (topic → device id) into `states`.
-    pub fn with_states(mut self, topics: HashMap<String, String>, registry: Arc<Registry>, states: DeviceStates) -> Self {
+    pub fn with_states(
+        mut self,
+        topics: HashMap<String, String>,
+        registry: Arc<Registry>,
+        states: DeviceStates,
+    ) -> Self {
         self.inbound.states = Some(StateTopics {
             topics,
             registry,
@@ -305,9 +310,12 @@ pub const STATED_CAUSES: [CauseType; 5] = [
 pub fn stated_cause(payload: &[u8]) -> Option<CauseType> {
     let v: serde_json::Value = serde_json::from_slice(payload).ok()?;
     let named = v.get("cause")?.as_str()?.to_ascii_uppercase();
-    STATED_CAUSES
-        .into_iter()
-        .find(|c| serde_json::to_value(c).ok().and_then(|v| v.as_str().map(|s| s == named)) == Some(true))
+    STATED_CAUSES.into_iter().find(|c| {
+        serde_json::to_value(c)
+            .ok()
+            .and_then(|v| v.as_str().map(|s| s == named))
+            == Some(true)
+    })
 }
 
 #[cfg(test)]

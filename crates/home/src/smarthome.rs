@@ -37,8 +37,8 @@ use serde_json::Value;
 
 use crate::control::Controller;
 use crate::devices::Registry;
-use crate::state::DeviceStates;
 use crate::forwarder::ForwarderCheck;
+use crate::state::DeviceStates;
 
 /// The header in which the forwarder Lambda names its AWS region (or `NA`/`EU`/`FE`).
 pub const REGION_HEADER: &str = rask_model::forwarder::REGION_HEADER;

@@ -239,7 +239,12 @@ pub fn millis(at: i64) -> String {
 
 /// Builds the `ChangeReport` for `device` from its stored properties, the owed ones as the
 /// change; `None` when nothing is owed.
-pub fn change_report(device: &Device, stored: &[StoredProperty], heard_at: Option<i64>, now: i64) -> Option<EventMessage> {
+pub fn change_report(
+    device: &Device,
+    stored: &[StoredProperty],
+    heard_at: Option<i64>,
+    now: i64,
+) -> Option<EventMessage> {
     let (owed, rest): (Vec<&StoredProperty>, Vec<&StoredProperty>) =
         stored.iter().partition(|p| p.owed_since.is_some());
     // The most recent change's cause speaks for the burst.
@@ -256,7 +261,9 @@ pub fn change_report(device: &Device, stored: &[StoredProperty], heard_at: Optio
     }
     let mut unchanged: Vec<Property> = rest.iter().filter_map(|s| alexa_property(device, s, 0)).collect();
     unchanged.push(Property::connectivity(connectivity(device, heard_at, now)));
-    Some(EventMessage::change_report(&device.id, "", cause, changed, unchanged))
+    Some(EventMessage::change_report(
+        &device.id, "", cause, changed, unchanged,
+    ))
 }
 
 /// Sends what is owed: every `window`, each device whose burst is over becomes one
@@ -377,8 +384,14 @@ mod tests {
         let report = change_report(&lamp, &stored, Some(1_000), 1_500).unwrap();
         // The token is the user's, filled in at delivery.
         let v = serde_json::to_value(report.with_scope_token("Atza|token")).unwrap();
-        assert_eq!(v["event"]["payload"]["change"]["cause"]["type"], "VOICE_INTERACTION");
-        assert_eq!(v["event"]["payload"]["change"]["properties"][0]["name"], "brightness");
+        assert_eq!(
+            v["event"]["payload"]["change"]["cause"]["type"],
+            "VOICE_INTERACTION"
+        );
+        assert_eq!(
+            v["event"]["payload"]["change"]["properties"][0]["name"],
+            "brightness"
+        );
         let context = v["context"]["properties"].as_array().unwrap();
         assert_eq!(context.len(), 2, "power and connectivity: {v:#}");
         let check = rask_model::check::check_value(&v);

@@ -165,9 +165,19 @@ async fn state(t: &Triggers, device: &Device, body: &[u8]) -> Response {
         );
     };
     let w = &device.wiring;
-    let values = read_state(device.kind.properties(), body, |p| w.state_field(p), &w.temperature_scale);
+    let values = read_state(
+        device.kind.properties(),
+        body,
+        |p| w.state_field(p),
+        &w.temperature_scale,
+    );
     if values.is_empty() {
-        let fields: Vec<String> = device.kind.properties().iter().map(|p| w.state_field(*p)).collect();
+        let fields: Vec<String> = device
+            .kind
+            .properties()
+            .iter()
+            .map(|p| w.state_field(*p))
+            .collect();
         return answer(
             StatusCode::BAD_REQUEST,
             json!({"error": format!(

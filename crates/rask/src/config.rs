@@ -602,7 +602,10 @@ impl Config {
                 errors.push(err("alexa.doorbell_life_seconds", "must be 1 to 3600 seconds"));
             }
             if !(50..=60_000).contains(&a.change_report_window_ms) {
-                errors.push(err("alexa.change_report_window_ms", "must be 50 to 60000 milliseconds"));
+                errors.push(err(
+                    "alexa.change_report_window_ms",
+                    "must be 50 to 60000 milliseconds",
+                ));
             }
             if rask_model::region::Region::parse(&a.region).is_none() {
                 errors.push(err("alexa.region", format!("{:?} is not NA, EU or FE", a.region)));

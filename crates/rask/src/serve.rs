@@ -181,7 +181,11 @@ fn smart_home(config: &Config, from_file: bool, store: &Store) -> anyhow::Result
     if let Some(m) = &config.mqtt {
         let bridge =
             rask_home::mqtt::MqttBridge::new(&m.url, &m.client_id, config.mqtt_topics(), triggers.clone())?
-                .with_states(config.state_topics(), std::sync::Arc::new(registry.clone()), states.clone());
+                .with_states(
+                    config.state_topics(),
+                    std::sync::Arc::new(registry.clone()),
+                    states.clone(),
+                );
         publisher = Some(bridge.publisher());
         bridge.spawn();
     }

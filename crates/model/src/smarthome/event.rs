@@ -522,7 +522,10 @@ mod tests {
         assert_eq!(v["event"]["payload"]["scope"]["token"], "Atza|d");
         let press = EventMessage::doorbell_press("door", "", datetime!(2026-01-02 03:04:05 UTC))
             .with_scope_token("Atza|p");
-        assert_eq!(serde_json::to_value(&press).unwrap()["event"]["endpoint"]["scope"]["token"], "Atza|p");
+        assert_eq!(
+            serde_json::to_value(&press).unwrap()["event"]["endpoint"]["scope"]["token"],
+            "Atza|p"
+        );
     }
 
     #[test]
