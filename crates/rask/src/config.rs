@@ -907,6 +907,28 @@ mod tests {
         );
     }
 
+    /// The documentation's example is a configuration rask accepts.
+    #[test]
+    fn the_complete_example_in_docs_config_md_is_valid() {
+        let doc = include_str!("../../../docs/config.md");
+        let example = doc
+            .split("## A complete example")
+            .nth(1)
+            .and_then(|rest| rest.split("```toml\n").nth(1))
+            .and_then(|block| block.split("```").next())
+            .expect("docs/config.md has a complete example");
+        let config = parse(example).unwrap_or_else(|e| panic!("{e:?}"));
+        let devices = config.registry(true);
+        assert_eq!(devices.devices().len(), 4);
+        let coffee = devices.get("coffee-machine").unwrap();
+        assert_eq!(
+            coffee
+                .wiring
+                .command_payload(DeviceProperty::Power, &serde_json::json!("ON")),
+            r#"{"state": "ON"}"#
+        );
+    }
+
     #[test]
     fn device_wiring_keys_are_checked_each_by_name() {
         let errors = parse(
