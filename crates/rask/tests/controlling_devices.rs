@@ -102,7 +102,8 @@ impl Hub {
 }
 
 /// How the hub's devices answer a command: the lamp echoes its JSON, the plug its plain
-/// value, the blind nests its position, the shutter takes 1.5 s, the lock never answers.
+/// value, the blind nests its position, the shutter takes 1.5 s, the lock and the awning
+/// never answer.
 fn confirm(device: &str, payload: &str) -> Option<(Duration, String)> {
     let now = Duration::ZERO;
     match device {
@@ -133,6 +134,8 @@ fn devices(prefix: &str, pid: u32, name: &str) -> String {
          [devices.state_fields]\nposition = \"state.position\"\n\
          [[devices]]\nid = \"shutter\"\nname = \"Shutter\"\nkind = \"shutter\"\ncommand_topic = \"{p}/shutter/set\"\nstate_topic = \"{p}/shutter\"\n\
          slow = true\nconfirm_timeout_ms = 5000\n[devices.command_templates]\nmode = \"{{value}}\"\n\
+         [[devices]]\nid = \"awning\"\nname = \"Awning\"\nkind = \"shutter\"\ncommand_topic = \"{p}/awning/set\"\nstate_topic = \"{p}/awning\"\n\
+         slow = true\nconfirm_timeout_ms = 300\n\
          [[devices]]\nid = \"lock\"\nname = \"Front lock\"\nkind = \"lock\"\ncommand_topic = \"{p}/lock/set\"\nstate_topic = \"{p}/lock\"\nconfirm_timeout_ms = 500\n\
          [[devices]]\nid = \"door\"\nname = \"Back door\"\nkind = \"contact_sensor\"\nstate_topic = \"{p}/door\"\n\
          [[devices]]\nid = \"hall\"\nname = \"Hall\"\nkind = \"motion_sensor\"\nstate_topic = \"{p}/hall\"\noffline_after_seconds = 1\n\
@@ -244,7 +247,7 @@ async fn directives_become_mqtt_commands_confirmed_by_the_device() {
             .as_array()
             .unwrap()
             .len(),
-        8
+        9
     );
 
     let on = h
@@ -360,6 +363,34 @@ async fn directives_become_mqtt_commands_confirmed_by_the_device() {
     );
     assert_eq!(context_value(&later[0].body, "mode"), "Position.Down");
 
+    // A slow device that never confirms: the error follows through the gateway too.
+    let stuck = h
+        .directive(
+            json!({"namespace": "Alexa.ModeController", "name": "SetMode", "instance": "Blinds.Position",
+                          "endpointId": "awning", "payload": {"mode": "Position.Up"}}),
+        )
+        .await;
+    assert_eq!(
+        stuck.received["event"]["header"]["name"], "DeferredResponse",
+        "{stuck:#?}"
+    );
+    let failed = h.gateway("Alexa.ErrorResponse", Some("awning"), 1).await;
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0].valid, "{:#?}", failed[0]);
+    assert_eq!(failed[0].body["event"]["payload"]["type"], "ENDPOINT_UNREACHABLE");
+    assert_eq!(
+        failed[0].body["event"]["header"]["correlationToken"],
+        stuck.sent["directive"]["header"]["correlationToken"]
+    );
+
+    // ReportState answers from what the devices confirmed.
+    let lamp = h
+        .directive(json!({"namespace": "Alexa", "name": "ReportState", "endpointId": "lamp"}))
+        .await;
+    assert!(lamp.valid, "{lamp:#?}");
+    assert_eq!(context_value(&lamp.received, "brightness"), 10);
+    assert_eq!(context_value(&lamp.received, "powerState"), "ON");
+
     let sent: Vec<(String, String)> = h.hub.commands();
     let expected = [
         (format!("{p}/lamp/set"), r#"{"power": "ON"}"#),
@@ -370,6 +401,7 @@ async fn directives_become_mqtt_commands_confirmed_by_the_device() {
         (format!("{p}/blind/set"), r#"{"position": 100}"#),
         (format!("{p}/lock/set"), r#"{"lock": "LOCKED"}"#),
         (format!("{p}/shutter/set"), "Position.Down"),
+        (format!("{p}/awning/set"), r#"{"mode": "Position.Up"}"#),
     ];
     let expected: Vec<(String, String)> = expected.into_iter().map(|(t, v)| (t, v.to_owned())).collect();
     assert_eq!(
@@ -450,6 +482,18 @@ async fn sensor_states_become_change_reports_and_state_reports() {
     assert_eq!(
         context_value(&silent.received, "connectivity"),
         &json!({"value": "UNREACHABLE"})
+    );
+
+    // A lock turned by hand, reported as a hub does.
+    h.hub
+        .publish(format!("{p}/lock"), r#"{"lock": "unlocked"}"#)
+        .await;
+    let lock = h.gateway("Alexa.ChangeReport", Some("lock"), 1).await;
+    assert_eq!(lock.len(), 1);
+    assert!(lock[0].valid, "{:#?}", lock[0]);
+    assert_eq!(
+        lock[0].body["event"]["payload"]["change"]["properties"][0]["value"],
+        "UNLOCKED"
     );
 
     // A thermometer posts through its webhook, naming the cause.
@@ -546,5 +590,43 @@ async fn a_changed_configuration_is_announced_to_every_granted_user() {
     assert_eq!(
         deleted[0].body["event"]["payload"]["endpoints"],
         json!([{"endpointId": "plug"}])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_cannot_be_reached_is_bridge_unreachable() {
+    let (sim, addr) = rask_sim::Sim::start(rask_sim::SimConfig::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let home = format!(
+        "[mqtt]\nurl = \"mqtt://127.0.0.1:{port}\"\n\
+         [[devices]]\nid = \"lamp\"\nname = \"Lamp\"\nkind = \"light\"\ncommand_topic = \"x/lamp/set\"\nstate_topic = \"x/lamp\"\n"
+    );
+    let config = common::smart_home_config("rask-no-broker", &format!("http://{addr}"), "NA", &home);
+    let cfg = config.to_str().unwrap();
+    let o = common::rask(
+        &["user", "add", "alice", "--config", cfg],
+        Some("correct horse battery\n"),
+    );
+    assert!(o.status.success());
+    let server = start(&["serve", "--config", cfg], &ENV);
+    let skill = common::link_and_grant(&sim, &server.url(), rask_sim::Region::Na).await;
+    let spec = serde_json::from_value(
+        json!({"namespace": "Alexa.PowerController", "name": "TurnOn", "endpointId": "lamp"}),
+    )
+    .unwrap();
+    let on = rask_sim::drivers::smarthome::send(&sim, &skill, "alice", &spec)
+        .await
+        .unwrap();
+    assert!(on.valid, "{on:#?}");
+    assert_eq!(error_type(&on), "BRIDGE_UNREACHABLE");
+    assert!(
+        on.received["event"]["payload"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not connected")
     );
 }
