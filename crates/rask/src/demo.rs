@@ -3,8 +3,9 @@
 //! Without a configuration file rask runs a complete home on this machine: the demo devices,
 //! SQLite under `./rask-data`, the built-in simulator playing Alexa on its own port, a demo user
 //! and the demo skill registered in the simulator, with its secrets in files under
-//! `./rask-data/demo` (mode 0600). `rask demo` then walks F1 to F4 in one process: link the
-//! account, grant, discover, press the doorbell, and see the Event Gateway accept it.
+//! `./rask-data/demo` (mode 0600). `rask demo` then walks F1 to F5 in one process: link the
+//! account, grant, discover, press the doorbell and see the Event Gateway accept it, turn on
+//! the light, and open the window to see its ChangeReport.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,8 @@ pub struct Embedded {
     pub skill_id: String,
     /// The doorbell's trigger secret.
     pub doorbell_secret: String,
+    /// The kitchen window contact's webhook secret.
+    pub window_secret: String,
 }
 
 fn secret_file(dir: &Path, name: &str) -> anyhow::Result<(PathBuf, String)> {
@@ -76,6 +79,7 @@ impl Embedded {
         let (link_file, link_secret) = secret_file(&dir, "link-client-secret")?;
         let (lwa_file, lwa_secret) = secret_file(&dir, "lwa-client-secret")?;
         let (door_file, doorbell_secret) = secret_file(&dir, "front-door-secret")?;
+        let (window_file, window_secret) = secret_file(&dir, "kitchen-window-secret")?;
         config.linking = Linking {
             clients: vec![Client {
                 id: "rask-demo".into(),
@@ -114,7 +118,12 @@ impl Embedded {
         config.devices = vec![
             device("front-door", "Front door", "doorbell", Some(door_file)),
             device("hall-light", "Hall light", "light", None),
-            device("kitchen-window", "Kitchen window", "contact_sensor", None),
+            device(
+                "kitchen-window",
+                "Kitchen window",
+                "contact_sensor",
+                Some(window_file),
+            ),
         ];
         let registration = json!({
             "name": "rask demo", "vendorId": VENDOR,
@@ -137,6 +146,7 @@ impl Embedded {
             sim_url,
             skill_id,
             doorbell_secret,
+            window_secret,
         })
     }
 
@@ -171,13 +181,20 @@ impl Embedded {
             format!(
                 "  then see the DoorbellPress arrive at {sim}/sim/  (rask status shows each user's state)"
             ),
+            format!(
+                "  rask sim directive {skill} {USER} Alexa.PowerController.TurnOn --endpoint hall-light --sim {sim}"
+            ),
+            format!(
+                "  curl -X POST -H 'Authorization: Bearer {}' -d open http://{rask}/hooks/devices/kitchen-window/state",
+                self.window_secret
+            ),
         ] {
             crate::sim::say(&line);
         }
     }
 }
 
-/// Runs `rask demo`: F1 to F4 against an embedded server and simulator, each step timed.
+/// Runs `rask demo`: F1 to F5 against an embedded server and simulator, each step timed.
 pub async fn run() -> anyhow::Result<bool> {
     let started = Instant::now();
     let step = |what: &str| crate::sim::say(&format!("[{:>6} ms] {what}", started.elapsed().as_millis()));
@@ -223,16 +240,60 @@ pub async fn run() -> anyhow::Result<bool> {
         .await?;
     anyhow::ensure!(r.status() == 202, "F4 the press was refused: {}", r.status());
     step("F4 doorbell pressed: the DoorbellPress is in the outbox");
+    let press = wait_for_gateway(&demo.sim, "Alexa.DoorbellEventSource.DoorbellPress", "front-door")
+        .await
+        .context("F4 the press did not reach the Event Gateway within 5 s")?;
+    anyhow::ensure!(press.valid, "F4 the gateway refused the press: {:?}", press.error);
+    step("F4 the Event Gateway accepted it (202), valid under Amazon's schema: every Echo would announce it");
+
+    let spec = serde_json::from_value(
+        json!({"namespace": "Alexa.PowerController", "name": "TurnOn", "endpointId": "hall-light"}),
+    )?;
+    let on = rask_sim::drivers::smarthome::send(&demo.sim, &demo.skill_id, USER, &spec).await?;
+    anyhow::ensure!(
+        on.valid && on.received["event"]["header"]["name"] == "Response",
+        "F5 TurnOn failed: {}",
+        on.received
+    );
+    step("F5 \"Alexa, turn on the hall light\": Alexa.Response with powerState ON in its context");
+
+    // Closed then open: a change whatever the window was left as by an earlier run.
+    for state in ["closed", "open"] {
+        let r = reqwest::Client::new()
+            .post(format!("http://{addr}/hooks/devices/kitchen-window/state"))
+            .bearer_auth(&demo.window_secret)
+            .body(state)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            r.status() == 200,
+            "F5 the window's state was refused: {}",
+            r.status()
+        );
+    }
+    step("F5 the kitchen window opens (its webhook): the change is stored");
+    let change = wait_for_gateway(&demo.sim, "Alexa.ChangeReport", "kitchen-window")
+        .await
+        .context("F5 the window's ChangeReport did not reach the Event Gateway within 5 s")?;
+    anyhow::ensure!(
+        change.valid,
+        "F5 the gateway refused the ChangeReport: {:?}",
+        change.error
+    );
+    step("F5 the Event Gateway accepted its ChangeReport (detectionState DETECTED): routines can follow it");
+    Ok(true)
+}
+
+/// The first gateway event `name` about `endpoint`, waiting up to 5 s.
+async fn wait_for_gateway(sim: &Sim, name: &str, endpoint: &str) -> Option<rask_sim::log::Entry> {
     for _ in 0..200 {
-        let seen = demo.sim.world().log.since(0, Some("gateway"));
-        if let Some(e) = seen.first() {
-            anyhow::ensure!(e.valid, "F4 the gateway refused the press: {:?}", e.error);
-            step(
-                "F4 the Event Gateway accepted it (202), valid under Amazon's schema: every Echo would announce it",
-            );
-            return Ok(true);
+        let found = sim.world().log.since(0, Some("gateway")).into_iter().find(|e| {
+            e.name.as_deref() == Some(name) && e.body["event"]["endpoint"]["endpointId"] == endpoint
+        });
+        if found.is_some() {
+            return found;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    anyhow::bail!("F4 the press did not reach the Event Gateway within 5 s")
+    None
 }

@@ -49,8 +49,9 @@ enum Command {
     Status(status::StatusArgs),
     /// Press a doorbell from the command line: its events go into the outbox.
     Press(status::PressArgs),
-    /// F1 to F4 end to end in one process, each step printed with its time: link an account,
-    /// grant, discover, press the doorbell, and see the Event Gateway accept it.
+    /// F1 to F5 end to end in one process, each step printed with its time: link an account,
+    /// grant, discover, press the doorbell and see the Event Gateway accept it, turn on the
+    /// light, open the window and see its ChangeReport.
     Demo,
     /// Is this rask ready for real Alexa? Validates the configuration and its secrets, tries
     /// the skill's LWA credentials, fetches the public URL over HTTPS, and looks for the

@@ -1,4 +1,4 @@
-//! The embedded default as a new user meets it: `rask demo` walks F1 to F4 and says so, and
+//! The embedded default as a new user meets it: `rask demo` walks F1 to F5 and says so, and
 //! `rask serve` with no configuration prints what to open and what to run next.
 
 mod common;
@@ -34,6 +34,8 @@ fn rask_demo_walks_f1_to_f4() {
         "F3 Discover: 3 devices",
         "F4 doorbell pressed",
         "F4 the Event Gateway accepted it (202)",
+        "F5 \"Alexa, turn on the hall light\": Alexa.Response",
+        "F5 the Event Gateway accepted its ChangeReport",
     ] {
         assert!(out.contains(step), "{step:?} missing from:\n{out}");
     }
