@@ -102,8 +102,8 @@ impl Hub {
 }
 
 /// How the hub's devices answer a command: the lamp echoes its JSON, the plug its plain
-/// value, the blind nests its position, the shutter takes 1.5 s, the lock and the awning
-/// never answer.
+/// value, the blind nests its position, the shutter takes 1.5 s, the lock unlocks but is
+/// stuck for locking, the awning never answers.
 fn confirm(device: &str, payload: &str) -> Option<(Duration, String)> {
     let now = Duration::ZERO;
     match device {
@@ -113,6 +113,7 @@ fn confirm(device: &str, payload: &str) -> Option<(Duration, String)> {
             let v: Value = serde_json::from_str(payload).ok()?;
             Some((now, json!({"state": {"position": v["position"]}}).to_string()))
         }
+        "lock" if payload.contains("UNLOCKED") => Some((now, payload.to_owned())),
         "shutter" => Some((
             Duration::from_millis(1500),
             payload.to_lowercase().replace("position.", ""),
@@ -337,6 +338,11 @@ async fn directives_become_mqtt_commands_confirmed_by_the_device() {
         .await;
     assert!(lock.valid, "{lock:#?}");
     assert_eq!(error_type(&lock), "ENDPOINT_UNREACHABLE");
+    let unlock = h
+        .directive(json!({"namespace": "Alexa.LockController", "name": "Unlock", "endpointId": "lock"}))
+        .await;
+    assert!(unlock.valid, "{unlock:#?}");
+    assert_eq!(context_value(&unlock.received, "lockState"), "UNLOCKED");
 
     // A shutter slower than Alexa waits: deferred, then the answer through the gateway.
     let wrong = h
@@ -400,6 +406,7 @@ async fn directives_become_mqtt_commands_confirmed_by_the_device() {
         (format!("{p}/blind/set"), r#"{"position": 40}"#),
         (format!("{p}/blind/set"), r#"{"position": 100}"#),
         (format!("{p}/lock/set"), r#"{"lock": "LOCKED"}"#),
+        (format!("{p}/lock/set"), r#"{"lock": "UNLOCKED"}"#),
         (format!("{p}/shutter/set"), "Position.Down"),
         (format!("{p}/awning/set"), r#"{"mode": "Position.Up"}"#),
     ];
