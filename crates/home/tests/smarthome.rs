@@ -115,8 +115,10 @@ async fn every_error_response() {
     let ex = directive(&h, "Alexa.PowerController", "TurnOn", Some("no-such-thing")).await;
     assert_eq!(error_type(&ex), "NO_SUCH_ENDPOINT");
     assert!(ex.valid, "{ex:#?}");
-    let ex = directive(&h, "Alexa.PowerController", "TurnOn", Some("hall-light")).await;
+    // A directive the device's kind does not have.
+    let ex = directive(&h, "Alexa.LockController", "Lock", Some("hall-light")).await;
     assert_eq!(error_type(&ex), "INVALID_DIRECTIVE");
+    assert!(ex.valid, "{ex:#?}");
     let ex = directive(&h, "Alexa.Teleporter", "Beam", Some("hall-light")).await;
     assert_eq!(error_type(&ex), "INVALID_DIRECTIVE");
 
