@@ -210,9 +210,10 @@ impl DeviceProperty {
                 "JAMMED" => Some(json!("JAMMED")),
                 _ => None,
             },
+            // `true` is contact made, a closed door, as zigbee2mqtt's `contact` says it.
             DeviceProperty::Contact => match text.as_deref()? {
-                "DETECTED" | "OPEN" | "TRUE" => Some(json!("DETECTED")),
-                "NOT_DETECTED" | "CLOSED" | "FALSE" => Some(json!("NOT_DETECTED")),
+                "DETECTED" | "OPEN" | "FALSE" => Some(json!("DETECTED")),
+                "NOT_DETECTED" | "CLOSED" | "TRUE" => Some(json!("NOT_DETECTED")),
                 _ => None,
             },
             DeviceProperty::Motion => match text.as_deref()? {
@@ -267,6 +268,15 @@ fn text_names(names: &[(&str, &str)]) -> Value {
     json!({"friendlyNames": names.iter()
         .map(|(text, locale)| json!({"@type": "text", "value": {"text": text, "locale": locale}}))
         .collect::<Vec<_>>()})
+}
+
+/// Whether a device reporting `reported` for `property` has done what `target` asked.
+/// Percentages may come back one off: devices with a 0–254 or 0–255 scale round.
+pub fn confirms(property: DeviceProperty, target: &Value, reported: &Value) -> bool {
+    match (property, target.as_i64(), reported.as_i64()) {
+        (DeviceProperty::Brightness | DeviceProperty::Position, Some(t), Some(r)) => (t - r).abs() <= 1,
+        _ => target == reported,
+    }
 }
 
 /// What a directive asks of a device: one property to take one value.
@@ -366,8 +376,14 @@ pub fn command(
         DirectivePayload::AdjustRangeValue(p) => {
             let prop = instance(needs(DeviceProperty::Position)?)?;
             let d = p.range_value_delta;
-            if !(-100.0..=100.0).contains(&d) || d.fract() != 0.0 {
+            if !(-100.0..=100.0).contains(&d) {
                 return Err(out_of_range("rangeValueDelta", d, -100.0, 100.0));
+            }
+            if d.fract() != 0.0 {
+                return Err(Refusal::new(
+                    ErrorType::InvalidValue,
+                    format!("rangeValueDelta {d} is not a whole percent (precision 1)"),
+                ));
             }
             let now = known(prop)?;
             command(prop, json!((now + d as i64).clamp(0, 100)))
@@ -582,6 +598,18 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.kind, ErrorType::EndpointUnreachable, "no position heard yet");
+        for (name, payload) in [
+            ("SetRangeValue", json!({"rangeValue": 40.5})),
+            ("AdjustRangeValue", json!({"rangeValueDelta": 2.5})),
+        ] {
+            let e = command(
+                blind,
+                &directive("Alexa.RangeController", name, Some(BLIND_LIFT), payload),
+                |_| Some(json!(10)),
+            )
+            .unwrap_err();
+            assert_eq!(e.kind, ErrorType::InvalidValue, "{name}");
+        }
     }
 
     #[test]
@@ -612,7 +640,7 @@ mod tests {
                 nested,
                 c
             ),
-            vec![(DeviceProperty::Contact, json!("DETECTED"))]
+            vec![(DeviceProperty::Contact, json!("NOT_DETECTED"))]
         );
         assert_eq!(
             read_state(&[DeviceProperty::Temperature], b"21.4999999", field, c),
@@ -628,6 +656,18 @@ mod tests {
         assert!(read_state(LIGHT, b"140", field, c).is_empty());
         assert!(read_state(LIGHT, b"\xff\xfe", field, c).is_empty());
         assert!(read_state(&[DeviceProperty::Lock], br#"{"lock": "ajar"}"#, field, c).is_empty());
+    }
+
+    #[test]
+    fn a_rounded_percentage_confirms_a_command() {
+        assert!(confirms(DeviceProperty::Brightness, &json!(40), &json!(39)));
+        assert!(!confirms(DeviceProperty::Brightness, &json!(40), &json!(37)));
+        assert!(confirms(DeviceProperty::Power, &json!("ON"), &json!("ON")));
+        assert!(!confirms(
+            DeviceProperty::Lock,
+            &json!("LOCKED"),
+            &json!("JAMMED")
+        ));
     }
 
     #[test]

@@ -6,12 +6,13 @@
 //! - The broker down: `BRIDGE_UNREACHABLE`, and nothing is queued to surprise anyone later.
 //! - A device configured as slow: `DeferredResponse` at once, then the `Alexa.Response` (or the
 //!   `ErrorResponse`) through the Event Gateway, for the user who asked.
-//! - A device without a state topic is trusted once the broker has the command; one without a
+//! - A device without a state topic is trusted once the MQTT client has the command; one without a
 //!   command topic (the demo's) is virtual: the command is its new state.
 
 use std::sync::Arc;
 
 use rask_model::smarthome::{CauseType, Directive, ErrorPayload, ErrorType, EventMessage};
+use rask_store::device_state::Hearing;
 use rask_store::outbox::NewEvent;
 use rask_store::{Store, now_ms};
 use serde_json::Value;
@@ -163,6 +164,7 @@ impl Controller {
                 vec![(cmd.property, cmd.target.clone())],
                 CauseType::VoiceInteraction,
                 now_ms(),
+                Hearing::Now,
             )
             .await
             .map(|_| ())

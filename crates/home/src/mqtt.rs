@@ -6,8 +6,10 @@
 //! `press`. A device's state topic carries a plain value or a JSON object
 //! ([`crate::capabilities::read_state`]), optionally with a `cause`. Anything else is
 //! malformed: logged, counted, and dropped; nothing crashes. Messages are acknowledged (QoS 1)
-//! only once stored (presses in the outbox, states in the state table), and the client
-//! reconnects and subscribes again by itself.
+//! once stored (presses in the outbox, states in the state table); a database that refuses is
+//! tried again a few times over about 6 s first. The client reconnects and subscribes again by
+//! itself. The session is clean: messages published while rask is down are not replayed to
+//! it, so that an hour-old press does not ring.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,12 +17,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rask_model::smarthome::CauseType;
+use rask_store::device_state::Hearing;
 use rask_store::now_ms;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeFilter};
+use tokio::sync::mpsc::error::TrySendError;
 
 use crate::capabilities::read_state;
 use crate::devices::{Device, Registry};
-use crate::state::DeviceStates;
+use crate::state::{DeviceStates, stated_cause};
 use crate::triggers::Triggers;
 
 /// Why a broker URL cannot be used.
@@ -135,7 +139,7 @@ impl MqttBridge {
         triggers: Triggers,
     ) -> Result<Self, MqttUrlError> {
         let bad = |problem: &str| MqttUrlError {
-            url: url.to_owned(),
+            url: rask_store::redact_url(url),
             problem: problem.to_owned(),
         };
         let u = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
@@ -192,14 +196,29 @@ impl MqttBridge {
     }
 
     /// Runs forever: subscribes on every (re)connection, turns presses into outbox rows and
-    /// states into stored values.
+    /// states into stored values. The event loop never waits on the database or on its own
+    /// request queue: messages go to a worker task, which stores and acknowledges them in
+    /// order.
     pub fn spawn(self) -> tokio::task::JoinHandle<()> {
         let MqttBridge { mut events, inbound } = self;
+        let inbound = Arc::new(inbound);
+        let (inbox, mut work) = tokio::sync::mpsc::channel::<rumqttc::Publish>(INBOX);
+        let worker = inbound.clone();
+        tokio::spawn(async move {
+            while let Some(p) = work.recv().await {
+                worker.handle(p).await;
+            }
+        });
         tokio::spawn(async move {
             loop {
                 match events.poll().await {
-                    Ok(Event::Incoming(Packet::ConnAck(_))) => inbound.subscribe().await,
-                    Ok(Event::Incoming(Packet::Publish(p))) => inbound.handle(p).await,
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => inbound.subscribe(),
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        if let Err(TrySendError::Full(p)) = inbox.try_send(p) {
+                            tracing::error!(topic = %p.topic, "rask cannot keep up with MQTT: {INBOX} messages wait already; this one is dropped");
+                            let _ = inbound.client.try_ack(&p);
+                        }
+                    }
                     Ok(_) => {}
                     Err(e) => {
                         inbound.connected.store(false, Ordering::Relaxed);
@@ -212,20 +231,62 @@ impl MqttBridge {
     }
 }
 
+/// How many received messages may wait for the worker.
+const INBOX: usize = 1024;
+
+/// Topics per SUBSCRIBE packet.
+const TOPICS_PER_SUBSCRIBE: usize = 100;
+
+/// How often storing a message is tried before it is given up (logged).
+const STORE_ATTEMPTS: u32 = 5;
+
 impl Inbound {
-    async fn subscribe(&self) {
+    /// Asks for every topic without waiting: the event loop that sends the request must not
+    /// wait on itself.
+    fn subscribe(&self) {
         let topics: Vec<&String> = self
             .presses
             .keys()
             .chain(self.states.iter().flat_map(|s| s.topics.keys()))
             .collect();
         tracing::info!(topics = topics.len(), "MQTT connected");
-        for topic in topics {
-            if let Err(e) = self.client.subscribe(topic, QoS::AtLeastOnce).await {
-                tracing::error!(%topic, error = %e, "MQTT subscribe failed");
+        for chunk in topics.chunks(TOPICS_PER_SUBSCRIBE) {
+            let filters = chunk
+                .iter()
+                .map(|t| SubscribeFilter::new((*t).clone(), QoS::AtLeastOnce));
+            if let Err(e) = self.client.try_subscribe_many(filters) {
+                tracing::error!(error = %e, "MQTT subscribe failed");
             }
         }
         self.connected.store(true, Ordering::Relaxed);
+    }
+
+    /// Runs `store` until it succeeds or [`STORE_ATTEMPTS`] pass, backing off; the message is
+    /// acknowledged either way, so that it does not hold one of the broker's in-flight slots.
+    async fn store_then_ack<F, Fut, T>(&self, p: &rumqttc::Publish, what: &str, store: F) -> Option<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, rask_store::StoreError>>,
+    {
+        let mut delay = Duration::from_millis(200);
+        for attempt in 1..=STORE_ATTEMPTS {
+            match store().await {
+                Ok(t) => {
+                    let _ = self.client.ack(p).await;
+                    return Some(t);
+                }
+                Err(e) if attempt < STORE_ATTEMPTS => {
+                    tracing::warn!(topic = %p.topic, error = %e, "a {what} could not be stored; trying again");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Err(e) => {
+                    tracing::error!(topic = %p.topic, error = %e, "a {what} could not be stored and is lost")
+                }
+            }
+        }
+        let _ = self.client.ack(p).await;
+        None
     }
 
     fn malformed(&self, device: &str, p: &rumqttc::Publish, what: &str) {
@@ -252,16 +313,14 @@ impl Inbound {
 
     async fn press(&self, device: &str, p: rumqttc::Publish) {
         match read_payload(&p.payload) {
-            Payload::Press => match self.triggers.press(device).await {
-                Ok(n) => {
+            Payload::Press => {
+                if let Some(n) = self
+                    .store_then_ack(&p, "press", || self.triggers.press(device))
+                    .await
+                {
                     tracing::info!(%device, events = n, "doorbell press (MQTT) queued");
-                    let _ = self.client.ack(&p).await;
                 }
-                // Not acknowledged: the broker delivers it again.
-                Err(e) => {
-                    tracing::error!(%device, error = %e, "a press could not be stored; the broker will send it again")
-                }
-            },
+            }
             Payload::Malformed => {
                 self.malformed(device, &p, "press");
                 let _ = self.client.ack(&p).await;
@@ -283,39 +342,18 @@ impl Inbound {
             return;
         }
         let cause = stated_cause(&p.payload).unwrap_or(CauseType::PhysicalInteraction);
-        match s.states.record(&device.id, values, cause, now_ms()).await {
-            Ok(changed) => {
-                if !changed.is_empty() {
-                    tracing::info!(device = %device.id, ?changed, "device state changed (MQTT)");
-                }
-                let _ = self.client.ack(&p).await;
-            }
-            Err(e) => {
-                tracing::error!(device = %device.id, error = %e, "a state could not be stored; the broker will send it again")
+        // A retained message was stored by the broker, maybe long ago.
+        let hearing = if p.retain { Hearing::IfNever } else { Hearing::Now };
+        let record = || {
+            s.states
+                .record(&device.id, values.clone(), cause.clone(), now_ms(), hearing)
+        };
+        if let Some(changed) = self.store_then_ack(&p, "state", record).await {
+            if !changed.is_empty() {
+                tracing::info!(device = %device.id, ?changed, "device state changed (MQTT)");
             }
         }
     }
-}
-
-/// The causes a device or hub may name in a state message's `cause` field.
-pub const STATED_CAUSES: [CauseType; 5] = [
-    CauseType::AppInteraction,
-    CauseType::PhysicalInteraction,
-    CauseType::PeriodicPoll,
-    CauseType::RuleTrigger,
-    CauseType::VoiceInteraction,
-];
-
-/// The `cause` a JSON state message names, if it names one of [`STATED_CAUSES`].
-pub fn stated_cause(payload: &[u8]) -> Option<CauseType> {
-    let v: serde_json::Value = serde_json::from_slice(payload).ok()?;
-    let named = v.get("cause")?.as_str()?.to_ascii_uppercase();
-    STATED_CAUSES.into_iter().find(|c| {
-        serde_json::to_value(c)
-            .ok()
-            .and_then(|v| v.as_str().map(|s| s == named))
-            == Some(true)
-    })
 }
 
 #[cfg(test)]

@@ -12,17 +12,28 @@ use std::time::Duration;
 
 use rask_model::smarthome::{CauseType, Connectivity, EventMessage, Property};
 use rask_model::timestamp;
-use rask_store::device_state::{DeviceState, StoredProperty};
+use rask_store::device_state::{DeviceState, Hearing, Reported, StoredProperty};
 use rask_store::outbox::NewEvent;
 use rask_store::{Store, StoreError, now_ms};
 use serde_json::Value;
 use tokio::sync::{Notify, broadcast};
 
-use crate::capabilities::DeviceProperty;
+use crate::capabilities::{DeviceProperty, confirms};
 use crate::devices::{Device, Registry};
 
 /// How long changes are gathered into one report, unless configured.
 pub const CHANGE_REPORT_WINDOW: Duration = Duration::from_millis(500);
+/// The stored pseudo-property for `Alexa.EndpointHealth.connectivity`.
+const CONNECTIVITY: &str = "connectivity";
+
+/// A cause in Alexa's words (`PHYSICAL_INTERACTION`).
+fn wire(cause: &CauseType) -> String {
+    serde_json::to_value(cause)
+        .ok()
+        .and_then(|c| c.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 /// How long a change report is worth sending.
 pub const CHANGE_REPORT_LIFE: Duration = Duration::from_secs(300);
 
@@ -73,7 +84,7 @@ impl Confirmation {
                     if h.device == self.device
                         && h.values
                             .iter()
-                            .any(|(p, v)| *p == self.property && *v == self.target)
+                            .any(|(p, v)| *p == self.property && confirms(*p, &self.target, v))
                     {
                         return true;
                     }
@@ -142,43 +153,54 @@ impl DeviceStates {
             .ok()
             .and_then(|s| s.value(property.field()).map(str::to_owned))
             .and_then(|v| serde_json::from_str::<Value>(&v).ok())
-            .is_some_and(|v| v == *target)
+            .is_some_and(|v| confirms(property, target, &v))
     }
 
     /// Records what `device` reported at `at`, with `cause` for changes nobody asked for.
-    /// Returns the properties whose value changed.
+    /// A device that is heard is connected (`EndpointHealth` OK). Returns the properties whose
+    /// value changed.
     pub async fn record(
         &self,
         device: &str,
         values: Vec<(DeviceProperty, Value)>,
         cause: CauseType,
         at: i64,
+        hearing: Hearing,
     ) -> Result<Vec<DeviceProperty>, StoreError> {
-        let (asked, other): (Vec<_>, Vec<_>) = {
+        let mut rows: Vec<Reported> = {
             let expected = self.expected.lock().unwrap_or_else(|p| p.into_inner());
-            values.iter().cloned().partition(|(p, v)| {
-                expected
-                    .iter()
-                    .any(|e| e.device == device && e.property == *p && e.target == *v)
-            })
-        };
-        let mut changed = Vec::new();
-        for (batch, cause) in [(asked, CauseType::VoiceInteraction), (other, cause)] {
-            if batch.is_empty() {
-                continue;
-            }
-            let rows: Vec<(String, String)> = batch
+            values
                 .iter()
-                .map(|(p, v)| (p.field().to_owned(), v.to_string()))
-                .collect();
-            let cause = serde_json::to_value(&cause)
-                .ok()
-                .and_then(|c| c.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            for name in self.store.record_state(device, &rows, at, &cause).await? {
-                changed.extend(DeviceProperty::from_field(&name));
-            }
+                .map(|(p, v)| {
+                    let asked = expected
+                        .iter()
+                        .any(|e| e.device == device && e.property == *p && confirms(*p, &e.target, v));
+                    Reported {
+                        property: p.field().to_owned(),
+                        value: v.to_string(),
+                        cause: wire(if asked {
+                            &CauseType::VoiceInteraction
+                        } else {
+                            &cause
+                        }),
+                    }
+                })
+                .collect()
+        };
+        // A retained message proves life only for a device never heard before.
+        let connected = match hearing {
+            Hearing::Now => true,
+            Hearing::IfNever => self.store.device_state(device).await?.heard_at.is_none(),
+            Hearing::No => false,
+        };
+        if connected {
+            rows.push(Reported {
+                property: CONNECTIVITY.to_owned(),
+                value: serde_json::json!({"value": Connectivity::Ok}).to_string(),
+                cause: wire(&cause),
+            });
         }
+        let changed = self.store.record_state(device, &rows, at, hearing).await?;
         // Nobody listening is fine: no command is waiting.
         let _ = self.heard.send(Heard {
             device: device.to_owned(),
@@ -187,13 +209,67 @@ impl DeviceStates {
         if !changed.is_empty() {
             self.reporter.notify_one();
         }
-        Ok(changed)
+        Ok(changed
+            .iter()
+            .filter_map(|n| DeviceProperty::from_field(n))
+            .collect())
+    }
+
+    /// Marks each device that has gone silent for longer than its `offline_after` as
+    /// unreachable, once: Alexa hears it as a change of `EndpointHealth`.
+    pub async fn sweep(&self, registry: &Registry, now: i64) -> Result<(), StoreError> {
+        for device in registry.devices() {
+            if device.wiring.offline_after.is_none() || device.kind.properties().is_empty() {
+                continue;
+            }
+            let state = self.store.device_state(&device.id).await?;
+            let silent = state.heard_at.is_some()
+                && connectivity(device, state.heard_at, now) == Connectivity::Unreachable;
+            let said = state
+                .value(CONNECTIVITY)
+                .and_then(|v| serde_json::from_str::<Value>(v).ok())
+                .is_some_and(|v| v["value"] == "UNREACHABLE");
+            if silent && !said {
+                tracing::warn!(device = %device.id, "not heard from within offline_after_seconds: reported unreachable");
+                let row = Reported {
+                    property: CONNECTIVITY.to_owned(),
+                    value: serde_json::json!({"value": Connectivity::Unreachable}).to_string(),
+                    cause: wire(&CauseType::PeriodicPoll),
+                };
+                self.store
+                    .record_state(&device.id, &[row], now, Hearing::No)
+                    .await?;
+                self.reporter.notify_one();
+            }
+        }
+        Ok(())
     }
 
     /// The device's stored state.
     pub async fn read(&self, device: &str) -> Result<DeviceState, StoreError> {
         self.store.device_state(device).await
     }
+}
+
+/// The causes a device or hub may name in a state message's `cause` field.
+pub const STATED_CAUSES: [CauseType; 5] = [
+    CauseType::AppInteraction,
+    CauseType::PhysicalInteraction,
+    CauseType::PeriodicPoll,
+    CauseType::RuleTrigger,
+    CauseType::VoiceInteraction,
+];
+
+/// The `cause` a JSON state message names, if it names one of [`STATED_CAUSES`].
+pub fn stated_cause(payload: &[u8]) -> Option<CauseType> {
+    let v: serde_json::Value = serde_json::from_slice(payload).ok()?;
+    let named = v.get("cause")?.as_str()?.to_ascii_uppercase();
+    STATED_CAUSES.into_iter().find(|c| {
+        serde_json::to_value(c)
+            .ok()
+            .and_then(|v| v.as_str().map(|s| s == named))
+            == Some(true)
+    })
 }
 
 /// Whether a device last heard at `heard_at` counts as connected at `now`: it has been heard
@@ -238,7 +314,7 @@ pub fn millis(at: i64) -> String {
 }
 
 /// Builds the `ChangeReport` for `device` from its stored properties, the owed ones as the
-/// change; `None` when nothing is owed.
+/// change (connectivity among them when it changed); `None` when nothing is owed.
 pub fn change_report(
     device: &Device,
     stored: &[StoredProperty],
@@ -247,20 +323,34 @@ pub fn change_report(
 ) -> Option<EventMessage> {
     let (owed, rest): (Vec<&StoredProperty>, Vec<&StoredProperty>) =
         stored.iter().partition(|p| p.owed_since.is_some());
-    // The most recent change's cause speaks for the burst.
+    // The most recent change's cause speaks for the burst; connectivity's only when it is
+    // all that changed (it follows whatever the device said).
     let cause = owed
         .iter()
-        .max_by_key(|p| p.sampled_at)?
+        .filter(|p| p.property != CONNECTIVITY)
+        .max_by_key(|p| p.sampled_at)
+        .or_else(|| owed.first())?
         .report_cause
         .as_deref()
         .and_then(|c| serde_json::from_value::<CauseType>(Value::String(c.to_owned())).ok())
         .unwrap_or(CauseType::PhysicalInteraction);
-    let changed: Vec<Property> = owed.iter().filter_map(|s| alexa_property(device, s, 0)).collect();
+    let health = |s: &StoredProperty| {
+        let value: Value = serde_json::from_str(&s.value).ok()?;
+        Some(Property::new("Alexa.EndpointHealth", "connectivity", value, 0).sampled_at(millis(s.sampled_at)))
+    };
+    let mut changed: Vec<Property> = owed.iter().filter_map(|s| alexa_property(device, s, 0)).collect();
+    let health_changed = owed
+        .iter()
+        .find(|s| s.property == CONNECTIVITY)
+        .and_then(|s| health(s));
+    let mut unchanged: Vec<Property> = rest.iter().filter_map(|s| alexa_property(device, s, 0)).collect();
+    match health_changed {
+        Some(h) => changed.push(h),
+        None => unchanged.push(Property::connectivity(connectivity(device, heard_at, now))),
+    }
     if changed.is_empty() {
         return None;
     }
-    let mut unchanged: Vec<Property> = rest.iter().filter_map(|s| alexa_property(device, s, 0)).collect();
-    unchanged.push(Property::connectivity(connectivity(device, heard_at, now)));
     Some(EventMessage::change_report(
         &device.id, "", cause, changed, unchanged,
     ))
@@ -291,6 +381,7 @@ impl ChangeReporter {
     pub async fn run_once(&self) -> Result<usize, StoreError> {
         let store = &self.states.store;
         let now = now_ms();
+        self.states.sweep(&self.registry, now).await?;
         let due = store.owed_reports(now - self.window.as_millis() as i64).await?;
         if due.is_empty() {
             return Ok(0);
@@ -298,35 +389,43 @@ impl ChangeReporter {
         let users = store.granted_users().await?;
         let mut written = 0;
         for id in due {
-            let heard_at = store.device_state(&id).await?.heard_at;
-            let device = self.registry.get(&id).cloned();
-            let users = &users;
-            written += store
-                .take_report(&id, |stored| {
-                    // A device no longer configured owes nothing: the debt is just cleared.
-                    let Some(event) = device.and_then(|d| change_report(&d, stored, heard_at, now)) else {
-                        return Vec::new();
-                    };
-                    let event = serde_json::to_string(&event).unwrap_or_default();
-                    users
-                        .iter()
-                        .map(|user| NewEvent {
-                            id: uuid::Uuid::new_v4().to_string(),
-                            user_id: user.clone(),
-                            endpoint_id: id.clone(),
-                            kind: "ChangeReport".into(),
-                            event: event.clone(),
-                            created_at: now,
-                            expires_at: now + CHANGE_REPORT_LIFE.as_millis() as i64,
-                        })
-                        .collect()
-                })
-                .await?;
+            match self.report(&id, &users, now).await {
+                Ok(n) => written += n,
+                // One device's trouble does not hold up the others' reports.
+                Err(e) => tracing::error!(device = %id, error = %e, "a change report could not be queued"),
+            }
         }
         if written > 0 {
             self.delivery.notify_one();
         }
         Ok(written)
+    }
+
+    async fn report(&self, id: &str, users: &[String], now: i64) -> Result<usize, StoreError> {
+        let store = &self.states.store;
+        let heard_at = store.device_state(id).await?.heard_at;
+        let device = self.registry.get(id).cloned();
+        store
+            .take_report(id, |stored| {
+                // A device no longer configured owes nothing: the debt is just cleared.
+                let Some(event) = device.and_then(|d| change_report(&d, stored, heard_at, now)) else {
+                    return Vec::new();
+                };
+                let event = serde_json::to_string(&event).unwrap_or_default();
+                users
+                    .iter()
+                    .map(|user| NewEvent {
+                        id: uuid::Uuid::new_v4().to_string(),
+                        user_id: user.clone(),
+                        endpoint_id: id.to_owned(),
+                        kind: "ChangeReport".into(),
+                        event: event.clone(),
+                        created_at: now,
+                        expires_at: now + CHANGE_REPORT_LIFE.as_millis() as i64,
+                    })
+                    .collect()
+            })
+            .await
     }
 
     /// Runs forever: woken by each change, it waits out the window and reports.

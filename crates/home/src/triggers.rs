@@ -26,8 +26,8 @@ use tokio::sync::Notify;
 
 use crate::capabilities::read_state;
 use crate::devices::{Device, DeviceKind, Registry};
-use crate::mqtt::stated_cause;
-use crate::state::DeviceStates;
+use crate::state::{DeviceStates, stated_cause};
+use rask_store::device_state::Hearing;
 
 /// How long a doorbell press is worth announcing (seed 001: 30 s).
 pub const DOORBELL_LIFE: Duration = Duration::from_secs(30);
@@ -188,7 +188,10 @@ async fn state(t: &Triggers, device: &Device, body: &[u8]) -> Response {
         );
     }
     let cause = stated_cause(body).unwrap_or(CauseType::PhysicalInteraction);
-    match states.record(&device.id, values, cause, now_ms()).await {
+    match states
+        .record(&device.id, values, cause, now_ms(), Hearing::Now)
+        .await
+    {
         Ok(changed) => {
             let changed: Vec<&str> = changed.iter().map(|p| p.field()).collect();
             answer(StatusCode::OK, json!({"changed": changed}))

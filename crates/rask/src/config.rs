@@ -92,7 +92,7 @@ fn default_doorbell_life() -> u64 {
 }
 
 fn default_change_report_window() -> u64 {
-    500
+    rask_home::state::CHANGE_REPORT_WINDOW.as_millis() as u64
 }
 
 fn default_region() -> String {
@@ -413,6 +413,33 @@ fn check_device(
     }
 }
 
+/// Each MQTT topic has one use: a topic shared by two devices, or used for presses and states,
+/// would route messages to one of them only; a device whose command topic is its state topic
+/// would confirm its own commands.
+fn check_topics(devices: &[DeviceSection], errors: &mut Vec<ConfigError>) {
+    let mut seen: std::collections::HashMap<&str, String> = std::collections::HashMap::new();
+    for (i, d) in devices.iter().enumerate() {
+        let uses = [
+            ("mqtt_topic", &d.mqtt_topic),
+            ("state_topic", &d.state_topic),
+            ("command_topic", &d.command_topic),
+        ];
+        for (name, topic) in uses {
+            let Some(t) = topic else { continue };
+            let here = format!("devices[{i}].{name}");
+            match seen.get(t.as_str()) {
+                Some(first) => errors.push(err(
+                    here,
+                    format!("{t:?} is already {first}: give each use its own topic"),
+                )),
+                None => {
+                    seen.insert(t, here);
+                }
+            }
+        }
+    }
+}
+
 /// A device's MQTT wiring from its (valid) section.
 fn wiring(d: &DeviceSection) -> rask_home::devices::Wiring {
     let by_property = |m: &std::collections::BTreeMap<String, String>| {
@@ -654,6 +681,7 @@ impl Config {
             };
             check_device(d, kind, self.mqtt.is_some(), &key, &mut errors);
         }
+        check_topics(&self.devices, &mut errors);
         if errors.is_empty() { Ok(()) } else { Err(errors) }
     }
 
@@ -717,7 +745,7 @@ impl Config {
     }
 
     /// Doorbell press topic → device id.
-    pub fn mqtt_topics(&self) -> std::collections::HashMap<String, String> {
+    pub fn press_topics(&self) -> std::collections::HashMap<String, String> {
         self.devices
             .iter()
             .filter_map(|d| d.mqtt_topic.clone().map(|t| (t, d.id.clone())))
@@ -927,6 +955,23 @@ mod tests {
                 .command_payload(DeviceProperty::Power, &serde_json::json!("ON")),
             r#"{"state": "ON"}"#
         );
+    }
+
+    #[test]
+    fn a_topic_has_one_use() {
+        let errors = parse(
+            "[mqtt]\nurl = \"mqtt://127.0.0.1\"\n\
+             [[devices]]\nid = \"a\"\nname = \"A\"\nkind = \"plug\"\ncommand_topic = \"t/a\"\nstate_topic = \"t/a\"\n\
+             [[devices]]\nid = \"b\"\nname = \"B\"\nkind = \"doorbell\"\nmqtt_topic = \"t/b\"\n\
+             [[devices]]\nid = \"c\"\nname = \"C\"\nkind = \"motion_sensor\"\nstate_topic = \"t/b\"\n",
+        )
+        .unwrap_err();
+        let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(lines.len(), 2, "{lines:#?}");
+        assert!(
+            lines[0].starts_with("devices[0].command_topic") && lines[0].contains("devices[0].state_topic")
+        );
+        assert!(lines[1].starts_with("devices[2].state_topic") && lines[1].contains("devices[1].mqtt_topic"));
     }
 
     #[test]

@@ -180,7 +180,7 @@ fn smart_home(config: &Config, from_file: bool, store: &Store) -> anyhow::Result
     let mut publisher = None;
     if let Some(m) = &config.mqtt {
         let bridge =
-            rask_home::mqtt::MqttBridge::new(&m.url, &m.client_id, config.mqtt_topics(), triggers.clone())?
+            rask_home::mqtt::MqttBridge::new(&m.url, &m.client_id, config.press_topics(), triggers.clone())?
                 .with_states(
                     config.state_topics(),
                     std::sync::Arc::new(registry.clone()),

@@ -6,7 +6,7 @@
 //! value that differs from the stored one marks a report as owed; [`Store::take_report`] turns
 //! what is owed into outbox rows and clears it in one transaction, so that a report is neither
 //! lost nor doubled by a crash, and two instances on one PostgreSQL database never both send
-//! it (the endpoint's rows are locked first).
+//! it: both transactions lock the device's `device_heard` row first.
 
 use sqlx::Row;
 
@@ -59,20 +59,60 @@ fn stored(r: &sqlx::any::AnyRow) -> Result<StoredProperty, sqlx::Error> {
 
 const COLUMNS: &str = "property, value, sampled_at, report_cause, owed_since";
 
+/// One value a device reported, and why it changed if it did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reported {
+    /// The property's name.
+    pub property: String,
+    /// Its value, JSON text.
+    pub value: String,
+    /// The cause a change is reported with (`PHYSICAL_INTERACTION`, ...).
+    pub cause: String,
+}
+
+/// Whether a record counts as hearing from the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hearing {
+    /// The device spoke now.
+    Now,
+    /// Only if it was never heard before (a retained MQTT message: it may be old).
+    IfNever,
+    /// Not at all (rask's own conclusion, such as a device gone silent).
+    No,
+}
+
 impl Store {
-    /// Records what a device reported at `at`: each (property, JSON value). A value that
-    /// differs from the stored one owes Alexa a report with `cause` (an owed report keeps its
-    /// first `owed_since`, so a burst is one report). Returns the properties that changed.
+    /// Records what a device reported at `at`. A value that differs from the stored one owes
+    /// Alexa a report with its cause (an owed report keeps its first `owed_since`, so a burst
+    /// is one report). One transaction, which first locks the device's `device_heard` row, as
+    /// [`Store::take_report`] does: the two never interleave on one device. Returns the
+    /// properties that changed.
     pub async fn record_state(
         &self,
         endpoint_id: &str,
-        values: &[(String, String)],
+        values: &[Reported],
         at: i64,
-        cause: &str,
+        hearing: Hearing,
     ) -> Result<Vec<String>, StoreError> {
         let mut tx = self.pool.begin().await?;
+        let heard = match hearing {
+            Hearing::Now => {
+                "INSERT INTO device_heard (endpoint_id, heard_at) VALUES ($1, $2) \
+                 ON CONFLICT (endpoint_id) DO UPDATE SET heard_at = excluded.heard_at"
+            }
+            Hearing::IfNever => {
+                "INSERT INTO device_heard (endpoint_id, heard_at) VALUES ($1, $2) \
+                 ON CONFLICT (endpoint_id) DO UPDATE SET heard_at = device_heard.heard_at"
+            }
+            Hearing::No => "UPDATE device_heard SET heard_at = heard_at WHERE endpoint_id = $1 AND $2 = $2",
+        };
+        sqlx::query(heard)
+            .bind(endpoint_id)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
         let mut changed = Vec::new();
-        for (property, value) in values {
+        for r in values {
             // Every right-hand side sees the row as it was: the value compared is the old one.
             let row = sqlx::query(
                 "INSERT INTO device_state (endpoint_id, property, value, sampled_at, changed_at, report_cause, owed_since) \
@@ -87,24 +127,16 @@ impl Store {
                  RETURNING changed_at",
             )
             .bind(endpoint_id)
-            .bind(property.clone())
-            .bind(value.clone())
+            .bind(r.property.clone())
+            .bind(r.value.clone())
             .bind(at)
-            .bind(cause)
+            .bind(r.cause.clone())
             .fetch_one(&mut *tx)
             .await?;
             if row.try_get::<i64, _>("changed_at")? == at {
-                changed.push(property.clone());
+                changed.push(r.property.clone());
             }
         }
-        sqlx::query(
-            "INSERT INTO device_heard (endpoint_id, heard_at) VALUES ($1, $2) \
-             ON CONFLICT (endpoint_id) DO UPDATE SET heard_at = excluded.heard_at",
-        )
-        .bind(endpoint_id)
-        .bind(at)
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
         Ok(changed)
     }
@@ -151,9 +183,10 @@ impl Store {
         build: impl FnOnce(&[StoredProperty]) -> Vec<NewEvent>,
     ) -> Result<usize, StoreError> {
         let mut tx = self.pool.begin().await?;
-        // A write first: PostgreSQL locks the endpoint's rows until commit, and SQLite takes
-        // its write lock now rather than fail to upgrade a read later.
-        sqlx::query("UPDATE device_state SET owed_since = owed_since WHERE endpoint_id = $1")
+        // A write first, to the row record_state locks first too: PostgreSQL holds the device
+        // until commit, so no change lands between the read and the clearing below, and
+        // SQLite takes its write lock now rather than fail to upgrade a read later.
+        sqlx::query("UPDATE device_heard SET heard_at = heard_at WHERE endpoint_id = $1")
             .bind(endpoint_id)
             .execute(&mut *tx)
             .await?;
@@ -226,8 +259,19 @@ mod tests {
         ]
     }
 
-    fn v(property: &str, value: &str) -> (String, String) {
-        (property.to_owned(), value.to_owned())
+    fn v(property: &str, value: &str) -> Reported {
+        Reported {
+            property: property.to_owned(),
+            value: value.to_owned(),
+            cause: "PHYSICAL_INTERACTION".to_owned(),
+        }
+    }
+
+    fn voice(property: &str, value: &str) -> Reported {
+        Reported {
+            cause: "VOICE_INTERACTION".to_owned(),
+            ..v(property, value)
+        }
     }
 
     #[tokio::test]
@@ -238,19 +282,19 @@ mod tests {
                     "lamp",
                     &[v("power", "\"ON\""), v("brightness", "40")],
                     1_000,
-                    "PHYSICAL_INTERACTION",
+                    Hearing::Now,
                 )
                 .await
                 .unwrap();
             assert_eq!(changed, ["power", "brightness"]);
             // The same value again: heard, not changed.
             let changed = store
-                .record_state("lamp", &[v("power", "\"ON\"")], 1_100, "PHYSICAL_INTERACTION")
+                .record_state("lamp", &[v("power", "\"ON\"")], 1_100, Hearing::Now)
                 .await
                 .unwrap();
             assert!(changed.is_empty());
             let changed = store
-                .record_state("lamp", &[v("brightness", "80")], 1_200, "VOICE_INTERACTION")
+                .record_state("lamp", &[voice("brightness", "80")], 1_200, Hearing::Now)
                 .await
                 .unwrap();
             assert_eq!(changed, ["brightness"]);
@@ -267,6 +311,109 @@ mod tests {
 
             assert!(store.owed_reports(999).await.unwrap().is_empty());
             assert_eq!(store.owed_reports(1_000).await.unwrap(), ["lamp"]);
+
+            // A retained message is not proof of life once the device has been heard; rask's
+            // own conclusions never are.
+            store
+                .record_state("lamp", &[v("power", "\"OFF\"")], 2_000, Hearing::IfNever)
+                .await
+                .unwrap();
+            store
+                .record_state("lamp", &[v("connectivity", "{}")], 3_000, Hearing::No)
+                .await
+                .unwrap();
+            assert_eq!(store.device_state("lamp").await.unwrap().heard_at, Some(1_200));
+            store
+                .record_state("new", &[v("power", "\"OFF\"")], 2_000, Hearing::IfNever)
+                .await
+                .unwrap();
+            assert_eq!(store.device_state("new").await.unwrap().heard_at, Some(2_000));
+        }
+    }
+
+    /// Changes recorded while reports are taken, from many tasks at once (two instances'
+    /// worth): every change is reported or still owed, and PostgreSQL aborts nothing.
+    #[tokio::test]
+    async fn recording_and_taking_at_once_lose_nothing_and_never_deadlock() {
+        for store in stores().await {
+            let user = store.add_user("u-bob", "bob", "not-a-real-hash").await.unwrap();
+            let writers: Vec<_> = (0..4)
+                .map(|w| {
+                    let store = store.clone();
+                    tokio::spawn(async move {
+                        for i in 0..25 {
+                            // Alternate property order, so that lock order would matter.
+                            let mut values = vec![
+                                v("power", &format!("\"{w}-{i}\"")),
+                                v("brightness", &format!("{i}")),
+                            ];
+                            if i % 2 == 0 {
+                                values.reverse();
+                            }
+                            store
+                                .record_state("lamp", &values, crate::now_ms(), Hearing::Now)
+                                .await
+                                .unwrap();
+                        }
+                    })
+                })
+                .collect();
+            let taken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let reported = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+            let collect = |reported: &std::sync::Mutex<std::collections::HashSet<String>>,
+                           props: &[StoredProperty]| {
+                let mut seen = reported.lock().unwrap();
+                for p in props.iter().filter(|p| p.owed_since.is_some()) {
+                    seen.insert(p.value.clone());
+                }
+            };
+            let takers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (store, user, taken, reported) =
+                        (store.clone(), user.id.clone(), taken.clone(), reported.clone());
+                    tokio::spawn(async move {
+                        for _ in 0..25 {
+                            let n = store
+                                .take_report("lamp", |props| {
+                                    collect(&reported, props);
+                                    vec![NewEvent {
+                                        id: format!("ev-{}", uuid_like()),
+                                        user_id: user.clone(),
+                                        endpoint_id: "lamp".into(),
+                                        kind: "ChangeReport".into(),
+                                        event: "{}".into(),
+                                        created_at: 0,
+                                        expires_at: 1,
+                                    }]
+                                })
+                                .await
+                                .unwrap();
+                            taken.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                            tokio::task::yield_now().await;
+                        }
+                    })
+                })
+                .collect();
+            for t in writers.into_iter().chain(takers) {
+                t.await.unwrap();
+            }
+            // Whatever is still owed is taken now; then nothing is left, and the lamp's last
+            // value was in some report.
+            store
+                .take_report("lamp", |props| {
+                    collect(&reported, props);
+                    vec![]
+                })
+                .await
+                .unwrap();
+            assert!(store.owed_reports(i64::MAX).await.unwrap().is_empty());
+            assert!(taken.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+            let state = store.device_state("lamp").await.unwrap();
+            let last = state.value("power").unwrap().to_owned();
+            assert!(
+                reported.lock().unwrap().contains(&last),
+                "{last} was never reported"
+            );
         }
     }
 
@@ -278,12 +425,7 @@ mod tests {
                 .await
                 .unwrap();
             store
-                .record_state(
-                    "door",
-                    &[v("contact", "\"DETECTED\"")],
-                    5_000,
-                    "PHYSICAL_INTERACTION",
-                )
+                .record_state("door", &[v("contact", "\"DETECTED\"")], 5_000, Hearing::Now)
                 .await
                 .unwrap();
             let build = |props: &[StoredProperty]| {
@@ -330,6 +472,8 @@ mod tests {
     }
 
     fn uuid_like() -> String {
-        format!("ev-{}", crate::now_ms())
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        format!("{}-{}", crate::now_ms(), N.fetch_add(1, Ordering::Relaxed))
     }
 }
