@@ -280,6 +280,11 @@ pub async fn run() -> anyhow::Result<bool> {
         "F5 the gateway refused the ChangeReport: {:?}",
         change.error
     );
+    anyhow::ensure!(
+        change.body["event"]["payload"]["change"]["properties"][0]["value"] == "DETECTED",
+        "F5 the ChangeReport does not say the window is open: {}",
+        change.body
+    );
     step("F5 the Event Gateway accepted its ChangeReport (detectionState DETECTED): routines can follow it");
     Ok(true)
 }
