@@ -557,6 +557,20 @@ async fn sensor_states_become_change_reports_and_state_reports() {
         change["properties"][0]["value"],
         json!({"value": 21.5, "scale": "CELSIUS"})
     );
+    let state = h
+        .directive(json!({"namespace": "Alexa", "name": "ReportState", "endpointId": "thermo"}))
+        .await;
+    assert!(state.valid, "{state:#?}");
+    assert_eq!(
+        context_value(&state.received, "temperature"),
+        &json!({"value": 21.5, "scale": "CELSIUS"})
+    );
+    // A sensor takes no commands.
+    let on = h
+        .directive(json!({"namespace": "Alexa.PowerController", "name": "TurnOn", "endpointId": "thermo"}))
+        .await;
+    assert!(on.valid, "{on:#?}");
+    assert_eq!(error_type(&on), "INVALID_DIRECTIVE");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
