@@ -367,18 +367,24 @@ async fn rask_serve_speaks_https_and_refuses_plain_http_cleanly_and_check_sees_t
     assert!(err.contains("server.tls_cert_file"), "{err}");
 }
 
-// Multi-threaded: the sim must answer while the test waits on `rask check`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rask_check_tries_the_credentials_at_lwa_and_names_every_bad_key() {
+/// A sim holding the skill's LWA client ("rask-lwa"/"rask-lwa-secret"), as the developer
+/// console would: what `rask check` tries the credentials against.
+async fn sim_with_the_skills_lwa_client() -> (rask_sim::Sim, std::net::SocketAddr) {
     let (sim, addr) = rask_sim::Sim::start(rask_sim::SimConfig::default(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    // The skill's LWA client, as the developer console would hold it.
     let registration = json!({"vendorId": "M2AAAAAAAAAAAA", "smartHomeEndpoint": "http://127.0.0.1:9/alexa/smarthome",
                               "lwaClientId": "rask-lwa", "lwaClientSecret": "rask-lwa-secret"});
     sim.world()
         .register_skill(serde_json::from_value(registration).unwrap())
         .unwrap();
+    (sim, addr)
+}
+
+// Multi-threaded: the sim must answer while the test waits on `rask check`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rask_check_tries_the_credentials_at_lwa_and_names_every_bad_key() {
+    let (_sim, addr) = sim_with_the_skills_lwa_client().await;
     let config = common::smart_home_config("rask-check", &format!("http://{addr}"), "NA", "");
     let cfg = config.to_str().unwrap();
     let env = |lwa: &str| {
@@ -466,14 +472,7 @@ async fn rask_check_tries_the_credentials_at_lwa_and_names_every_bad_key() {
 // Multi-threaded: the sim must answer while the test waits on `rask check`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rask_check_sends_a_signed_probe_through_the_public_url() {
-    let (sim, addr) = rask_sim::Sim::start(rask_sim::SimConfig::default(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let registration = json!({"vendorId": "M2AAAAAAAAAAAA", "smartHomeEndpoint": "http://127.0.0.1:9/alexa/smarthome",
-                              "lwaClientId": "rask-lwa", "lwaClientSecret": "rask-lwa-secret"});
-    sim.world()
-        .register_skill(serde_json::from_value(registration).unwrap())
-        .unwrap();
+    let (_sim, addr) = sim_with_the_skills_lwa_client().await;
     let port = free_port();
     let identity = rask_sim::tls::TlsIdentity::generate(&["127.0.0.1".into()]).unwrap();
     // One config signs (rask check, and the server in the first half), the other does not.
