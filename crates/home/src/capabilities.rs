@@ -279,6 +279,13 @@ pub fn confirms(property: DeviceProperty, target: &Value, reported: &Value) -> b
     }
 }
 
+/// Whether a device reporting `reported` while a command for `target` waits has given its
+/// final answer: it did what was asked, or it is a lock that reports itself jammed (Alexa
+/// then tells the user from the response's `lockState`).
+pub fn settles(property: DeviceProperty, target: &Value, reported: &Value) -> bool {
+    confirms(property, target, reported) || (property == DeviceProperty::Lock && reported == "JAMMED")
+}
+
 /// What a directive asks of a device: one property to take one value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Command {

@@ -2,7 +2,8 @@
 //! published on the device's command topic, and Alexa is answered once the device confirms it
 //! on its state topic, with the device's properties as the response's context.
 //!
-//! - Not confirmed within the device's `confirm_timeout`: `ENDPOINT_UNREACHABLE`.
+//! - Not confirmed within the device's `confirm_timeout`: `ENDPOINT_UNREACHABLE`; a lock that
+//!   reports itself jammed is answered at once, `lockState` `JAMMED` in the context.
 //! - The broker down: `BRIDGE_UNREACHABLE`, and nothing is queued to surprise anyone later.
 //! - A device configured as slow: `DeferredResponse` at once, then the `Alexa.Response` (or the
 //!   `ErrorResponse`) through the Event Gateway, for the user who asked.

@@ -18,7 +18,7 @@ use rask_store::{Store, StoreError, now_ms};
 use serde_json::Value;
 use tokio::sync::{Notify, broadcast};
 
-use crate::capabilities::{DeviceProperty, confirms};
+use crate::capabilities::{DeviceProperty, confirms, settles};
 use crate::devices::{Device, Registry};
 
 /// How long changes are gathered into one report, unless configured.
@@ -74,7 +74,8 @@ pub struct Confirmation {
 }
 
 impl Confirmation {
-    /// Waits up to `timeout` for the device to report the target; true when it did.
+    /// Waits up to `timeout` for the device to report the target (or, for a lock, that it is
+    /// jammed); true when it did.
     pub async fn wait(mut self, timeout: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -84,7 +85,7 @@ impl Confirmation {
                     if h.device == self.device
                         && h.values
                             .iter()
-                            .any(|(p, v)| *p == self.property && confirms(*p, &self.target, v))
+                            .any(|(p, v)| *p == self.property && settles(*p, &self.target, v))
                     {
                         return true;
                     }
@@ -153,7 +154,7 @@ impl DeviceStates {
             .ok()
             .and_then(|s| s.value(property.field()).map(str::to_owned))
             .and_then(|v| serde_json::from_str::<Value>(&v).ok())
-            .is_some_and(|v| confirms(property, target, &v))
+            .is_some_and(|v| settles(property, target, &v))
     }
 
     /// Records what `device` reported at `at`, with `cause` for changes nobody asked for.

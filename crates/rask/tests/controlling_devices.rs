@@ -102,8 +102,8 @@ impl Hub {
 }
 
 /// How the hub's devices answer a command: the lamp echoes its JSON, the plug its plain
-/// value, the blind nests its position, the shutter takes 1.5 s, the lock unlocks but is
-/// stuck for locking, the awning never answers.
+/// value, the blind nests its position, the shutter takes 1.5 s, the lock unlocks but jams
+/// when locking, the fan and the awning never answer.
 fn confirm(device: &str, payload: &str) -> Option<(Duration, String)> {
     let now = Duration::ZERO;
     match device {
@@ -114,6 +114,7 @@ fn confirm(device: &str, payload: &str) -> Option<(Duration, String)> {
             Some((now, json!({"state": {"position": v["position"]}}).to_string()))
         }
         "lock" if payload.contains("UNLOCKED") => Some((now, payload.to_owned())),
+        "lock" => Some((now, r#"{"lock": "jammed"}"#.to_owned())),
         "shutter" => Some((
             Duration::from_millis(1500),
             payload.to_lowercase().replace("position.", ""),
@@ -138,6 +139,7 @@ fn devices(prefix: &str, pid: u32, name: &str) -> String {
          [[devices]]\nid = \"awning\"\nname = \"Awning\"\nkind = \"shutter\"\ncommand_topic = \"{p}/awning/set\"\nstate_topic = \"{p}/awning\"\n\
          slow = true\nconfirm_timeout_ms = 300\n\
          [[devices]]\nid = \"lock\"\nname = \"Front lock\"\nkind = \"lock\"\ncommand_topic = \"{p}/lock/set\"\nstate_topic = \"{p}/lock\"\nconfirm_timeout_ms = 500\n\
+         [[devices]]\nid = \"fan\"\nname = \"Fan\"\nkind = \"plug\"\ncommand_topic = \"{p}/fan/set\"\nstate_topic = \"{p}/fan\"\nconfirm_timeout_ms = 500\n\
          [[devices]]\nid = \"door\"\nname = \"Back door\"\nkind = \"contact_sensor\"\nstate_topic = \"{p}/door\"\n\
          [[devices]]\nid = \"hall\"\nname = \"Hall\"\nkind = \"motion_sensor\"\nstate_topic = \"{p}/hall\"\noffline_after_seconds = 3\n\
          [[devices]]\nid = \"thermo\"\nname = \"Cellar\"\nkind = \"temperature_sensor\"\nstate_topic = \"{p}/thermo\"\nsecret_env = \"RASK_TEST_THERMO_SECRET\"\n",
@@ -248,7 +250,7 @@ async fn directives_become_mqtt_commands_confirmed_by_the_device() {
             .as_array()
             .unwrap()
             .len(),
-        9
+        10
     );
 
     let on = h
@@ -332,12 +334,24 @@ async fn directives_become_mqtt_commands_confirmed_by_the_device() {
         .await;
     assert_eq!(context_value(&up.received, "rangeValue"), 100, "clamped: {up:#?}");
 
-    // A lock that never confirms.
+    // A lock that jams.
     let lock = h
         .directive(json!({"namespace": "Alexa.LockController", "name": "Lock", "endpointId": "lock"}))
         .await;
     assert!(lock.valid, "{lock:#?}");
-    assert_eq!(error_type(&lock), "ENDPOINT_UNREACHABLE");
+    assert_eq!(lock.received["event"]["header"]["name"], "Response", "{lock:#?}");
+    assert_eq!(
+        context_value(&lock.received, "lockState"),
+        "JAMMED",
+        "Alexa tells the user"
+    );
+
+    // A device that never confirms.
+    let fan = h
+        .directive(json!({"namespace": "Alexa.PowerController", "name": "TurnOn", "endpointId": "fan"}))
+        .await;
+    assert!(fan.valid, "{fan:#?}");
+    assert_eq!(error_type(&fan), "ENDPOINT_UNREACHABLE");
     let unlock = h
         .directive(json!({"namespace": "Alexa.LockController", "name": "Unlock", "endpointId": "lock"}))
         .await;
@@ -406,6 +420,7 @@ async fn directives_become_mqtt_commands_confirmed_by_the_device() {
         (format!("{p}/blind/set"), r#"{"position": 40}"#),
         (format!("{p}/blind/set"), r#"{"position": 100}"#),
         (format!("{p}/lock/set"), r#"{"lock": "LOCKED"}"#),
+        (format!("{p}/fan/set"), r#"{"power": "ON"}"#),
         (format!("{p}/lock/set"), r#"{"lock": "UNLOCKED"}"#),
         (format!("{p}/shutter/set"), "Position.Down"),
         (format!("{p}/awning/set"), r#"{"mode": "Position.Up"}"#),
