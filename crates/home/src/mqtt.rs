@@ -7,7 +7,7 @@
 //! ([`crate::capabilities::read_state`]), optionally with a `cause`. Anything else is
 //! malformed: logged, counted, and dropped; nothing crashes. Messages are acknowledged (QoS 1)
 //! once stored (presses in the outbox, states in the state table); a database that refuses is
-//! tried again a few times over about 6 s first. The client reconnects and subscribes again by
+//! tried again a few times (3 s of pauses) first. The client reconnects and subscribes again by
 //! itself. The session is clean: messages published while rask is down are not replayed to
 //! it, so that an hour-old press does not ring.
 
@@ -150,6 +150,9 @@ impl MqttBridge {
         let mut options = MqttOptions::new(client_id, host, u.port().unwrap_or(1883));
         options.set_keep_alive(Duration::from_secs(10));
         options.set_manual_acks(true);
+        // rumqttc's 10 KiB default would turn a long subscription list or a large retained
+        // state into a reconnect loop.
+        options.set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
         if !u.username().is_empty() {
             options.set_credentials(u.username(), u.password().unwrap_or(""));
         }
@@ -213,12 +216,16 @@ impl MqttBridge {
             loop {
                 match events.poll().await {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => inbound.subscribe(),
-                    Ok(Event::Incoming(Packet::Publish(p))) => {
-                        if let Err(TrySendError::Full(p)) = inbox.try_send(p) {
+                    Ok(Event::Incoming(Packet::Publish(p))) => match inbox.try_send(p) {
+                        Ok(()) => {}
+                        Err(TrySendError::Full(p)) => {
                             tracing::error!(topic = %p.topic, "rask cannot keep up with MQTT: {INBOX} messages wait already; this one is dropped");
                             let _ = inbound.client.try_ack(&p);
                         }
-                    }
+                        Err(TrySendError::Closed(p)) => {
+                            tracing::error!(topic = %p.topic, "the MQTT worker has stopped; messages are no longer handled");
+                        }
+                    },
                     Ok(_) => {}
                     Err(e) => {
                         inbound.connected.store(false, Ordering::Relaxed);
@@ -230,6 +237,9 @@ impl MqttBridge {
         })
     }
 }
+
+/// The largest MQTT packet rask sends or takes.
+const MAX_PACKET_BYTES: usize = 256 * 1024;
 
 /// How many received messages may wait for the worker.
 const INBOX: usize = 1024;
@@ -251,11 +261,18 @@ impl Inbound {
             .collect();
         tracing::info!(topics = topics.len(), "MQTT connected");
         for chunk in topics.chunks(TOPICS_PER_SUBSCRIBE) {
-            let filters = chunk
+            let filters: Vec<SubscribeFilter> = chunk
                 .iter()
-                .map(|t| SubscribeFilter::new((*t).clone(), QoS::AtLeastOnce));
-            if let Err(e) = self.client.try_subscribe_many(filters) {
-                tracing::error!(error = %e, "MQTT subscribe failed");
+                .map(|t| SubscribeFilter::new((*t).clone(), QoS::AtLeastOnce))
+                .collect();
+            if self.client.try_subscribe_many(filters.clone()).is_err() {
+                // The request queue is full: wait for room in a task of its own, never here.
+                let client = self.client.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = client.subscribe_many(filters).await {
+                        tracing::error!(error = %e, "MQTT subscribe failed");
+                    }
+                });
             }
         }
         self.connected.store(true, Ordering::Relaxed);

@@ -192,7 +192,7 @@ impl DeviceStates {
         let connected = match hearing {
             Hearing::Now => true,
             Hearing::IfNever => self.store.device_state(device).await?.heard_at.is_none(),
-            Hearing::No => false,
+            Hearing::SilentSince(_) => false,
         };
         if connected {
             rows.push(Reported {
@@ -231,16 +231,20 @@ impl DeviceStates {
                 .and_then(|v| serde_json::from_str::<Value>(v).ok())
                 .is_some_and(|v| v["value"] == "UNREACHABLE");
             if silent && !said {
-                tracing::warn!(device = %device.id, "not heard from within offline_after_seconds: reported unreachable");
                 let row = Reported {
                     property: CONNECTIVITY.to_owned(),
                     value: serde_json::json!({"value": Connectivity::Unreachable}).to_string(),
                     cause: wire(&CauseType::PeriodicPoll),
                 };
-                self.store
-                    .record_state(&device.id, &[row], now, Hearing::No)
+                let cutoff = now - device.wiring.offline_after.unwrap_or_default().as_millis() as i64;
+                let changed = self
+                    .store
+                    .record_state(&device.id, &[row], now, Hearing::SilentSince(cutoff))
                     .await?;
-                self.reporter.notify_one();
+                if !changed.is_empty() {
+                    tracing::warn!(device = %device.id, "not heard from within offline_after_seconds: reported unreachable");
+                    self.reporter.notify_one();
+                }
             }
         }
         Ok(())
@@ -324,12 +328,14 @@ pub fn change_report(
 ) -> Option<EventMessage> {
     let (owed, rest): (Vec<&StoredProperty>, Vec<&StoredProperty>) =
         stored.iter().partition(|p| p.owed_since.is_some());
-    // The most recent change's cause speaks for the burst; connectivity's only when it is
-    // all that changed (it follows whatever the device said).
+    // A voice-caused change, or else the most recent change, speaks for the burst;
+    // connectivity only when it is all that changed (it follows whatever the device said).
+    let voice = wire(&CauseType::VoiceInteraction);
     let cause = owed
         .iter()
         .filter(|p| p.property != CONNECTIVITY)
-        .max_by_key(|p| p.sampled_at)
+        // What Alexa asked for speaks for its side effects (power coming on with brightness).
+        .max_by_key(|p| (p.report_cause.as_deref() == Some(voice.as_str()), p.sampled_at))
         .or_else(|| owed.first())?
         .report_cause
         .as_deref()
@@ -365,7 +371,11 @@ pub struct ChangeReporter {
     /// How long changes are gathered into one report.
     pub window: Duration,
     delivery: Arc<Notify>,
+    swept: Mutex<std::time::Instant>,
 }
+
+/// How often silent devices are looked for.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 impl ChangeReporter {
     /// A reporter for `registry`'s devices; `delivery` wakes the delivery worker.
@@ -375,6 +385,7 @@ impl ChangeReporter {
             registry,
             window: CHANGE_REPORT_WINDOW,
             delivery,
+            swept: Mutex::new(std::time::Instant::now()),
         }
     }
 
@@ -382,7 +393,19 @@ impl ChangeReporter {
     pub async fn run_once(&self) -> Result<usize, StoreError> {
         let store = &self.states.store;
         let now = now_ms();
-        self.states.sweep(&self.registry, now).await?;
+        let sweep_due = {
+            let mut swept = self.swept.lock().unwrap_or_else(|p| p.into_inner());
+            let due = swept.elapsed() >= SWEEP_EVERY;
+            if due {
+                *swept = std::time::Instant::now();
+            }
+            due
+        };
+        if sweep_due {
+            if let Err(e) = self.states.sweep(&self.registry, now).await {
+                tracing::error!(error = %e, "silent devices could not be checked");
+            }
+        }
         let due = store.owed_reports(now - self.window.as_millis() as i64).await?;
         if due.is_empty() {
             return Ok(0);
@@ -497,5 +520,15 @@ mod tests {
         let check = rask_model::check::check_value(&v);
         assert!(check.is_valid(), "{:?}", check.findings);
         assert!(change_report(&lamp, &[row("power", "\"ON\"", 1, None)], None, 2).is_none());
+        // Asked for brightness, the light came on too: one message, one voice-caused report.
+        let both = [
+            row("brightness", "40", 3_000, Some("VOICE_INTERACTION")),
+            row("power", "\"ON\"", 3_000, Some("PHYSICAL_INTERACTION")),
+        ];
+        let v = serde_json::to_value(change_report(&lamp, &both, Some(3_000), 3_100).unwrap()).unwrap();
+        assert_eq!(
+            v["event"]["payload"]["change"]["cause"]["type"],
+            "VOICE_INTERACTION"
+        );
     }
 }

@@ -413,9 +413,9 @@ fn check_device(
     }
 }
 
-/// Each MQTT topic has one use: a topic shared by two devices, or used for presses and states,
-/// would route messages to one of them only; a device whose command topic is its state topic
-/// would confirm its own commands.
+/// Each MQTT topic rask listens on has one use: a topic shared by two devices, or used for
+/// presses and states, would route messages to one of them only; a device whose command topic
+/// is its state topic would confirm its own commands. Command topics alone may be shared.
 fn check_topics(devices: &[DeviceSection], errors: &mut Vec<ConfigError>) {
     let mut seen: std::collections::HashMap<&str, String> = std::collections::HashMap::new();
     for (i, d) in devices.iter().enumerate() {
@@ -427,6 +427,14 @@ fn check_topics(devices: &[DeviceSection], errors: &mut Vec<ConfigError>) {
         for (name, topic) in uses {
             let Some(t) = topic else { continue };
             let here = format!("devices[{i}].{name}");
+            // Devices may share a command topic (a multi-channel relay): rask only publishes there.
+            let shared_command = name == "command_topic"
+                && seen
+                    .get(t.as_str())
+                    .is_some_and(|first| first.ends_with(".command_topic"));
+            if shared_command {
+                continue;
+            }
             match seen.get(t.as_str()) {
                 Some(first) => errors.push(err(
                     here,
@@ -972,6 +980,13 @@ mod tests {
             lines[0].starts_with("devices[0].command_topic") && lines[0].contains("devices[0].state_topic")
         );
         assert!(lines[1].starts_with("devices[2].state_topic") && lines[1].contains("devices[1].mqtt_topic"));
+        // A two-channel relay: one command topic, two state topics.
+        parse(
+            "[mqtt]\nurl = \"mqtt://127.0.0.1\"\n\
+             [[devices]]\nid = \"l1\"\nname = \"One\"\nkind = \"plug\"\ncommand_topic = \"relay/set\"\nstate_topic = \"relay/1\"\n\
+             [[devices]]\nid = \"l2\"\nname = \"Two\"\nkind = \"plug\"\ncommand_topic = \"relay/set\"\nstate_topic = \"relay/2\"\n",
+        )
+        .unwrap();
     }
 
     #[test]

@@ -77,8 +77,10 @@ pub enum Hearing {
     Now,
     /// Only if it was never heard before (a retained MQTT message: it may be old).
     IfNever,
-    /// Not at all (rask's own conclusion, such as a device gone silent).
-    No,
+    /// Not at all: rask's own conclusion that the device has gone silent, recorded only if
+    /// it has not been heard since this time (checked under the device's lock, so a message
+    /// that lands meanwhile wins).
+    SilentSince(i64),
 }
 
 impl Store {
@@ -104,13 +106,24 @@ impl Store {
                 "INSERT INTO device_heard (endpoint_id, heard_at) VALUES ($1, $2) \
                  ON CONFLICT (endpoint_id) DO UPDATE SET heard_at = device_heard.heard_at"
             }
-            Hearing::No => "UPDATE device_heard SET heard_at = heard_at WHERE endpoint_id = $1 AND $2 = $2",
+            Hearing::SilentSince(_) => {
+                "UPDATE device_heard SET heard_at = heard_at WHERE endpoint_id = $1 AND heard_at < $2"
+            }
         };
-        sqlx::query(heard)
+        let since = match hearing {
+            Hearing::SilentSince(cutoff) => cutoff,
+            _ => at,
+        };
+        let locked = sqlx::query(heard)
             .bind(endpoint_id)
-            .bind(at)
+            .bind(since)
             .execute(&mut *tx)
             .await?;
+        if matches!(hearing, Hearing::SilentSince(_)) && locked.rows_affected() == 0 {
+            // Heard from meanwhile (or never): not silent after all.
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
         let mut changed = Vec::new();
         for r in values {
             // Every right-hand side sees the row as it was: the value compared is the old one.
@@ -318,10 +331,26 @@ mod tests {
                 .record_state("lamp", &[v("power", "\"OFF\"")], 2_000, Hearing::IfNever)
                 .await
                 .unwrap();
-            store
-                .record_state("lamp", &[v("connectivity", "{}")], 3_000, Hearing::No)
+            let silent = store
+                .record_state(
+                    "lamp",
+                    &[v("connectivity", "{}")],
+                    3_000,
+                    Hearing::SilentSince(1_200),
+                )
                 .await
                 .unwrap();
+            assert!(silent.is_empty(), "heard at 1200, not before: not silent");
+            let silent = store
+                .record_state(
+                    "lamp",
+                    &[v("connectivity", "{}")],
+                    3_000,
+                    Hearing::SilentSince(1_201),
+                )
+                .await
+                .unwrap();
+            assert_eq!(silent, ["connectivity"]);
             assert_eq!(store.device_state("lamp").await.unwrap().heard_at, Some(1_200));
             store
                 .record_state("new", &[v("power", "\"OFF\"")], 2_000, Hearing::IfNever)
@@ -407,7 +436,6 @@ mod tests {
                 .await
                 .unwrap();
             assert!(store.owed_reports(i64::MAX).await.unwrap().is_empty());
-            assert!(taken.load(std::sync::atomic::Ordering::Relaxed) >= 1);
             let state = store.device_state("lamp").await.unwrap();
             let last = state.value("power").unwrap().to_owned();
             assert!(
