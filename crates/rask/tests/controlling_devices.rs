@@ -748,3 +748,63 @@ async fn a_home_with_many_topics_subscribes_to_all_of_them() {
     }
     assert_eq!(reported, 150, "every sensor's state reached Alexa");
 }
+
+/// Two instances on one PostgreSQL database, both subscribed: a sensor's change is recorded by
+/// both and reported to Alexa once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_postgresql_report_a_change_once() {
+    let (sim, addr) = rask_sim::Sim::start(rask_sim::SimConfig::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let pid = std::process::id();
+    let prefix = format!("rask-test/{pid}-two");
+    let database = rask_store::testing::postgres_url().await;
+    let home = format!(
+        "change_report_window_ms = 200\n[mqtt]\nurl = \"{}\"\nclient_id = \"rask-two-a-{pid}\"\n\
+         [[devices]]\nid = \"door\"\nname = \"Door\"\nkind = \"contact_sensor\"\nstate_topic = \"{prefix}/door\"\n",
+        broker()
+    );
+    let first = common::smart_home_config("rask-two", &format!("http://{addr}"), "NA", &home);
+    let text = std::fs::read_to_string(&first).unwrap();
+    let sqlite_start = text.find("[database]\nurl = \"").unwrap();
+    let sqlite_end = sqlite_start + text[sqlite_start..].find("\"\n").unwrap() + 2;
+    let text = format!(
+        "{}[database]\nurl = \"{database}\"\n{}",
+        &text[..sqlite_start],
+        &text[sqlite_end..]
+    );
+    std::fs::write(&first, &text).unwrap();
+    let second = first.with_file_name("second.toml");
+    std::fs::write(&second, text.replace("rask-two-a-", "rask-two-b-")).unwrap();
+    let (a, b) = (first.to_str().unwrap(), second.to_str().unwrap());
+    let o = common::rask(
+        &["user", "add", "alice", "--config", a],
+        Some("correct horse battery\n"),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let one = start(&["serve", "--config", a], &ENV);
+    let _two = start(&["serve", "--config", b], &ENV);
+    common::link_and_grant(&sim, &one.url(), rask_sim::Region::Na).await;
+    let hub = Hub::start(&prefix).await;
+    let reports = |sim: &rask_sim::Sim| {
+        sim.world()
+            .log
+            .since(0, Some("gateway"))
+            .into_iter()
+            .filter(|e| e.name.as_deref() == Some("Alexa.ChangeReport"))
+            .collect::<Vec<_>>()
+    };
+    // Both instances are subscribed once a state has gone round; give the second a moment.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    hub.publish(format!("{prefix}/door"), "open").await;
+    for _ in 0..100 {
+        if !reports(&sim).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let seen = reports(&sim);
+    assert_eq!(seen.len(), 1, "{seen:#?}");
+    assert!(seen[0].valid, "{:#?}", seen[0]);
+}
