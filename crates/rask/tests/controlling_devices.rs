@@ -147,6 +147,22 @@ fn devices(prefix: &str, pid: u32, name: &str) -> String {
     )
 }
 
+/// rask sim on a free loopback port.
+async fn start_sim() -> (rask_sim::Sim, std::net::SocketAddr) {
+    rask_sim::Sim::start(rask_sim::SimConfig::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
+/// Adds the user the sim links as ("alice", "correct horse battery").
+fn add_alice(config: &str) {
+    let o = common::rask(
+        &["user", "add", "alice", "--config", config],
+        Some("correct horse battery\n"),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 struct Home {
     sim: rask_sim::Sim,
     skill: String,
@@ -157,9 +173,7 @@ struct Home {
 }
 
 async fn home(name: &str) -> Home {
-    let (sim, addr) = rask_sim::Sim::start(rask_sim::SimConfig::default(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let (sim, addr) = start_sim().await;
     let pid = std::process::id();
     let prefix = format!("rask-test/{pid}-{name}");
     let config = common::smart_home_config(
@@ -169,11 +183,7 @@ async fn home(name: &str) -> Home {
         &devices(&prefix, pid, name),
     );
     let cfg = config.to_str().unwrap();
-    let o = common::rask(
-        &["user", "add", "alice", "--config", cfg],
-        Some("correct horse battery\n"),
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    add_alice(cfg);
     let hub = Hub::start(&prefix).await;
     let server = start(&["serve", "--config", cfg], &ENV);
     let url = server.url();
@@ -590,19 +600,13 @@ async fn sensor_states_become_change_reports_and_state_reports() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_configuration_is_announced_to_every_granted_user() {
-    let (sim, addr) = rask_sim::Sim::start(rask_sim::SimConfig::default(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let (sim, addr) = start_sim().await;
     let pid = std::process::id();
     let prefix = format!("rask-test/{pid}-announce");
     let home = devices(&prefix, pid, "announce");
     let config = common::smart_home_config("rask-announce", &format!("http://{addr}"), "NA", &home);
     let cfg = config.to_str().unwrap();
-    let o = common::rask(
-        &["user", "add", "alice", "--config", cfg],
-        Some("correct horse battery\n"),
-    );
-    assert!(o.status.success());
+    add_alice(cfg);
     let server = start(&["serve", "--config", cfg], &ENV);
     let url = server.url();
     common::link_and_grant(&sim, &url, rask_sim::Region::Na).await;
@@ -650,9 +654,7 @@ async fn a_changed_configuration_is_announced_to_every_granted_user() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_that_cannot_be_reached_is_bridge_unreachable() {
-    let (sim, addr) = rask_sim::Sim::start(rask_sim::SimConfig::default(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let (sim, addr) = start_sim().await;
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
@@ -662,11 +664,7 @@ async fn a_broker_that_cannot_be_reached_is_bridge_unreachable() {
     );
     let config = common::smart_home_config("rask-no-broker", &format!("http://{addr}"), "NA", &home);
     let cfg = config.to_str().unwrap();
-    let o = common::rask(
-        &["user", "add", "alice", "--config", cfg],
-        Some("correct horse battery\n"),
-    );
-    assert!(o.status.success());
+    add_alice(cfg);
     let server = start(&["serve", "--config", cfg], &ENV);
     let skill = common::link_and_grant(&sim, &server.url(), rask_sim::Region::Na).await;
     let spec = serde_json::from_value(
@@ -690,9 +688,7 @@ async fn a_broker_that_cannot_be_reached_is_bridge_unreachable() {
 /// event loop that sends the requests.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_home_with_many_topics_subscribes_to_all_of_them() {
-    let (sim, addr) = rask_sim::Sim::start(rask_sim::SimConfig::default(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let (sim, addr) = start_sim().await;
     let pid = std::process::id();
     let prefix = format!("rask-test/{pid}-many");
     let mut home = format!(
@@ -706,11 +702,7 @@ async fn a_home_with_many_topics_subscribes_to_all_of_them() {
     }
     let config = common::smart_home_config("rask-many", &format!("http://{addr}"), "NA", &home);
     let cfg = config.to_str().unwrap();
-    let o = common::rask(
-        &["user", "add", "alice", "--config", cfg],
-        Some("correct horse battery\n"),
-    );
-    assert!(o.status.success());
+    add_alice(cfg);
     let server = start(&["serve", "--config", cfg], &ENV);
     common::link_and_grant(&sim, &server.url(), rask_sim::Region::Na).await;
     let hub = Hub::start(&prefix).await;
@@ -753,9 +745,7 @@ async fn a_home_with_many_topics_subscribes_to_all_of_them() {
 /// both and reported to Alexa once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_postgresql_report_a_change_once() {
-    let (sim, addr) = rask_sim::Sim::start(rask_sim::SimConfig::default(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+    let (sim, addr) = start_sim().await;
     let pid = std::process::id();
     let prefix = format!("rask-test/{pid}-two");
     let database = rask_store::testing::postgres_url().await;
@@ -777,11 +767,7 @@ async fn two_instances_on_postgresql_report_a_change_once() {
     let second = first.with_file_name("second.toml");
     std::fs::write(&second, text.replace("rask-two-a-", "rask-two-b-")).unwrap();
     let (a, b) = (first.to_str().unwrap(), second.to_str().unwrap());
-    let o = common::rask(
-        &["user", "add", "alice", "--config", a],
-        Some("correct horse battery\n"),
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    add_alice(a);
     let one = start(&["serve", "--config", a], &ENV);
     let _two = start(&["serve", "--config", b], &ENV);
     common::link_and_grant(&sim, &one.url(), rask_sim::Region::Na).await;
