@@ -72,7 +72,9 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         "  account linking:  {scheme}://{addr}/oauth/authorize  (token: /oauth/token)"
     ));
     let smart_home = match config.alexa {
-        Some(_) => format!("{scheme}://{addr}/alexa/smarthome, triggers at /hooks/devices/{{id}}/press"),
+        Some(_) => {
+            format!("{scheme}://{addr}/alexa/smarthome, webhooks at /hooks/devices/{{id}}/press and /state")
+        }
         None => "off: add [alexa] to the configuration (docs/config.md)".to_owned(),
     };
     crate::sim::say(&format!("  smart home:       {smart_home}"));
