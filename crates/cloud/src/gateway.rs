@@ -1,6 +1,7 @@
 //! The Alexa Event Gateway client. Errors are decided by Amazon's `payload.code`, because
 //! Amazon has been seen to send one code with different HTTP statuses; the status decides only
-//! when the body has no code.
+//! when the body has no code, and never for a 403: a 403 without Amazon's code is somebody
+//! else's page (a proxy, a firewall, a CDN) and says nothing about the user's grant.
 
 use rask_model::smarthome::EventMessage;
 use serde::Deserialize;
@@ -32,6 +33,9 @@ pub enum GatewayCode {
     ServiceUnavailable,
     /// A code this version does not know.
     Other(String),
+    /// A 403 without a code rask knows: not Amazon's answer, or not one about the grant.
+    /// Passing: retried, never a revocation.
+    ForbiddenWithoutCode,
 }
 
 impl GatewayCode {
@@ -58,7 +62,7 @@ impl GatewayCode {
         match status {
             400 => Self::InvalidRequest,
             401 => Self::InvalidAccessToken,
-            403 => Self::SkillNeverEnabled,
+            403 => Self::ForbiddenWithoutCode,
             404 => Self::AccountNotFound,
             413 => Self::RequestEntityTooLarge,
             429 => Self::Throttling,
@@ -145,13 +149,7 @@ impl EventGateway {
             return Ok(());
         }
         let bytes = r.bytes().await.unwrap_or_default();
-        let (code, description) = match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(b) => (GatewayCode::parse(&b.payload.code), b.payload.description),
-            Err(_) => (
-                GatewayCode::from_status(status),
-                String::from_utf8_lossy(&bytes).chars().take(200).collect(),
-            ),
-        };
+        let (code, description) = read_error(status, &bytes);
         Err(GatewayError::Rejected {
             status,
             code,
@@ -160,9 +158,67 @@ impl EventGateway {
     }
 }
 
+/// The longest description kept from an error body.
+pub const MAX_DESCRIPTION_CHARS: usize = 200;
+
+/// Amazon's code and description from an error answer; without Amazon's body, the code the
+/// status implies and the body's first line.
+pub fn read_error(status: u16, body: &[u8]) -> (GatewayCode, String) {
+    let cut = |s: &str| -> String {
+        let s = s.trim();
+        match s.char_indices().nth(MAX_DESCRIPTION_CHARS) {
+            Some((i, _)) => format!("{}... (cut)", &s[..i]),
+            None => s.to_owned(),
+        }
+    };
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(b) => {
+            let code = match GatewayCode::parse(&b.payload.code) {
+                GatewayCode::Other(_) if status == 403 => GatewayCode::ForbiddenWithoutCode,
+                c => c,
+            };
+            (code, cut(&b.payload.description))
+        }
+        Err(_) => {
+            let text = String::from_utf8_lossy(body);
+            let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+            let description = if first.is_empty() {
+                "(no body)".to_owned()
+            } else {
+                format!("not Amazon's error body; its first line: {}", cut(first))
+            };
+            (GatewayCode::from_status(status), description)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_403_without_amazons_code_says_nothing_about_the_grant() {
+        let (code, why) = read_error(
+            403,
+            b"\n<html><head><title>403 Forbidden</title></head>\n<body>cdn</body></html>",
+        );
+        assert_eq!(code, GatewayCode::ForbiddenWithoutCode);
+        assert!(why.contains("<html><head><title>403 Forbidden"), "{why}");
+        assert!(!why.contains("cdn"), "the first line only: {why}");
+        let (code, _) = read_error(
+            403,
+            br#"{"payload": {"code": "SOMETHING_NEW", "description": "d"}}"#,
+        );
+        assert_eq!(code, GatewayCode::ForbiddenWithoutCode);
+        let (code, _) = read_error(
+            403,
+            br#"{"payload": {"code": "SKILL_NEVER_ENABLED_EXCEPTION", "description": "d"}}"#,
+        );
+        assert_eq!(code, GatewayCode::SkillNeverEnabled);
+        let long = "x".repeat(5000);
+        let (_, why) = read_error(500, long.as_bytes());
+        assert!(why.len() < 300, "bounded: {} bytes", why.len());
+    }
 
     #[test]
     fn codes_win_over_statuses() {

@@ -3,7 +3,8 @@
 //!
 //! Amazon's advice: 429, 500 and 503 are retried at most 3 times, at least 1 s apart; 401 means
 //! refresh the token once and retry; 403 SKILL_NEVER_ENABLED means stop sending to the user;
-//! 403 INSUFFICIENT_PERMISSION is a console setting to fix. An event past its useful life
+//! 403 INSUFFICIENT_PERMISSION is a console setting to fix. A 403 without one of Amazon's codes
+//! (a proxy's or a firewall's page) is passing: retried like a 5xx, never a revocation. An event past its useful life
 //! (a doorbell press: 30 s) is dropped rather than announced late.
 
 use std::time::Duration;
@@ -83,6 +84,9 @@ pub fn decide(
             GatewayCode::Throttling | GatewayCode::InternalService | GatewayCode::ServiceUnavailable => {
                 retryable(format!("the gateway answered {status} {code:?}"))
             }
+            GatewayCode::ForbiddenWithoutCode => retryable(format!(
+                "the gateway's address answered {status} without Amazon's error code ({description})"
+            )),
             GatewayCode::InvalidAccessToken if !refreshed => Decision::RefreshAndRetry,
             GatewayCode::InvalidAccessToken => Decision::Drop("the gateway refused a freshly refreshed token".into()),
             GatewayCode::SkillNeverEnabled => Decision::RevokeGrant(format!("the user disabled the skill (or its region changed): {description}")),
@@ -166,6 +170,19 @@ mod tests {
         assert!(
             matches!(decide(&p, &rejected(GatewayCode::InsufficientPermission, 403), 0, false, Duration::ZERO, LIFE, 0.0), Decision::Alert(m) if m.contains("Send Alexa Events"))
         );
+        // A 403 that is not Amazon's is retried, never a revocation.
+        assert!(matches!(
+            decide(
+                &p,
+                &rejected(GatewayCode::ForbiddenWithoutCode, 403),
+                0,
+                false,
+                Duration::ZERO,
+                LIFE,
+                0.0
+            ),
+            Decision::RetryAfter(_)
+        ));
         // The code decides, not the status: SKILL_NEVER_ENABLED with a 400 is still a revocation.
         assert!(matches!(
             decide(

@@ -162,6 +162,12 @@ enum Action {
         /// Wait this long first, in milliseconds.
         #[arg(long)]
         hang_ms: Option<u64>,
+        /// Answer with this body instead of Amazon's (a proxy's HTML page, say); needs --status.
+        #[arg(long)]
+        body: Option<String>,
+        /// The Content-Type of --body (default text/html).
+        #[arg(long)]
+        content_type: Option<String>,
         /// How many calls.
         #[arg(long, default_value_t = 1)]
         count: u32,
@@ -447,11 +453,13 @@ async fn drive(action: Action) -> anyhow::Result<bool> {
             status,
             code,
             hang_ms,
+            body,
+            content_type,
             count,
             target,
         } => {
-            let body =
-                json!({"target": api, "status": status, "code": code, "hangMs": hang_ms, "count": count});
+            let body = json!({"target": api, "status": status, "code": code, "hangMs": hang_ms,
+                              "body": body, "contentType": content_type, "count": count});
             (target, "POST", "/sim/faults".into(), Some(body))
         }
         Action::ExpireTokens { user, target } => (

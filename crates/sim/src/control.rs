@@ -126,7 +126,7 @@ async fn add_fault(State(sim): State<Sim>, bytes: axum::body::Bytes) -> ApiResul
     let request: FaultRequest = body(&bytes).map_err(|_| {
         ApiError(
             StatusCode::BAD_REQUEST,
-            "a fault is {\"target\": lwa|gateway|messaging|proactive|endpoints, \"status\"?, \"code\"?, \"hangMs\"?, \"count\"?} \
+            "a fault is {\"target\": lwa|gateway|messaging|proactive|endpoints, \"status\"?, \"code\"?, \"hangMs\"?, \"body\"?, \"contentType\"?, \"count\"?} \
              or {\"action\": \"expireTokens\", \"user\"} or {\"action\": \"disableSkill\", \"user\", \"skillId\"}"
                 .into(),
         )
@@ -138,6 +138,12 @@ async fn add_fault(State(sim): State<Sim>, bytes: axum::body::Bytes) -> ApiResul
                 return Err(ApiError(
                     StatusCode::BAD_REQUEST,
                     "a fault needs a status, a hangMs, or both".into(),
+                ));
+            }
+            if f.body.is_some() && f.status.is_none() {
+                return Err(ApiError(
+                    StatusCode::BAD_REQUEST,
+                    "a fault with a body needs the status to answer it with".into(),
                 ));
             }
             if f.status.is_some_and(|s| !(400..600).contains(&s)) {

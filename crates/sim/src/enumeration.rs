@@ -25,8 +25,11 @@ pub async fn get_endpoints(
     let mut entry = Entry::new("endpoints", 200, Value::Null);
     entry.region = Some(region.to_string());
     entry.name = Some("GetEndpoints".into());
-    if let Some((status, _)) = crate::faults::inject(&sim, Target::Endpoints).await {
-        return refuse(&sim, entry, status, "injected by rask sim (fault)");
+    if let Some(injected) = crate::faults::inject(&sim, Target::Endpoints).await {
+        if let Some(r) = injected.raw_response(&sim, entry.clone()) {
+            return r;
+        }
+        return refuse(&sim, entry, injected.status, "injected by rask sim (fault)");
     }
     let Some(token) = http::bearer(&headers) else {
         return refuse(&sim, entry, 401, "The request has no bearer token");

@@ -39,6 +39,13 @@ pub struct Fault {
     /// Wait this long before answering.
     #[serde(default)]
     pub hang_ms: Option<u64>,
+    /// Answer with this body instead of Amazon's error body: what a proxy, firewall or CDN in
+    /// front of Amazon answers (an HTML page, say). Needs `status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// The body's `Content-Type` (default `text/html`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
     /// How many calls this answers (default 1).
     #[serde(default = "one")]
     pub count: u32,
@@ -57,16 +64,55 @@ pub struct Injection {
     pub code: Option<String>,
     /// Wait first.
     pub hang: Option<Duration>,
+    /// A body of someone else's (content type, text) instead of Amazon's.
+    pub raw: Option<(String, String)>,
 }
 
-/// Takes the fault queued for the next call to `target`, waits out its hang, and returns the
-/// status (and code) the call must fail with, if any. Every API handler starts with this.
-pub async fn inject(sim: &crate::Sim, target: Target) -> Option<(u16, Option<String>)> {
+/// What a call must answer after its fault's hang.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Injected {
+    /// The status.
+    pub status: u16,
+    /// The error code to use in Amazon's body.
+    pub code: Option<String>,
+    /// A body of someone else's (content type, text), answered as it is instead of Amazon's.
+    pub raw: Option<(String, String)>,
+}
+
+impl Injected {
+    /// The answer, when the fault carries a body of someone else's: logged as the API's call
+    /// `entry`, and given to the caller as it is.
+    pub fn raw_response(
+        &self,
+        sim: &crate::Sim,
+        entry: crate::log::Entry,
+    ) -> Option<axum::response::Response> {
+        use axum::response::IntoResponse;
+        let (content_type, body) = self.raw.clone()?;
+        let mut entry = entry.error(format!(
+            "answered {} with a {content_type} body, not Amazon's (fault injected)",
+            self.status
+        ));
+        entry.status = self.status;
+        sim.world().log.push(entry);
+        let status = axum::http::StatusCode::from_u16(self.status)
+            .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        Some((status, [(axum::http::header::CONTENT_TYPE, content_type)], body).into_response())
+    }
+}
+
+/// Takes the fault queued for the next call to `target`, waits out its hang, and returns
+/// what the call must fail with, if anything. Every API handler starts with this.
+pub async fn inject(sim: &crate::Sim, target: Target) -> Option<Injected> {
     let injection = sim.world().faults.take(target)?;
     if let Some(h) = injection.hang {
         tokio::time::sleep(h).await;
     }
-    injection.status.map(|s| (s, injection.code))
+    injection.status.map(|status| Injected {
+        status,
+        code: injection.code,
+        raw: injection.raw,
+    })
 }
 
 /// The queues of pending faults per API.
@@ -91,6 +137,10 @@ impl Faults {
             status: front.status,
             code: front.code.clone(),
             hang: front.hang_ms.map(Duration::from_millis),
+            raw: front.body.clone().map(|b| {
+                let ct = front.content_type.clone().unwrap_or_else(|| "text/html".into());
+                (ct, b)
+            }),
         };
         front.count -= 1;
         if front.count == 0 {
@@ -122,6 +172,8 @@ mod tests {
             status: Some(500),
             code: None,
             hang_ms: None,
+            body: None,
+            content_type: None,
             count: 2,
         });
         f.add(Fault {
@@ -129,6 +181,8 @@ mod tests {
             status: Some(429),
             code: None,
             hang_ms: Some(5),
+            body: None,
+            content_type: None,
             count: 1,
         });
         assert_eq!(f.take(Target::Lwa), None);

@@ -103,8 +103,15 @@ pub async fn post_event(
     entry.region = Some(region.to_string());
     entry.name = header_name(&entry.body);
 
-    if let Some((status, code)) = crate::faults::inject(&sim, Target::Gateway).await {
-        let code = code.clone().unwrap_or_else(|| default_code(status).to_owned());
+    if let Some(injected) = crate::faults::inject(&sim, Target::Gateway).await {
+        let status = injected.status;
+        let code = injected
+            .code
+            .clone()
+            .unwrap_or_else(|| default_code(status).to_owned());
+        if let Some(r) = injected.raw_response(&sim, entry.clone()) {
+            return r;
+        }
         return refuse(&sim, entry, status, &code, "injected by rask sim", true);
     }
 

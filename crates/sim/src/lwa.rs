@@ -21,8 +21,14 @@ use crate::log::Entry;
 
 /// `POST /auth/o2/token` (also `/auth/O2/token`, as Amazon's SDKs spell it).
 pub async fn post_token(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some((status, code)) = crate::faults::inject(&sim, Target::Lwa).await {
-        let code = code
+    if let Some(injected) = crate::faults::inject(&sim, Target::Lwa).await {
+        let entry = Entry::new("lwa", injected.status, body_for_log(&body));
+        if let Some(r) = injected.raw_response(&sim, entry) {
+            return r;
+        }
+        let status = injected.status;
+        let code = injected
+            .code
             .map(|c| OAuthErrorCode::from(c.as_str()))
             .unwrap_or_else(|| default_code(status));
         let err = TokenError::new(code, "injected by rask sim");

@@ -44,8 +44,11 @@ pub async fn post_message(
     let mut entry = Entry::new("messaging", 202, body_for_log(&body));
     entry.region = Some(region.to_string());
     entry.name = Some("SendSkillMessage".into());
-    if let Some((status, _)) = crate::faults::inject(&sim, Target::Messaging).await {
-        return refuse(&sim, entry, status, "injected by rask sim (fault)");
+    if let Some(injected) = crate::faults::inject(&sim, Target::Messaging).await {
+        if let Some(r) = injected.raw_response(&sim, entry.clone()) {
+            return r;
+        }
+        return refuse(&sim, entry, injected.status, "injected by rask sim (fault)");
     }
 
     let Some(token) = http::bearer(&headers) else {

@@ -57,8 +57,11 @@ async fn post(
     entry.name = entry.body["event"]["name"]
         .as_str()
         .map(|n| format!("{n} ({stage})"));
-    if let Some((status, _)) = crate::faults::inject(&sim, Target::Proactive).await {
-        return refuse(&sim, entry, status, "injected by rask sim (fault)");
+    if let Some(injected) = crate::faults::inject(&sim, Target::Proactive).await {
+        if let Some(r) = injected.raw_response(&sim, entry.clone()) {
+            return r;
+        }
+        return refuse(&sim, entry, injected.status, "injected by rask sim (fault)");
     }
     let Some(token) = http::bearer(&headers) else {
         return refuse(&sim, entry, 403, "The request has no bearer token");
