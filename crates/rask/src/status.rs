@@ -4,9 +4,8 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use rask_store::Store;
-use rask_store::sealer::Sealer;
 
 /// Arguments of `rask status`.
 #[derive(clap::Args)]
@@ -26,44 +25,92 @@ pub struct PressArgs {
     config: Option<PathBuf>,
 }
 
-fn sealer(config: &crate::config::Config) -> anyhow::Result<Sealer> {
-    let path = config
+fn key_path(config: &crate::config::Config) -> PathBuf {
+    config
         .alexa
         .as_ref()
         .map(|a| a.secret_key_file.clone())
-        .unwrap_or_else(|| PathBuf::from("rask-data/secret.key"));
-    Sealer::from_env_or_file(&path)
-        .with_context(|| format!("the key that seals LWA tokens ({})", path.display()))
+        .unwrap_or_else(|| PathBuf::from("rask-data/secret.key"))
 }
 
-/// Runs `rask status`.
+/// A time as Alexa writes it, whole seconds, UTC.
+fn at(ms: i64) -> String {
+    rask_model::timestamp::seconds(
+        time::OffsetDateTime::from_unix_timestamp(ms / 1000).unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+    )
+}
+
+/// One grant's state in words: the state with its reason, a refresh that could not finish,
+/// a lease whose holder died.
+fn grant_line(g: &rask_store::grants::GrantStatus, now: i64) -> String {
+    use rask_store::grants::GrantState;
+    let detail = g.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
+    let mut line = format!("{} ({}){detail}", g.state.as_str(), g.region);
+    if g.state == GrantState::Refreshing {
+        if g.lease_until < now {
+            line.push_str(&format!(
+                "; the refresh stalled: its lease ran out at {} (its holder stopped mid-refresh); \
+                 the next event takes it over",
+                at(g.lease_until)
+            ));
+        } else {
+            line.push_str(&format!(
+                "; a refresh is under way (lease until {})",
+                at(g.lease_until)
+            ));
+        }
+    }
+    if let Some((when, why)) = &g.refresh_problem {
+        line.push_str(&format!("; the last refresh failed at {}: {why}", at(*when)));
+    }
+    if matches!(g.state, GrantState::Active | GrantState::Refreshing) && g.expires_at < now {
+        line.push_str(&format!(
+            "; the access token expired at {} (refreshed when the next event goes out)",
+            at(g.expires_at)
+        ));
+    }
+    line
+}
+
+/// Runs `rask status`. It reads states only: it needs no sealing key and never makes one,
+/// but says whether the key it finds opens the stored grants.
 pub async fn status(args: StatusArgs) -> anyhow::Result<bool> {
     let config = crate::serve::load(args.config.as_deref())?;
     let store = Store::connect(&config.database.url).await?;
-    let sealer = sealer(&config)?;
-    let grants = store
-        .grants(&sealer)
-        .await
-        .context("the grants could not be read (is this the same secret key?)")?;
+    let grants = store.grant_statuses().await?;
+    let path = key_path(&config);
+    if !grants.is_empty() {
+        match Store::existing_sealer(&path) {
+            Ok(Some(sealer)) => {
+                let (n, opened) = store.grants_opened(&sealer).await?;
+                if opened < n {
+                    println!(
+                        "warning: the sealing key ({}) opens {opened} of the {n} stored grants: rask serve will refuse it",
+                        path.display()
+                    );
+                }
+            }
+            Ok(None) => println!(
+                "warning: no sealing key at {} (nor RASK_SECRET_KEY): rask serve will not start without the key the grants were sealed with",
+                path.display()
+            ),
+            Err(e) => println!("warning: the sealing key cannot be read: {e}"),
+        }
+    }
     let log = store.event_log(1000).await?;
+    let now = rask_store::now_ms();
     for user in store.users().await? {
         let state = match grants.iter().find(|g| g.user_id == user.id) {
             None => {
                 "no grant (Alexa has not sent AcceptGrant: enable the skill and link the account)".to_owned()
             }
-            Some(g) => {
-                let detail = g.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
-                format!("{} ({}){detail}", g.state.as_str(), g.region)
-            }
+            Some(g) => grant_line(g, now),
         };
         println!("{}: {state}", user.name);
         match log.iter().find(|a| a.user_id == user.id) {
             Some(a) => println!(
                 "    last delivery: {} {} of {}, attempt {}: {} ({})",
-                rask_model::timestamp::seconds(
-                    time::OffsetDateTime::from_unix_timestamp(a.at / 1000)
-                        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-                ),
+                at(a.at),
                 a.kind,
                 a.endpoint_id,
                 a.attempt,

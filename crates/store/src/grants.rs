@@ -2,7 +2,10 @@
 //! sealed at rest, with the region their AcceptGrant came from and one visible state.
 //!
 //! Refreshing is single-flight across rask instances: whoever takes the refresh lease
-//! refreshes; the others wait for its result rather than spending the refresh token twice.
+//! refreshes; the others wait for its result rather than spending the refresh token twice. A
+//! lease ends by itself: one whose holder died (SIGKILL mid-refresh) is taken over once it has
+//! run out, and every failed refresh gives its lease back at once and records why, for
+//! `rask status`.
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -64,6 +67,28 @@ pub struct Grant {
     pub detail: Option<String>,
     /// Whether the revocation or refusal has been reported (it is said once, not per event).
     pub reported: bool,
+    /// Until when the refresh lease is held (0: not held).
+    pub lease_until: i64,
+}
+
+/// A grant's visible state, without its tokens: what `rask status` shows, readable without
+/// the sealing key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantStatus {
+    /// The user.
+    pub user_id: String,
+    /// `NA`, `EU` or `FE`.
+    pub region: String,
+    /// The state.
+    pub state: GrantState,
+    /// Why it is revoked or refused.
+    pub detail: Option<String>,
+    /// When the access token expires.
+    pub expires_at: i64,
+    /// Until when the refresh lease is held (0: not held).
+    pub lease_until: i64,
+    /// Why the last refresh could not finish, and when; cleared by a refresh that does.
+    pub refresh_problem: Option<(i64, String)>,
 }
 
 impl std::fmt::Debug for Grant {
@@ -116,11 +141,15 @@ fn grant(sealer: &Sealer, r: &AnyRow) -> Result<Grant, GrantError> {
         state: GrantState::parse(&r.try_get::<String, _>("state")?),
         detail: r.try_get("state_detail")?,
         reported: r.try_get::<i64, _>("state_reported")? != 0,
+        lease_until: r.try_get("refresh_lease_until")?,
         user_id,
     })
 }
 
-const COLUMNS: &str = "user_id, region, access_token_sealed, refresh_token_sealed, expires_at, state, state_detail, state_reported";
+const COLUMNS: &str = "user_id, region, access_token_sealed, refresh_token_sealed, expires_at, state, state_detail, state_reported, refresh_lease_until";
+
+/// The longest refresh problem kept.
+const MAX_PROBLEM_CHARS: usize = 300;
 
 impl Store {
     /// Stores (or replaces) a user's grant from AcceptGrant; its state becomes active.
@@ -137,7 +166,8 @@ impl Store {
             "INSERT INTO grants (user_id, region, access_token_sealed, refresh_token_sealed, expires_at, state, state_detail, state_reported, refresh_lease_until, updated_at) \
              VALUES ($1, $2, $3, $4, $5, 'active', NULL, 0, 0, $6) \
              ON CONFLICT (user_id) DO UPDATE SET region = $2, access_token_sealed = $3, refresh_token_sealed = $4, expires_at = $5, \
-             state = 'active', state_detail = NULL, state_reported = 0, refresh_lease_until = 0, updated_at = $6",
+             state = 'active', state_detail = NULL, state_reported = 0, refresh_lease_until = 0, updated_at = $6, \
+             refresh_problem = NULL, refresh_problem_at = NULL",
         )
         .bind(user_id)
         .bind(region)
@@ -185,8 +215,35 @@ impl Store {
         rows.iter().map(|r| grant(sealer, r)).collect()
     }
 
+    /// Every grant's visible state, without opening its tokens.
+    pub async fn grant_statuses(&self) -> Result<Vec<GrantStatus>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT user_id, region, state, state_detail, expires_at, refresh_lease_until, refresh_problem, refresh_problem_at \
+             FROM grants ORDER BY user_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let problem: Option<String> = r.try_get("refresh_problem")?;
+                let at: Option<i64> = r.try_get("refresh_problem_at")?;
+                Ok(GrantStatus {
+                    user_id: r.try_get("user_id")?,
+                    region: r.try_get("region")?,
+                    state: GrantState::parse(&r.try_get::<String, _>("state")?),
+                    detail: r.try_get("state_detail")?,
+                    expires_at: r.try_get("expires_at")?,
+                    lease_until: r.try_get("refresh_lease_until")?,
+                    refresh_problem: problem.map(|p| (at.unwrap_or(0), p)),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
     /// Takes the refresh lease for `lease_ms` if no other instance holds it: true when this
-    /// caller should refresh.
+    /// caller should refresh. A lease that has run out (its holder died mid-refresh) is taken
+    /// over.
     pub async fn take_refresh_lease(
         &self,
         user_id: &str,
@@ -216,7 +273,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE grants SET access_token_sealed = $1, refresh_token_sealed = $2, expires_at = $3, state = 'active', \
-             refresh_lease_until = 0, updated_at = $4 WHERE user_id = $5 AND state IN ('active', 'refreshing')",
+             refresh_lease_until = 0, updated_at = $4, refresh_problem = NULL, refresh_problem_at = NULL \
+             WHERE user_id = $5 AND state IN ('active', 'refreshing')",
         )
         .bind(sealer.seal(&row_name(user_id, "access"), access_token))
         .bind(sealer.seal(&row_name(user_id, "refresh"), refresh_token))
@@ -228,13 +286,23 @@ impl Store {
         Ok(())
     }
 
-    /// Gives the refresh lease back without new tokens (the refresh failed for a passing
-    /// reason; another attempt may take it).
-    pub async fn release_refresh_lease(&self, user_id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE grants SET state = 'active', refresh_lease_until = 0 WHERE user_id = $1 AND state = 'refreshing'")
-            .bind(user_id)
-            .execute(&self.pool)
-            .await?;
+    /// Gives the refresh lease back without new tokens, recording why the refresh could not
+    /// finish (a passing reason: LWA unreachable, the refreshed tokens not stored); the next
+    /// attempt may take it at once.
+    pub async fn release_refresh_lease(&self, user_id: &str, why: &str) -> Result<(), StoreError> {
+        let why: String = match why.char_indices().nth(MAX_PROBLEM_CHARS) {
+            Some((i, _)) => format!("{}... (cut)", &why[..i]),
+            None => why.to_owned(),
+        };
+        sqlx::query(
+            "UPDATE grants SET state = 'active', refresh_lease_until = 0, refresh_problem = $1, refresh_problem_at = $2 \
+             WHERE user_id = $3 AND state = 'refreshing'",
+        )
+        .bind(why)
+        .bind(now_ms())
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
