@@ -233,10 +233,8 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         r.endpoints.clone(),
     );
     let start = Instant::now();
-    // The same concurrency as the worker: its loops times its batch.
-    let sem = Arc::new(tokio::sync::Semaphore::new(
-        rask_home::delivery::LOOPS * rask_home::delivery::BATCH as usize,
-    ));
+    // The same concurrency as the worker: its rows in flight.
+    let sem = Arc::new(tokio::sync::Semaphore::new(rask_home::delivery::CONCURRENCY));
     let mut tasks = Vec::new();
     for _ in 0..presses {
         for t in &tokens {

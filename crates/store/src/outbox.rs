@@ -2,8 +2,10 @@
 //!
 //! A trigger writes one row per event and granted user, in one transaction, before it is
 //! answered: nothing accepted is lost, a crash included. Delivery workers claim due rows for a
-//! lease (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so several instances never claim one row
-//! twice), and record every attempt in the event log.
+//! lease in their own name (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so several instances never
+//! claim one row twice), renew their claims while work on them goes on, so that a slow call
+//! never lets another worker take a row that is being sent, and record every attempt in the
+//! event log.
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -194,15 +196,22 @@ impl Store {
         Ok(())
     }
 
-    /// Claims up to `limit` due rows for `lease_ms`; no other claimer gets them meanwhile.
-    pub async fn claim_due(&self, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<Pending>, StoreError> {
+    /// Claims up to `limit` due rows for `lease_ms` in the name of `claimer`; no other claimer
+    /// gets them meanwhile.
+    pub async fn claim_due(
+        &self,
+        claimer: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<Pending>, StoreError> {
         let lock = if self.backend() == Backend::Postgres {
             "FOR UPDATE SKIP LOCKED"
         } else {
             ""
         };
         let sql = format!(
-            "UPDATE outbox SET claimed_until = $1 WHERE id IN (\
+            "UPDATE outbox SET claimed_until = $1, claimed_by = $4 WHERE id IN (\
                SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $2 AND claimed_until < $2 \
                ORDER BY next_attempt_at LIMIT $3 {lock}) \
              AND claimed_until < $2 {RETURNING}"
@@ -211,9 +220,25 @@ impl Store {
             .bind(now + lease_ms)
             .bind(now)
             .bind(limit)
+            .bind(claimer)
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.iter().map(pending).collect::<Result<_, _>>()?)
+    }
+
+    /// Extends to `until` every claim `claimer` still holds (pending, not run out): called
+    /// while its deliveries go on, so that their rows stay its own however slow a call is.
+    /// Returns how many claims were renewed.
+    pub async fn renew_claims(&self, claimer: &str, now: i64, until: i64) -> Result<u64, StoreError> {
+        let r = sqlx::query(
+            "UPDATE outbox SET claimed_until = $1 WHERE claimed_by = $2 AND status = 'pending' AND claimed_until >= $3",
+        )
+        .bind(until)
+        .bind(claimer)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
     }
 
     /// Applies a delivery batch's writes in one transaction: a worker settles its whole batch
@@ -254,7 +279,7 @@ impl Store {
             for chunk in ids.chunks(ROWS_PER_STATEMENT) {
                 let list: Vec<String> = (3..3 + chunk.len()).map(|n| format!("${n}")).collect();
                 let sql = format!(
-                    "UPDATE outbox SET status = $1, outcome = $2, claimed_until = 0 WHERE id IN ({})",
+                    "UPDATE outbox SET status = $1, outcome = $2, claimed_until = 0, claimed_by = NULL WHERE id IN ({})",
                     list.join(", ")
                 );
                 let mut q = sqlx::query(&sql).bind(*status).bind(*outcome);
@@ -266,7 +291,7 @@ impl Store {
         }
         // Retries differ row by row, and are rare on the busy path.
         for (id, next_attempt_at, n, refreshed) in retries {
-            sqlx::query("UPDATE outbox SET next_attempt_at = $1, retries = $2, refreshed = $3, claimed_until = 0 WHERE id = $4")
+            sqlx::query("UPDATE outbox SET next_attempt_at = $1, retries = $2, refreshed = $3, claimed_until = 0, claimed_by = NULL WHERE id = $4")
                 .bind(next_attempt_at)
                 .bind(n as i64)
                 .bind(refreshed as i64)

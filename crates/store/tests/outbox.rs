@@ -22,7 +22,7 @@ async fn a_large_mixed_batch_is_applied_whole() {
             })
             .collect();
         s.enqueue(&events).await.unwrap();
-        let claimed = s.claim_due(now, 12_000, 1_000).await.unwrap();
+        let claimed = s.claim_due("test", now, 12_000, 1_000).await.unwrap();
         assert_eq!(claimed.len(), 250);
 
         let attempt = |i: usize, outcome: &str| Attempt {
@@ -67,10 +67,13 @@ async fn a_large_mixed_batch_is_applied_whole() {
             "only the retried rows stay pending"
         );
         assert!(
-            s.claim_due(now + 1, 12_000, 1_000).await.unwrap().is_empty(),
+            s.claim_due("test", now + 1, 12_000, 1_000)
+                .await
+                .unwrap()
+                .is_empty(),
             "settled rows are never claimed again; retried ones wait for their time"
         );
-        let again = s.claim_due(now + 60_000, 12_000, 1_000).await.unwrap();
+        let again = s.claim_due("test", now + 60_000, 12_000, 1_000).await.unwrap();
         assert_eq!(again.len(), 20);
         assert!(again.iter().all(|p| p.retries == 1 && !p.refreshed));
 
