@@ -162,10 +162,12 @@ async fn every_error_response() {
         access_expires_at: rask_store::now_ms() - 1,
         refresh_hash: rask_store::digest("its-refresh"),
     };
-    h.store
-        .issue_family(&family, None, &tokens, rask_store::now_ms())
-        .await
-        .unwrap();
+    assert!(
+        h.store
+            .issue_family(&family, None, &tokens, rask_store::now_ms())
+            .await
+            .unwrap()
+    );
     let v = post(turn_on("expired-token")).await;
     assert_eq!(v["event"]["payload"]["type"], "EXPIRED_AUTHORIZATION_CREDENTIAL");
 

@@ -65,12 +65,17 @@ pub struct LinkConfig {
     /// How long a refresh token may go unused before it dies (1 year). Each use starts the
     /// count again, so a link in use never expires.
     pub refresh_idle_lifetime: Duration,
+    /// How long after a refresh the refresh token it replaced may be presented again by its
+    /// client (whose answer was lost) and get a new pair instead of ending the link (60 s).
+    pub refresh_grace: Duration,
     /// Life of a login-page session (30 minutes).
     pub session_lifetime: Duration,
     /// Whether cookies carry `Secure` (behind HTTPS).
     pub secure_cookies: bool,
     /// Login rate limits.
     pub limits: Limits,
+    /// Token-endpoint limits: failed requests per address per window (`per_address`).
+    pub token_limits: Limits,
     /// The service's name on the pages.
     pub service_name: String,
 }
@@ -82,9 +87,18 @@ impl Default for LinkConfig {
             code_lifetime: Duration::from_secs(600),
             access_token_lifetime: Duration::from_secs(3600),
             refresh_idle_lifetime: Duration::from_secs(365 * 24 * 3600),
+            refresh_grace: Duration::from_secs(60),
             session_lifetime: Duration::from_secs(1800),
             secure_cookies: false,
             limits: Limits::default(),
+            // Alexa's token calls come from a few Amazon addresses shared by every user, and
+            // seldom fail: the bar is high enough never to meet them, low enough to stop a
+            // stranger's flood.
+            token_limits: Limits {
+                per_account: u32::MAX,
+                per_address: 60,
+                window: std::time::Duration::from_secs(15 * 60),
+            },
             service_name: "rask".to_owned(),
         }
     }

@@ -17,7 +17,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use rask_model::lwa::{Grant, OAuthErrorCode, TokenError, TokenRequest};
-use rask_store::oauth::{Claim, NewCode, NewFamily, NewTokens};
+use rask_store::oauth::{NewCode, NewFamily, NewTokens};
 use rask_store::{Store, digest, now_ms};
 use serde::Deserialize;
 use serde_json::json;
@@ -40,6 +40,8 @@ pub struct Linking {
     config: Arc<LinkConfig>,
     store: Store,
     limiter: Arc<RateLimiter>,
+    token_limiter: Arc<RateLimiter>,
+    validator: crate::Validator,
     verify_slots: Arc<tokio::sync::Semaphore>,
 }
 
@@ -47,12 +49,15 @@ impl Linking {
     /// Account linking over `store`.
     pub fn new(config: LinkConfig, store: Store) -> Self {
         let limiter = Arc::new(RateLimiter::new(config.limits));
+        let token_limiter = Arc::new(RateLimiter::new(config.token_limits));
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let verify_slots = Arc::new(tokio::sync::Semaphore::new(cores.max(2)));
         Linking {
             config: Arc::new(config),
+            validator: crate::Validator::new(store.clone()),
             store,
             limiter,
+            token_limiter,
             verify_slots,
         }
     }
@@ -60,6 +65,24 @@ impl Linking {
     /// The configuration.
     pub fn config(&self) -> &LinkConfig {
         &self.config
+    }
+
+    /// The validator whose cache this linking server keeps honest: a family it revokes is
+    /// refused by the validator's next answer.
+    pub fn validator(&self) -> &crate::Validator {
+        &self.validator
+    }
+
+    /// Revokes a token family; every access token of it is refused from now on, here at once.
+    pub async fn revoke_family(
+        &self,
+        id: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), rask_store::StoreError> {
+        let done = self.store.revoke_family(id, reason, now).await;
+        self.validator.forget_family(id);
+        done
     }
 }
 
@@ -427,6 +450,9 @@ async fn login(
     }
     // argon2 takes ~19 MiB and real CPU per check: a few at a time, never a flood.
     let Ok(_slot) = l.verify_slots.clone().try_acquire_owned() else {
+        // Turned away unjudged: it must not count against the account (or a crowd of
+        // strangers could lock a person out by keeping the server busy).
+        l.limiter.withdraw(&name.to_lowercase(), remote, at);
         journal::record(&l.store, step(false, "refused: too many sign-ins at once".into())).await;
         return login_page(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -679,6 +705,23 @@ async fn post_token(
     body: Bytes,
 ) -> Response {
     let basic_used = headers.get(header::AUTHORIZATION).is_some();
+    // Counted as a failure until it succeeds; a flood of bad requests from one address is
+    // turned away before any work (or log row) is spent on it.
+    let began = Instant::now();
+    if let Err(wait) = l.token_limiter.begin_address(&remote, began) {
+        tracing::debug!(remote = %rask_model::limits::logged(&remote), "token request refused: too many failures");
+        let minutes = wait.as_secs().div_ceil(60).max(1);
+        let mut r = token_error(
+            OAuthErrorCode::InvalidRequest,
+            format!("too many failed token requests from this address; try again in {minutes} minutes"),
+            basic_used,
+        );
+        *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
+    }
     let form: TokenRequest = match serde_urlencoded::from_bytes(&body) {
         Ok(f) => f,
         Err(e) => {
@@ -738,6 +781,7 @@ async fn post_token(
     };
     match outcome {
         Ok(issued) => {
+            l.token_limiter.succeeded_address(&remote, began);
             journal::record(
                 &l.store,
                 log(
@@ -831,55 +875,31 @@ async fn exchange_code(
 ) -> Result<Issued, Failure> {
     let now = now_ms();
     let code_hash = digest(code);
-    let stored = match l
-        .store
-        .claim_code(&code_hash, now)
-        .await
-        .map_err(Failure::server)?
-    {
-        Claim::Unknown => {
-            return Err(Failure::new(
-                OAuthErrorCode::InvalidGrant,
-                "the authorization code is not one this server issued",
-            ));
-        }
-        Claim::AlreadyUsed(c) => {
-            // RFC 6749 §4.1.2: a code used twice revokes what it issued; only its own client
-            // can cause that, or one client could end another's links.
-            if c.code.client_id == client.id {
-                if let Some(f) = l
-                    .store
-                    .mark_code_replayed(&code_hash, now)
-                    .await
-                    .map_err(Failure::server)?
-                {
-                    l.store
-                        .revoke_family(&f, "authorization code used twice", now)
-                        .await
-                        .map_err(Failure::server)?;
-                }
-            }
-            let mut f = Failure::new(
-                OAuthErrorCode::InvalidGrant,
-                "the authorization code was already used; the tokens it issued are revoked",
-            );
-            f.user = user_name(l, &c.code.user_id).await;
-            return Err(f);
-        }
-        Claim::Claimed(c) => c.code,
+    // Judged before it is spent: a refused request spends nothing.
+    let Some(stored) = l.store.code(&code_hash).await.map_err(Failure::server)? else {
+        return Err(Failure::new(
+            OAuthErrorCode::InvalidGrant,
+            "the authorization code is not one this server issued",
+        ));
     };
-    let user = user_name(l, &stored.user_id).await;
+    let user = user_name(l, &stored.code.user_id).await;
     let fail = |code: OAuthErrorCode, d: &str| Failure {
         code,
         description: d.to_owned(),
         user: user.clone(),
     };
-    if stored.client_id != client.id {
+    // Another client's code is refused untouched: one client cannot spend, or revoke, what
+    // was issued to another.
+    if stored.code.client_id != client.id {
         return Err(fail(
             OAuthErrorCode::InvalidGrant,
             "the authorization code was issued to another client",
         ));
     }
+    if stored.used_at.is_some() {
+        return Err(replayed_code(l, &code_hash, now, fail).await);
+    }
+    let stored = stored.code;
     if now >= stored.expires_at {
         return Err(fail(
             OAuthErrorCode::InvalidGrant,
@@ -916,17 +936,22 @@ async fn exchange_code(
         ));
     }
     let (access, refresh, tokens) = new_tokens(l, now);
-    let family = uuid::Uuid::new_v4().to_string();
     let family = NewFamily {
-        id: family,
+        id: uuid::Uuid::new_v4().to_string(),
         client_id: client.id.clone(),
         user_id: stored.user_id.clone(),
         scope: stored.scope.clone(),
     };
-    l.store
+    // Spent and issued in one transaction; a concurrent exchange that won first makes this
+    // one a replay.
+    let issued = l
+        .store
         .issue_family(&family, Some(&code_hash), &tokens, now)
         .await
         .map_err(Failure::server)?;
+    if !issued {
+        return Err(replayed_code(l, &code_hash, now, fail).await);
+    }
     Ok(Issued {
         access_token: access,
         refresh_token: refresh,
@@ -936,6 +961,28 @@ async fn exchange_code(
     })
 }
 
+/// RFC 6749 §4.1.2: a code used twice by its own client revokes what it issued.
+async fn replayed_code(
+    l: &Linking,
+    code_hash: &str,
+    now: i64,
+    fail: impl Fn(OAuthErrorCode, &str) -> Failure,
+) -> Failure {
+    let revoked = async {
+        if let Some(f) = l.store.mark_code_replayed(code_hash, now).await? {
+            l.revoke_family(&f, "authorization code used twice", now).await?;
+        }
+        Ok::<_, rask_store::StoreError>(())
+    };
+    if let Err(e) = revoked.await {
+        return Failure::server(e);
+    }
+    fail(
+        OAuthErrorCode::InvalidGrant,
+        "the authorization code was already used; the tokens it issued are revoked",
+    )
+}
+
 async fn refresh(
     l: &Linking,
     client: &ClientConfig,
@@ -943,31 +990,13 @@ async fn refresh(
     scope: Option<String>,
 ) -> Result<Issued, Failure> {
     let now = now_ms();
-    let stored = match l
-        .store
-        .claim_refresh(&digest(token), now)
-        .await
-        .map_err(Failure::server)?
-    {
-        Claim::Unknown => {
-            return Err(Failure::new(
-                OAuthErrorCode::InvalidGrant,
-                "the refresh token is not one this server issued",
-            ));
-        }
-        Claim::AlreadyUsed(t) => {
-            l.store
-                .revoke_family(&t.family.id, "an old refresh token was used again", now)
-                .await
-                .map_err(Failure::server)?;
-            let mut f = Failure::new(
-                OAuthErrorCode::InvalidGrant,
-                "the refresh token was already used; every token of this link is revoked",
-            );
-            f.user = user_name(l, &t.family.user_id).await;
-            return Err(f);
-        }
-        Claim::Claimed(t) => t,
+    let hash = digest(token);
+    // Judged before it is spent: a refused request spends nothing.
+    let Some(stored) = l.store.refresh_token(&hash).await.map_err(Failure::server)? else {
+        return Err(Failure::new(
+            OAuthErrorCode::InvalidGrant,
+            "the refresh token is not one this server issued",
+        ));
     };
     let user = user_name(l, &stored.family.user_id).await;
     let fail = |code: OAuthErrorCode, d: String| Failure {
@@ -975,6 +1004,7 @@ async fn refresh(
         description: d,
         user: user.clone(),
     };
+    // Another client's token is refused untouched: it neither spends nor revokes the link.
     if stored.family.client_id != client.id {
         return Err(fail(
             OAuthErrorCode::InvalidGrant,
@@ -1004,18 +1034,58 @@ async fn refresh(
         }
     }
     let (access, refresh, tokens) = new_tokens(l, now);
-    l.store
-        .add_tokens(&stored.family.id, &tokens, now)
-        .await
-        .map_err(Failure::server)?;
-    Ok(Issued {
-        access_token: access,
-        refresh_token: refresh,
+    let issued = |detail: &str| Issued {
+        access_token: access.clone(),
+        refresh_token: refresh.clone(),
         // The new tokens carry the family's scope; a narrower request is checked, not applied.
         scope: stored.family.scope.clone(),
-        user,
-        detail: "refresh token rotated".into(),
-    })
+        user: user.clone(),
+        detail: detail.to_owned(),
+    };
+    let family = &stored.family.id;
+    if stored.rotated_at.is_none()
+        && l.store
+            .rotate_refresh(family, &hash, &tokens, now)
+            .await
+            .map_err(Failure::server)?
+    {
+        return Ok(issued("refresh token rotated"));
+    }
+    // Rotated already: by a request whose answer was lost (Alexa retries), or a replay. Read
+    // again, so that a rotation that raced this request is seen.
+    let stored = l
+        .store
+        .refresh_token(&hash)
+        .await
+        .map_err(Failure::server)?
+        .ok_or_else(|| {
+            fail(
+                OAuthErrorCode::InvalidGrant,
+                "the refresh token is not one this server issued".into(),
+            )
+        })?;
+    let grace = l.config.refresh_grace.as_millis() as i64;
+    let within_grace = stored.rotated_at.is_some_and(|at| now - at <= grace);
+    if let (true, Some(child)) = (within_grace, &stored.replaced_by) {
+        if l.store
+            .reissue_unused(family, &hash, child, &tokens, now)
+            .await
+            .map_err(Failure::server)?
+        {
+            // The withdrawn access token may be cached.
+            l.validator.forget_family(family);
+            return Ok(issued(
+                "refresh token presented again within the grace window: its unused successor withdrawn, a new pair issued",
+            ));
+        }
+    }
+    l.revoke_family(family, "an old refresh token was used again", now)
+        .await
+        .map_err(Failure::server)?;
+    Err(fail(
+        OAuthErrorCode::InvalidGrant,
+        "the refresh token was already used; every token of this link is revoked".into(),
+    ))
 }
 
 /// `POST /oauth/revoke` (RFC 7009): revokes the token's whole link. Answers 200 whether or
@@ -1082,7 +1152,7 @@ async fn post_revoke(
                     basic_used,
                 );
             }
-            if let Err(e) = l.store.revoke_family(&fid, "revoked by the client", now).await {
+            if let Err(e) = l.revoke_family(&fid, "revoked by the client", now).await {
                 return token_error(
                     OAuthErrorCode::ServerError,
                     Failure::server(e).description,

@@ -2,9 +2,14 @@
 //!
 //! A family is everything one code exchange issued: its access tokens and its chain of
 //! refresh tokens. Revoking a family (a code used twice, an old refresh token used again, a
-//! revocation request) kills every token in it at once. Single use is enforced by the
-//! database: a code or refresh token is claimed with an `UPDATE ... WHERE used_at IS NULL`, so
-//! two concurrent exchanges cannot both win, on SQLite or on PostgreSQL.
+//! revocation request) kills every token in it at once.
+//!
+//! A code or refresh token is read first and judged by the caller (client, life, scope);
+//! only a request that passes spends it, and spending and issuing are one transaction: a
+//! refused request spends nothing, and a crash between the two cannot leave a spent token
+//! with nothing issued for it. Single use is enforced by the database: the spend is an
+//! `UPDATE ... WHERE used_at IS NULL` (or `rotated_at IS NULL`), so two concurrent exchanges
+//! cannot both win, on SQLite or on PostgreSQL.
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -39,17 +44,6 @@ pub struct Code {
     pub used_at: Option<i64>,
     /// The family its exchange issued.
     pub family_id: Option<String>,
-}
-
-/// The outcome of claiming a single-use code or refresh token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Claim<T> {
-    /// This call won it.
-    Claimed(T),
-    /// It was used before: a replay.
-    AlreadyUsed(T),
-    /// No such code or token.
-    Unknown,
 }
 
 /// A token family.
@@ -89,6 +83,8 @@ pub struct RefreshToken {
     pub last_used_at: i64,
     /// When it was exchanged for a new one.
     pub rotated_at: Option<i64>,
+    /// The digest of the refresh token it was exchanged for.
+    pub replaced_by: Option<String>,
 }
 
 /// A new token family.
@@ -166,15 +162,8 @@ impl Store {
         Ok(())
     }
 
-    /// Claims a code for exchange: only the first claim wins.
-    pub async fn claim_code(&self, code_hash: &str, now: i64) -> Result<Claim<Code>, StoreError> {
-        let won = sqlx::query("UPDATE oauth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL")
-            .bind(now)
-            .bind(code_hash)
-            .execute(&self.pool)
-            .await?
-            .rows_affected()
-            == 1;
+    /// A stored code, spent or not.
+    pub async fn code(&self, code_hash: &str) -> Result<Option<Code>, StoreError> {
         let row = sqlx::query(
             "SELECT code_hash, client_id, user_id, redirect_uri, scope, code_challenge, expires_at, used_at, family_id \
              FROM oauth_codes WHERE code_hash = $1",
@@ -182,11 +171,7 @@ impl Store {
         .bind(code_hash)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(match row.as_ref().map(code).transpose()? {
-            None => Claim::Unknown,
-            Some(c) if won => Claim::Claimed(c),
-            Some(c) => Claim::AlreadyUsed(c),
-        })
+        Ok(row.as_ref().map(code).transpose()?)
     }
 
     /// Marks a code as presented again after its first exchange and returns the family that
@@ -207,16 +192,34 @@ impl Store {
             .flatten())
     }
 
-    /// Creates a family from a claimed code, with its first access and refresh tokens, in one
-    /// transaction.
+    /// Creates a family with its first access and refresh tokens, in one transaction; with a
+    /// code, the code is spent in the same transaction. Returns false, and issues nothing, when
+    /// the code was spent (or presented again) before this call won it.
     pub async fn issue_family(
         &self,
         family: &NewFamily,
         code_hash: Option<&str>,
         tokens: &NewTokens,
         now: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
+        if let Some(code_hash) = code_hash {
+            let won = sqlx::query(
+                "UPDATE oauth_codes SET used_at = $1, family_id = $2 \
+                 WHERE code_hash = $3 AND used_at IS NULL AND replayed_at IS NULL",
+            )
+            .bind(now)
+            .bind(family.id.clone())
+            .bind(code_hash)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if !won {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+        }
         sqlx::query("INSERT INTO oauth_families (id, client_id, user_id, scope, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(family.id.clone())
             .bind(family.client_id.clone())
@@ -225,36 +228,87 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        if let Some(code_hash) = code_hash {
-            let attached = sqlx::query(
-                "UPDATE oauth_codes SET family_id = $1 WHERE code_hash = $2 AND replayed_at IS NULL",
-            )
-            .bind(family.id.clone())
-            .bind(code_hash)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if attached == 0 {
-                // The code was presented again while this exchange ran: born revoked.
-                sqlx::query("UPDATE oauth_families SET revoked_at = $1, revoked_reason = $2 WHERE id = $3")
-                    .bind(now)
-                    .bind("authorization code used twice")
-                    .bind(family.id.clone())
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
         insert_tokens(&mut tx, &family.id, tokens, now).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
-    /// Adds a fresh access and refresh token to a family (after a refresh).
-    pub async fn add_tokens(&self, family_id: &str, tokens: &NewTokens, now: i64) -> Result<(), StoreError> {
+    /// Exchanges the refresh token `old_hash` of `family_id` for `tokens`, in one transaction:
+    /// the old one is marked rotated into the new one and the new pair is stored. Returns false,
+    /// and issues nothing, when the old one was rotated before this call won it.
+    pub async fn rotate_refresh(
+        &self,
+        family_id: &str,
+        old_hash: &str,
+        tokens: &NewTokens,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
+        let won = sqlx::query(
+            "UPDATE oauth_refresh_tokens SET rotated_at = $1, replaced_by = $2 WHERE token_hash = $3 AND rotated_at IS NULL",
+        )
+        .bind(now)
+        .bind(tokens.refresh_hash.clone())
+        .bind(old_hash)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !won {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         insert_tokens(&mut tx, family_id, tokens, now).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
+    }
+
+    /// Within the grace window: the refresh token `old_hash` was rotated into `child_hash`,
+    /// whose answer its client never got. If the child is still unused, it and its access
+    /// token are withdrawn and `tokens` issued in their place, in one transaction; returns
+    /// false, changing nothing, when the child has been used (then the old token's return is
+    /// a replay).
+    pub async fn reissue_unused(
+        &self,
+        family_id: &str,
+        old_hash: &str,
+        child_hash: &str,
+        tokens: &NewTokens,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let withdrawn =
+            sqlx::query("DELETE FROM oauth_refresh_tokens WHERE token_hash = $1 AND rotated_at IS NULL")
+                .bind(child_hash)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+        if !withdrawn {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM oauth_access_tokens WHERE refresh_hash = $1")
+            .bind(child_hash)
+            .execute(&mut *tx)
+            .await?;
+        let moved = sqlx::query(
+            "UPDATE oauth_refresh_tokens SET replaced_by = $1 WHERE token_hash = $2 AND replaced_by = $3",
+        )
+        .bind(tokens.refresh_hash.clone())
+        .bind(old_hash)
+        .bind(child_hash)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !moved {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_tokens(&mut tx, family_id, tokens, now).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// A family.
@@ -279,6 +333,20 @@ impl Store {
         Ok(())
     }
 
+    /// Revokes every live family of a user (every link they made, with every client): their
+    /// tokens are refused from now on. Returns how many families were revoked.
+    pub async fn revoke_user_links(&self, user_id: &str, reason: &str, now: i64) -> Result<u64, StoreError> {
+        let r = sqlx::query(
+            "UPDATE oauth_families SET revoked_at = $1, revoked_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(reason)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
     /// An access token by digest, with its family.
     pub async fn access_token(&self, hash: &str) -> Result<Option<AccessToken>, StoreError> {
         let row = sqlx::query(&format!(
@@ -299,25 +367,16 @@ impl Store {
             .transpose()?)
     }
 
-    /// Claims a refresh token for rotation: only the first claim wins.
-    pub async fn claim_refresh(&self, hash: &str, now: i64) -> Result<Claim<RefreshToken>, StoreError> {
-        let won = sqlx::query(
-            "UPDATE oauth_refresh_tokens SET rotated_at = $1 WHERE token_hash = $2 AND rotated_at IS NULL",
-        )
-        .bind(now)
-        .bind(hash)
-        .execute(&self.pool)
-        .await?
-        .rows_affected()
-            == 1;
+    /// A stored refresh token with its family, rotated or not.
+    pub async fn refresh_token(&self, hash: &str) -> Result<Option<RefreshToken>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {FAMILY_COLUMNS}, t.created_at AS token_created_at, t.last_used_at, t.rotated_at \
+            "SELECT {FAMILY_COLUMNS}, t.created_at AS token_created_at, t.last_used_at, t.rotated_at, t.replaced_by \
              FROM oauth_refresh_tokens t JOIN oauth_families f ON f.id = t.family_id WHERE t.token_hash = $1"
         ))
         .bind(hash)
         .fetch_optional(&self.pool)
         .await?;
-        let token = row
+        Ok(row
             .as_ref()
             .map(|r| -> Result<RefreshToken, sqlx::Error> {
                 Ok(RefreshToken {
@@ -325,14 +384,10 @@ impl Store {
                     created_at: r.try_get("token_created_at")?,
                     last_used_at: r.try_get("last_used_at")?,
                     rotated_at: r.try_get("rotated_at")?,
+                    replaced_by: r.try_get("replaced_by")?,
                 })
             })
-            .transpose()?;
-        Ok(match token {
-            None => Claim::Unknown,
-            Some(t) if won => Claim::Claimed(t),
-            Some(t) => Claim::AlreadyUsed(t),
-        })
+            .transpose()?)
     }
 
     /// The family of an access or refresh token, by digest (for revocation).
@@ -354,10 +409,11 @@ async fn insert_tokens(
     t: &NewTokens,
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO oauth_access_tokens (token_hash, family_id, expires_at) VALUES ($1, $2, $3)")
+    sqlx::query("INSERT INTO oauth_access_tokens (token_hash, family_id, expires_at, refresh_hash) VALUES ($1, $2, $3, $4)")
         .bind(t.access_hash.clone())
         .bind(family_id)
         .bind(t.access_expires_at)
+        .bind(t.refresh_hash.clone())
         .execute(&mut **tx)
         .await?;
     sqlx::query("INSERT INTO oauth_refresh_tokens (token_hash, family_id, created_at, last_used_at) VALUES ($1, $2, $3, $3)")

@@ -1,6 +1,6 @@
 //! The store's promises, on SQLite and on PostgreSQL alike.
 
-use rask_store::oauth::{Claim, NewCode, NewFamily, NewTokens};
+use rask_store::oauth::{NewCode, NewFamily, NewTokens};
 use rask_store::{Store, StoreError, digest, now_ms, testing};
 
 async fn user(s: &Store, name: &str) -> String {
@@ -38,7 +38,7 @@ async fn users_are_unique_by_name() {
 }
 
 #[tokio::test]
-async fn a_code_is_claimed_once_even_when_raced() {
+async fn a_code_is_spent_once_even_when_raced() {
     for s in testing::both().await {
         let uid = user(&s, "alice").await;
         let code = NewCode {
@@ -52,30 +52,30 @@ async fn a_code_is_claimed_once_even_when_raced() {
         };
         s.insert_code(&code).await.unwrap();
         let now = now_ms();
-        let claims = futures_join(&s, &code.code_hash, now).await;
-        let won = claims.iter().filter(|c| matches!(c, Claim::Claimed(_))).count();
-        let replays = claims
-            .iter()
-            .filter(|c| matches!(c, Claim::AlreadyUsed(_)))
-            .count();
-        assert_eq!((won, replays), (1, 7), "{:?}", s.backend());
-        assert_eq!(s.claim_code(&digest("never"), now).await.unwrap(), Claim::Unknown);
+        let mut handles = Vec::new();
+        for i in 0..8 {
+            let (s, uid, hash) = (s.clone(), uid.clone(), code.code_hash.clone());
+            handles.push(tokio::spawn(async move {
+                let family = NewFamily {
+                    id: format!("fam-{i}"),
+                    client_id: "alexa".into(),
+                    user_id: uid,
+                    scope: "devices".into(),
+                };
+                s.issue_family(&family, Some(&hash), &tokens(&format!("c{i}")), now)
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut won = 0;
+        for h in handles {
+            won += h.await.unwrap() as usize;
+        }
+        assert_eq!(won, 1, "{:?}", s.backend());
+        let stored = s.code(&code.code_hash).await.unwrap().unwrap();
+        assert!(stored.used_at.is_some() && stored.family_id.is_some());
+        assert!(s.code(&digest("never")).await.unwrap().is_none());
     }
-}
-
-async fn futures_join(s: &Store, hash: &str, now: i64) -> Vec<Claim<rask_store::oauth::Code>> {
-    let mut handles = Vec::new();
-    for _ in 0..8 {
-        let (s, hash) = (s.clone(), hash.to_owned());
-        handles.push(tokio::spawn(
-            async move { s.claim_code(&hash, now).await.unwrap() },
-        ));
-    }
-    let mut out = Vec::new();
-    for h in handles {
-        out.push(h.await.unwrap());
-    }
-    out
 }
 
 #[tokio::test]
@@ -89,28 +89,63 @@ async fn families_tokens_rotation_and_revocation() {
             user_id: uid.clone(),
             scope: "devices".into(),
         };
-        s.issue_family(&family, None, &tokens("1"), now).await.unwrap();
+        assert!(s.issue_family(&family, None, &tokens("1"), now).await.unwrap());
         let a = s.access_token(&digest("a-1")).await.unwrap().unwrap();
         assert_eq!(
             (a.family.user_id.as_str(), a.family.revoked.is_none()),
             (uid.as_str(), true)
         );
 
-        let Claim::Claimed(r) = s.claim_refresh(&digest("r-1"), now).await.unwrap() else {
-            panic!("first claim")
-        };
-        assert_eq!(r.family.id, "fam-1");
-        s.add_tokens("fam-1", &tokens("2"), now).await.unwrap();
-        assert!(matches!(
-            s.claim_refresh(&digest("r-1"), now).await.unwrap(),
-            Claim::AlreadyUsed(_)
-        ));
+        let r = s.refresh_token(&digest("r-1")).await.unwrap().unwrap();
+        assert_eq!((r.family.id.as_str(), r.rotated_at), ("fam-1", None));
+        assert!(
+            s.rotate_refresh("fam-1", &digest("r-1"), &tokens("2"), now)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.rotate_refresh("fam-1", &digest("r-1"), &tokens("x"), now)
+                .await
+                .unwrap(),
+            "a token rotates once"
+        );
+        let r = s.refresh_token(&digest("r-1")).await.unwrap().unwrap();
+        assert_eq!(r.replaced_by.as_deref(), Some(digest("r-2").as_str()));
+        assert!(
+            s.refresh_token(&digest("r-x")).await.unwrap().is_none(),
+            "the loser issued nothing"
+        );
+        // Its answer lost, the client comes back with r-1: the unused r-2 pair is replaced.
+        assert!(
+            s.reissue_unused("fam-1", &digest("r-1"), &digest("r-2"), &tokens("3"), now)
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.access_token(&digest("a-2")).await.unwrap().is_none(),
+            "withdrawn"
+        );
+        assert!(
+            s.refresh_token(&digest("r-2")).await.unwrap().is_none(),
+            "withdrawn"
+        );
+        // Once the successor is used, nothing more is reissued.
+        assert!(
+            s.rotate_refresh("fam-1", &digest("r-3"), &tokens("4"), now)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.reissue_unused("fam-1", &digest("r-1"), &digest("r-3"), &tokens("5"), now)
+                .await
+                .unwrap()
+        );
         assert_eq!(
-            s.family_of_token(&digest("r-2")).await.unwrap().as_deref(),
+            s.family_of_token(&digest("r-4")).await.unwrap().as_deref(),
             Some("fam-1")
         );
         assert_eq!(
-            s.family_of_token(&digest("a-2")).await.unwrap().as_deref(),
+            s.family_of_token(&digest("a-4")).await.unwrap().as_deref(),
             Some("fam-1")
         );
 
@@ -121,7 +156,7 @@ async fn families_tokens_rotation_and_revocation() {
         let f = s.family("fam-1").await.unwrap().unwrap();
         assert_eq!(f.revoked.unwrap().1, "refresh token reused");
         assert!(
-            s.access_token(&digest("a-2"))
+            s.access_token(&digest("a-4"))
                 .await
                 .unwrap()
                 .unwrap()
