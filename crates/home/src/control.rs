@@ -85,7 +85,7 @@ impl Controller {
         let cmd = match command(device.kind.properties(), d, current) {
             Ok(c) => c,
             Err(refusal) => {
-                tracing::info!(device = %device.id, "directive refused: {:?}", refusal.message);
+                tracing::info!(device = %device.id, "directive refused: {:?}", refusal.message.as_deref().map(rask_model::limits::logged));
                 return EventMessage::error(d, refusal);
             }
         };

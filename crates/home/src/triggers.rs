@@ -6,6 +6,10 @@
 //! - `POST /hooks/devices/{id}/state`: what a device reports, in the body, read as its MQTT
 //!   state message would be (a plain value or a JSON object, optionally with a `cause`);
 //!   stored before the answer (200 with what changed), and reported to Alexa as changes.
+//!
+//! An unknown device, a device without a secret and a wrong secret get the same 401, so that
+//! the answers do not tell a stranger which ids exist; after [`FAILURES_PER_ADDRESS`] such
+//! failures in 15 minutes, an address is answered 429 until its window has passed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,7 +21,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use rask_link::ratelimit::{Limits, RateLimiter};
 use rask_link::secret::Secret;
+use rask_link::web::Remote;
 use rask_model::smarthome::{CauseType, EventMessage};
 use rask_store::outbox::NewEvent;
 use rask_store::{Store, now_ms};
@@ -28,6 +34,9 @@ use crate::capabilities::read_state;
 use crate::devices::{Device, DeviceKind, Registry};
 use crate::state::{DeviceStates, stated_cause};
 use rask_store::device_state::Hearing;
+
+/// Refused webhook calls an address may make per 15 minutes.
+pub const FAILURES_PER_ADDRESS: u32 = 20;
 
 /// How long a doorbell press is worth announcing (seed 001: 30 s).
 pub const DOORBELL_LIFE: Duration = Duration::from_secs(30);
@@ -42,6 +51,7 @@ pub struct Triggers {
     pub doorbell_life: Duration,
     wake: Arc<Notify>,
     states: Option<DeviceStates>,
+    limiter: Arc<RateLimiter>,
 }
 
 impl Triggers {
@@ -60,6 +70,11 @@ impl Triggers {
             doorbell_life: DOORBELL_LIFE,
             wake,
             states: None,
+            limiter: Arc::new(RateLimiter::new(Limits {
+                per_account: u32::MAX,
+                per_address: FAILURES_PER_ADDRESS,
+                window: Duration::from_secs(15 * 60),
+            })),
         }
     }
 
@@ -107,34 +122,46 @@ fn answer(status: StatusCode, body: serde_json::Value) -> Response {
 
 async fn hook(
     State(t): State<Triggers>,
+    Remote(remote): Remote,
     Path((id, trigger)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(device) = t.registry.get(&id) else {
-        return answer(
-            StatusCode::NOT_FOUND,
-            json!({"error": format!("no device {id:?} is bridged by rask")}),
+    let began = std::time::Instant::now();
+    if let Err(wait) = t.limiter.begin_address(&remote, began) {
+        let mut r = answer(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"error": format!("too many refused calls from this address; try again in {} s", wait.as_secs().max(1))}),
         );
-    };
-    let Some(secret) = t.secrets.get(&id) else {
-        return answer(
-            StatusCode::FORBIDDEN,
-            json!({"error": format!("device {id:?} has no secret configured (devices[].secret_env)")}),
-        );
-    };
+        if let Ok(v) = header::HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
+    }
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .unwrap_or("");
-    if !secret.matches(token.trim()) {
-        tracing::warn!(device = %id, "a trigger with a wrong or missing device secret was refused");
+    let known = t.registry.get(&id).zip(t.secrets.get(&id));
+    let Some((device, _)) = known.filter(|(_, secret)| secret.matches(token.trim())) else {
+        let why = match (t.registry.get(&id), t.secrets.get(&id)) {
+            (None, _) => "no such device",
+            (Some(_), None) => "the device has no secret configured (devices[].secret_env)",
+            (Some(_), Some(_)) => "a wrong or missing device secret",
+        };
+        tracing::warn!(
+            device = %rask_model::limits::logged(&id),
+            remote = %rask_model::limits::logged(&remote),
+            "a device webhook was refused: {why}"
+        );
+        // The same answer whatever the reason: a stranger learns nothing of which ids exist.
         return answer(
             StatusCode::UNAUTHORIZED,
-            json!({"error": "wrong or missing device secret (Authorization: Bearer <secret>)"}),
+            json!({"error": "unknown device or wrong device secret (Authorization: Bearer <the device's secret>)"}),
         );
-    }
+    };
+    t.limiter.succeeded_address(&remote, began);
     match (trigger.as_str(), device.kind) {
         ("press", DeviceKind::Doorbell) => match t.press(&id).await {
             Ok(n) => {

@@ -119,24 +119,29 @@ async fn a_press_reaches_the_gateway_as_a_valid_doorbell_press() {
 async fn wrong_secrets_and_unknown_devices_are_refused() {
     let r = rig(Store::connect(&testing::sqlite_url()).await.unwrap()).await;
     grant(&r.h).await;
-    let (status, body) = press(&r, "wrong").await;
-    assert_eq!(status, 401, "{body}");
-    let resp = reqwest::Client::new()
-        .post(format!("{}/hooks/devices/garage/press", r.h.url))
-        .bearer_auth(DOOR_SECRET)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 404);
-    let resp = reqwest::Client::new()
-        .post(format!("{}/hooks/devices/hall-light/press", r.h.url))
-        .bearer_auth(DOOR_SECRET)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 403, "the light has no secret configured");
+    let (status, wrong) = press(&r, "wrong").await;
+    assert_eq!(status, 401, "{wrong}");
+    let call = |path: &str| {
+        reqwest::Client::new()
+            .post(format!("{}/hooks/devices/{path}", r.h.url))
+            .bearer_auth(DOOR_SECRET)
+            .send()
+    };
+    // An unknown device and one without a secret get the very answer a wrong secret gets.
+    for path in ["garage/press", "hall-light/press"] {
+        let resp = call(path).await.unwrap();
+        assert_eq!(resp.status(), 401, "{path}");
+        assert_eq!(resp.json::<Value>().await.unwrap(), wrong, "{path}");
+    }
     drain(&r).await;
     assert!(gateway_events(&r).is_empty(), "nothing was queued");
+    // Refused calls from one address are limited; then even the right secret waits its turn.
+    for _ in 0..triggers::FAILURES_PER_ADDRESS {
+        press(&r, "wrong").await;
+    }
+    let (status, body) = press(&r, DOOR_SECRET).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("try again"), "{body}");
 }
 
 #[tokio::test]
@@ -198,6 +203,38 @@ async fn skill_disabled_revokes_the_grant_and_nothing_more_is_sent() {
     assert_eq!((status, body["queued"].as_u64()), (202, Some(0)));
     drain(&r).await;
     assert_eq!(gateway_events(&r).len(), 1, "only the one that found out");
+}
+
+/// A proxy, firewall or CDN in front of the gateway answers 403 with its own HTML page: that
+/// says nothing about the user's grant. The press is tried again and delivered, the grant
+/// stays active, and the log says whose page it was.
+#[tokio::test]
+async fn a_403_page_that_is_not_amazons_is_retried_and_never_revokes() {
+    let r = rig(Store::connect(&testing::sqlite_url()).await.unwrap()).await;
+    grant(&r.h).await;
+    fault(
+        &r,
+        json!({"target": "gateway", "status": 403, "count": 2,
+               "body": "<html><head><title>403 Forbidden</title></head>\n<body><center>nginx</center></body></html>"}),
+    )
+    .await;
+    press(&r, DOOR_SECRET).await;
+    drain(&r).await;
+    assert_eq!(outcomes(&r).await, ["retry", "retry", "delivered"]);
+    let alice = r.h.store.user_by_name("alice").await.unwrap().unwrap();
+    let g = r.h.store.grant(&r.h.sealer, &alice.id).await.unwrap().unwrap();
+    assert_eq!(g.state, GrantState::Active);
+    let log = r.h.store.event_log(10).await.unwrap();
+    let retry = log.iter().find(|a| a.outcome == "retry").unwrap();
+    assert!(
+        retry.detail.contains("not Amazon's error body") && retry.detail.contains("403 Forbidden"),
+        "{}",
+        retry.detail
+    );
+    // And the next press goes out as usual.
+    press(&r, DOOR_SECRET).await;
+    drain(&r).await;
+    assert_eq!(gateway_events(&r).iter().filter(|e| e.status == 202).count(), 2);
 }
 
 #[tokio::test]

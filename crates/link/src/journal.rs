@@ -1,6 +1,9 @@
 //! The linking log: each step of a linking attempt, written to the store (for `rask link log`)
 //! and to the process log. Nothing secret is ever written: codes, tokens, passwords and the
-//! state are left out by the callers, and this module takes only descriptions.
+//! state are left out by the callers, and this module takes only descriptions. Every field
+//! comes, at least in part, from the caller, so each is cut to
+//! [`rask_model::limits::MAX_LOGGED_CHARS`] characters (marked as cut) before it is written
+//! anywhere: a 1 MB `client_id` costs 200 characters, not 2 MB.
 
 use rask_store::link_log::LogEntry;
 use rask_store::{Store, now_ms};
@@ -24,6 +27,15 @@ pub struct Step {
 
 /// Records a step; a failure to record is logged, never fatal to the request.
 pub async fn record(store: &Store, s: Step) {
+    let bound = |v: Option<String>| v.map(|v| rask_model::limits::logged(&v).into_owned());
+    let s = Step {
+        step: s.step,
+        ok: s.ok,
+        client_id: bound(s.client_id),
+        user: bound(s.user),
+        remote: bound(s.remote),
+        detail: rask_model::limits::logged(&s.detail).into_owned(),
+    };
     if s.ok {
         tracing::info!(step = s.step, client = ?s.client_id, user = ?s.user, remote = ?s.remote, "linking: {}", s.detail);
     } else {

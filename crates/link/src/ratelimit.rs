@@ -1,5 +1,8 @@
-//! Login attempts, limited per account and per address: after too many failures in a window,
-//! further attempts are refused until the window has passed, with a message that says so.
+//! Attempts limited per account and per address: after too many failures in a window, further
+//! attempts are refused until the window has passed, with a message that says so. The login
+//! counts per account and per address; the token endpoint and the device webhooks count per
+//! address only ([`RateLimiter::begin_address`]). Memory is bounded: past [`MAX_KEYS`] keys
+//! (many addresses at once, say), the oldest are forgotten first.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -25,6 +28,9 @@ impl Default for Limits {
         }
     }
 }
+
+/// The most keys a limiter remembers.
+pub const MAX_KEYS: usize = 50_000;
 
 /// Who is locked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +61,7 @@ impl Locked {
 pub struct RateLimiter {
     limits: Limits,
     failures: Mutex<HashMap<String, Vec<Instant>>>,
+    swept: Mutex<Option<Instant>>,
 }
 
 impl RateLimiter {
@@ -63,6 +70,7 @@ impl RateLimiter {
         RateLimiter {
             limits,
             failures: Mutex::new(HashMap::new()),
+            swept: Mutex::new(None),
         }
     }
 
@@ -98,10 +106,70 @@ impl RateLimiter {
         }
         map.entry(account_key).or_default().push(now);
         map.entry(address_key).or_default().push(now);
-        // Keys whose failures have all aged out are dropped, so the map cannot grow forever.
-        let window = self.limits.window;
-        map.retain(|_, v| v.last().is_some_and(|t| now.duration_since(*t) < window));
+        self.bound(&mut map, now);
         Ok(())
+    }
+
+    /// Keys whose failures have all aged out are dropped, so the map cannot grow forever; past
+    /// [`MAX_KEYS`], the keys with the oldest last failure go too.
+    fn bound(&self, map: &mut HashMap<String, Vec<Instant>>, now: Instant) {
+        let window = self.limits.window;
+        // A small map is swept on every call; a big one at most once a second, so that a crowd
+        // of addresses does not make each call a walk through all of them.
+        let mut swept = self.swept.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() <= 1024
+            || swept.is_none_or(|at| now.saturating_duration_since(at) >= Duration::from_secs(1))
+        {
+            map.retain(|_, v| v.last().is_some_and(|t| now.duration_since(*t) < window));
+            *swept = Some(now);
+        }
+        if map.len() > MAX_KEYS {
+            let mut lasts: Vec<Instant> = map.values().filter_map(|v| v.last().copied()).collect();
+            lasts.sort_unstable();
+            let cutoff = lasts[lasts.len() - MAX_KEYS / 2];
+            map.retain(|_, v| v.last().is_some_and(|t| *t >= cutoff));
+        }
+    }
+
+    /// Starts an attempt counted per address only (`per_address` failures per window): refused
+    /// while the address is locked, otherwise counted as a failure until
+    /// [`RateLimiter::succeeded_address`] takes it back.
+    pub fn begin_address(&self, address: &str, now: Instant) -> Result<(), Duration> {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let key = format!("address:{address}");
+        if let Some(w) = self.locked_key(&mut map, &key, self.limits.per_address, now) {
+            return Err(w);
+        }
+        map.entry(key).or_default().push(now);
+        self.bound(&mut map, now);
+        Ok(())
+    }
+
+    /// The attempt begun at `at` by `address` succeeded: it no longer counts.
+    pub fn succeeded_address(&self, address: &str, at: Instant) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let key = format!("address:{address}");
+        if let Some(v) = map.get_mut(&key) {
+            if let Some(i) = v.iter().rposition(|t| *t == at) {
+                v.remove(i);
+            }
+            if v.is_empty() {
+                map.remove(&key);
+            }
+        }
+    }
+
+    /// The attempt begun at `at` was turned away before it was judged (the server was busy):
+    /// it counts against neither the account nor the address.
+    pub fn withdraw(&self, account: &str, address: &str, at: Instant) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        for key in [format!("account:{account}"), format!("address:{address}")] {
+            if let Some(v) = map.get_mut(&key) {
+                if let Some(i) = v.iter().rposition(|t| *t == at) {
+                    v.remove(i);
+                }
+            }
+        }
     }
 
     /// The attempt begun at `at` succeeded: the account's failures are forgotten and the
@@ -158,6 +226,35 @@ mod tests {
             l.begin("dave", "5.5.5.5", t).is_err(),
             "two pending failures lock"
         );
+    }
+
+    #[test]
+    fn addresses_alone_and_memory_stays_bounded() {
+        let l = RateLimiter::new(Limits {
+            per_account: 1,
+            per_address: 2,
+            window: Duration::from_secs(60),
+        });
+        let t = Instant::now();
+        l.begin_address("1.1.1.1", t).unwrap();
+        l.succeeded_address("1.1.1.1", t);
+        l.begin_address("1.1.1.1", t).unwrap();
+        l.begin_address("1.1.1.1", t).unwrap();
+        assert!(l.begin_address("1.1.1.1", t).is_err());
+        assert!(l.begin_address("2.2.2.2", t).is_ok());
+        for i in 0..(MAX_KEYS + 10) {
+            let _ = l.begin_address(&format!("10.{i}"), t + Duration::from_millis(i as u64));
+        }
+        assert!(l.failures.lock().unwrap().len() <= MAX_KEYS);
+        // A withdrawn attempt counts against nobody.
+        let l = RateLimiter::new(Limits {
+            per_account: 1,
+            per_address: 5,
+            window: Duration::from_secs(60),
+        });
+        l.begin("frank", "3.3.3.3", t).unwrap();
+        l.withdraw("frank", "3.3.3.3", t);
+        assert!(l.begin("frank", "3.3.3.3", t).is_ok());
     }
 
     #[test]

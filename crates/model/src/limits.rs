@@ -22,6 +22,31 @@ pub const MAX_DISCOVERED_ENDPOINTS: usize = 300;
 /// Longest value in an endpoint's `additionalAttributes`.
 pub const MAX_ADDITIONAL_ATTRIBUTE_LEN: usize = 256;
 
+/// The most characters of a value from the network that rask writes to a log or the database
+/// (a client id, a remote address, an error description): longer ones are cut, marked as cut,
+/// so that strangers cannot fill a disk through them.
+pub const MAX_LOGGED_CHARS: usize = 200;
+
+/// `s` cut to [`MAX_LOGGED_CHARS`] characters, ending `... (cut, N characters in all)` when it
+/// was longer; control characters become spaces, so that a value cannot forge log lines.
+pub fn logged(s: &str) -> std::borrow::Cow<'_, str> {
+    cut_to(s, MAX_LOGGED_CHARS)
+}
+
+/// `s` cut to `max` characters, as [`logged`] does.
+pub fn cut_to(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    let clean = |t: &str| -> String { t.chars().map(|c| if c.is_control() { ' ' } else { c }).collect() };
+    match s.char_indices().nth(max) {
+        None if !s.chars().any(char::is_control) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(clean(s)),
+        Some((end, _)) => std::borrow::Cow::Owned(format!(
+            "{}... (cut, {} characters in all)",
+            clean(&s[..end]),
+            s.chars().count()
+        )),
+    }
+}
+
 /// A value that breaks one of Alexa's limits. The message names the rule.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum LimitError {
@@ -134,6 +159,17 @@ pub fn check_response_size(size: usize) -> Result<(), LimitError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_for_logs_are_bounded_and_cannot_forge_lines() {
+        assert_eq!(logged("alexa"), "alexa");
+        let long = "x".repeat(1_000_000);
+        let cut = logged(&long);
+        assert!(cut.len() < 260, "{}", cut.len());
+        assert!(cut.ends_with("... (cut, 1000000 characters in all)"), "{cut}");
+        assert_eq!(logged("a\nINFO forged"), "a INFO forged");
+        assert_eq!(cut_to("héllo", 2), "hé... (cut, 5 characters in all)");
+    }
 
     #[test]
     fn endpoint_ids_follow_the_schema_pattern() {

@@ -10,7 +10,8 @@
 //! - [`oauth`]: authorization codes, token families, access and refresh tokens;
 //! - [`link_log`]: every step of every linking attempt;
 //! - [`grants`], [`outbox`]: users' event grants, and the events on their way to Alexa;
-//! - [`device_state`]: what each device last reported, and the change reports owed.
+//! - [`device_state`]: what each device last reported, and the change reports owed;
+//! - [`retention`]: what housekeeping deletes, by age and by size.
 
 mod db;
 pub mod device_state;
@@ -18,6 +19,7 @@ pub mod grants;
 pub mod link_log;
 pub mod oauth;
 pub mod outbox;
+pub mod retention;
 pub mod sealer;
 pub mod sessions;
 pub mod users;

@@ -70,20 +70,27 @@ impl Store {
         Ok(())
     }
 
-    /// Housekeeping for account linking: drops ended sessions, codes a day past their life,
-    /// and linking-log rows older than `log_retention_ms`. Returns how many rows went.
-    pub async fn purge_linking(&self, now: i64, log_retention_ms: i64) -> Result<u64, StoreError> {
+    /// Drops ended sessions, codes a day past their life, access tokens a week past theirs, and
+    /// refresh tokens rotated more than 30 days ago (long past any replay worth detecting).
+    pub async fn purge_linking(&self, now: i64) -> Result<u64, StoreError> {
         let mut n = self.purge_sessions(now).await?;
-        n += sqlx::query("DELETE FROM oauth_codes WHERE expires_at < $1")
-            .bind(now - 86_400_000)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        n += sqlx::query("DELETE FROM link_log WHERE at < $1")
-            .bind(now - log_retention_ms)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        for (sql, before) in [
+            ("DELETE FROM oauth_codes WHERE expires_at < $1", now - 86_400_000),
+            (
+                "DELETE FROM oauth_access_tokens WHERE expires_at < $1",
+                now - 7 * 86_400_000,
+            ),
+            (
+                "DELETE FROM oauth_refresh_tokens WHERE rotated_at IS NOT NULL AND rotated_at < $1",
+                now - 30 * 86_400_000,
+            ),
+        ] {
+            n += sqlx::query(sql)
+                .bind(before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
         Ok(n)
     }
 

@@ -46,6 +46,8 @@ pub fn config() -> LinkConfig {
 pub struct Server {
     pub url: String,
     pub store: Store,
+    /// The server's own validator: it sees the server's revocations at once.
+    pub validator: rask_link::Validator,
 }
 
 impl Server {
@@ -54,12 +56,16 @@ impl Server {
     }
 
     pub async fn with_config(store: Store, config: LinkConfig) -> Server {
-        let hash = rask_link::password::hash(PASSWORD).unwrap();
-        store
-            .add_user(&uuid::Uuid::new_v4().to_string(), "alice", &hash)
-            .await
-            .unwrap();
-        let app = rask_link::router(Linking::new(config, store.clone()));
+        if store.user_by_name("alice").await.unwrap().is_none() {
+            let hash = rask_link::password::hash(PASSWORD).unwrap();
+            store
+                .add_user(&uuid::Uuid::new_v4().to_string(), "alice", &hash)
+                .await
+                .unwrap();
+        }
+        let linking = Linking::new(config, store.clone());
+        let validator = linking.validator().clone();
+        let app = rask_link::router(linking);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
@@ -70,6 +76,7 @@ impl Server {
         Server {
             url: format!("http://{addr}"),
             store,
+            validator,
         }
     }
 
