@@ -84,6 +84,14 @@ impl SmartHome {
         }
     }
 
+    /// Resolves bearer tokens with `validator` (by default, one of its own that takes any
+    /// client's tokens): give it the linking server's, for revocations to be seen at once, and
+    /// an audience, for other skills' tokens to be refused.
+    pub fn with_validator(mut self, validator: Validator) -> Self {
+        self.validator = validator;
+        self
+    }
+
     /// Carries out control directives with `controller` (by default: virtual devices only,
     /// no MQTT).
     pub fn with_controller(mut self, controller: Controller) -> Self {
@@ -139,7 +147,10 @@ async fn handle(
                 .map_err(|e| format!("the directive cannot be read: {e}"))
         });
     if let Some(Err(refusal)) = &signed {
-        tracing::warn!("a directive was refused: {refusal}");
+        tracing::warn!(
+            "a directive was refused: {}",
+            rask_model::limits::logged(&refusal.to_string())
+        );
         let message = format!("rask refused the forwarded request: {refusal}");
         let answer = match &directive {
             Ok(d) => error(d, ErrorType::InvalidAuthorizationCredential, message),
@@ -161,7 +172,8 @@ async fn handle(
         .unwrap_or_else(|| {
             if let Some(r) = named {
                 tracing::warn!(
-                    "the forwarder runs in {r}, which serves no Alexa region (us-east-1, eu-west-1, us-west-2); using {}",
+                    "the forwarder runs in {}, which serves no Alexa region (us-east-1, eu-west-1, us-west-2); using {}",
+                    rask_model::limits::logged(&r),
                     sh.default_region
                 );
             }

@@ -23,7 +23,7 @@ mod validator;
 pub mod web;
 
 pub use config::{ClientAuth, ClientConfig, LinkConfig};
-pub use validator::{TokenProblem, Validator};
+pub use validator::{Audience, CACHE_LIFE, TokenProblem, Validator};
 pub use web::{Linking, router};
 
 /// 256 bits from the OS, URL-safe: codes, tokens, session ids, CSRF tokens.

@@ -1,10 +1,30 @@
-//! Turning a bearer token into a user: what the smart-home and custom-skill endpoints ask.
+//! Turning a bearer token into a user: what the smart-home and custom-skill endpoints ask on
+//! every directive, so it is answered from memory.
+//!
+//! A token's answer (its user, family, client, scope and expiry) is kept for [`CACHE_LIFE`]
+//! under the token's digest, at most [`CACHE_ENTRIES`] of them. A revocation on this instance
+//! drops the family's tokens from the cache at once ([`Validator::forget_family`]); one made
+//! elsewhere (another instance on the same PostgreSQL database, `rask link revoke` from the
+//! command line) is seen when the cached answer's life ends, within [`CACHE_LIFE`]. An
+//! unknown token is never cached: it is asked of the store every time.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rask_store::users::User;
 use rask_store::{Store, digest, now_ms};
 
-/// Why a token does not name a user. Smart home answers `Unknown` and `Revoked` with
-/// `INVALID_AUTHORIZATION_CREDENTIAL` and `Expired` with `EXPIRED_AUTHORIZATION_CREDENTIAL`.
+/// How long a token's answer is taken from memory before the store is asked again: the most
+/// time a revocation made on another instance can go unseen here.
+pub const CACHE_LIFE: Duration = Duration::from_secs(10);
+
+/// The most token answers kept.
+pub const CACHE_ENTRIES: usize = 10_000;
+
+/// Why a token does not name a user. Smart home answers `Unknown`, `Revoked` and
+/// `WrongClient` with `INVALID_AUTHORIZATION_CREDENTIAL` and `Expired` with
+/// `EXPIRED_AUTHORIZATION_CREDENTIAL`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenProblem {
     /// Never issued here.
@@ -16,41 +36,184 @@ pub enum TokenProblem {
     /// Its family was revoked.
     #[error("the access token was revoked: {0}")]
     Revoked(String),
+    /// Issued to another client, or for another scope, than the endpoint serves.
+    #[error("the access token was not issued for this skill: {0}")]
+    WrongClient(String),
     /// The store could not answer.
     #[error("the token could not be checked: {0}")]
     Store(String),
 }
 
-/// The validator: one per process, cheap to clone.
-#[derive(Clone, Debug)]
+/// Whose tokens an endpoint takes: the linking client of its skill, and the scope the token
+/// must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audience {
+    /// The linking client (`[[linking.clients]] id`).
+    pub client_id: String,
+    /// A scope the token's grant must include, if any.
+    pub scope: Option<String>,
+}
+
+#[derive(Clone)]
+struct Known {
+    user: User,
+    family_id: String,
+    client_id: String,
+    scope: String,
+    expires_at: i64,
+    read_at: Instant,
+}
+
+/// The cache shared by every validator of a process.
+#[derive(Default)]
+struct Cache {
+    entries: Mutex<HashMap<String, Known>>,
+    /// Counts forgettings: an answer read before one is not cached after it, so a revocation
+    /// that lands while a read is in flight is not undone by the read.
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl Cache {
+    fn get(&self, key: &str, now: Instant) -> Option<Known> {
+        let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key)
+            .filter(|k| now.duration_since(k.read_at) < CACHE_LIFE)
+            .cloned()
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn put(&self, key: String, known: Known, read_in: u64) {
+        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if self.generation() != read_in {
+            return;
+        }
+        if map.len() >= CACHE_ENTRIES {
+            let now = Instant::now();
+            map.retain(|_, k| now.duration_since(k.read_at) < CACHE_LIFE);
+            if map.len() >= CACHE_ENTRIES {
+                // Still full of live answers: start again rather than grow.
+                map.clear();
+            }
+        }
+        map.insert(key, known);
+    }
+
+    fn forget(&self, drop: impl Fn(&Known) -> bool) {
+        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        map.retain(|_, k| !drop(k));
+    }
+}
+
+/// The validator: cheap to clone; clones share one cache, so a revocation seen by one is seen
+/// by all.
+#[derive(Clone)]
 pub struct Validator {
     store: Store,
+    cache: Arc<Cache>,
+    audience: Option<Audience>,
+}
+
+impl std::fmt::Debug for Validator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Validator")
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Validator {
-    /// A validator over `store`.
+    /// A validator over `store`, taking any client's tokens.
     pub fn new(store: Store) -> Self {
-        Validator { store }
+        Validator {
+            store,
+            cache: Arc::new(Cache::default()),
+            audience: None,
+        }
+    }
+
+    /// The same validator (and cache), taking only tokens issued to `audience`.
+    pub fn for_audience(&self, audience: Audience) -> Self {
+        Validator {
+            audience: Some(audience),
+            ..self.clone()
+        }
+    }
+
+    /// Drops the cached answers of a revoked family's tokens: the next directive with one of
+    /// them asks the store, and is refused.
+    pub fn forget_family(&self, family_id: &str) {
+        self.cache.forget(|k| k.family_id == family_id);
+    }
+
+    /// Drops the cached answers of every token of a user (their links were revoked, or the
+    /// user removed).
+    pub fn forget_user(&self, user_id: &str) {
+        self.cache.forget(|k| k.user.id == user_id);
     }
 
     /// The user an access token speaks for.
     pub async fn user(&self, token: &str) -> Result<User, TokenProblem> {
+        let key = digest(token);
+        let known = match self.cache.get(&key, Instant::now()) {
+            Some(k) => k,
+            None => {
+                let generation = self.cache.generation();
+                let k = self.read(&key).await?;
+                self.cache.put(key, k.clone(), generation);
+                k
+            }
+        };
+        if now_ms() >= known.expires_at {
+            return Err(TokenProblem::Expired);
+        }
+        if let Some(a) = &self.audience {
+            if known.client_id != a.client_id {
+                return Err(TokenProblem::WrongClient(format!(
+                    "it was issued to the linking client {:?}, and this endpoint takes {:?}'s",
+                    rask_model::limits::logged(&known.client_id),
+                    a.client_id
+                )));
+            }
+            if let Some(scope) = &a.scope {
+                if !known.scope.split_whitespace().any(|s| s == scope) {
+                    return Err(TokenProblem::WrongClient(format!(
+                        "its scope {:?} does not include {scope:?}",
+                        known.scope
+                    )));
+                }
+            }
+        }
+        Ok(known.user)
+    }
+
+    async fn read(&self, key: &str) -> Result<Known, TokenProblem> {
+        let read_at = Instant::now();
         let t = self
             .store
-            .access_token(&digest(token))
+            .access_token(key)
             .await
             .map_err(|e| TokenProblem::Store(e.to_string()))?
             .ok_or(TokenProblem::Unknown)?;
         if let Some((_, reason)) = t.family.revoked {
             return Err(TokenProblem::Revoked(reason));
         }
-        if now_ms() >= t.expires_at {
-            return Err(TokenProblem::Expired);
-        }
-        self.store
+        let user = self
+            .store
             .user_by_id(&t.family.user_id)
             .await
             .map_err(|e| TokenProblem::Store(e.to_string()))?
-            .ok_or(TokenProblem::Unknown)
+            .ok_or(TokenProblem::Unknown)?;
+        Ok(Known {
+            user,
+            family_id: t.family.id,
+            client_id: t.family.client_id,
+            scope: t.family.scope,
+            expires_at: t.expires_at,
+            read_at,
+        })
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use common::*;
-use rask_link::Validator;
+
 use rask_sim::{Sim, SimConfig};
 use rask_store::testing;
 use serde_json::json;
@@ -47,7 +47,7 @@ async fn the_sims_linking_driver_links_and_later_refreshes() {
             .await
             .unwrap();
         assert!(outcome.linked, "{outcome:#?}");
-        let v = Validator::new(s.store.clone());
+        let v = s.validator.clone();
         let first = outcome.access_token.unwrap();
         assert_eq!(v.user(&first).await.unwrap().name, "alice");
 
@@ -114,10 +114,7 @@ async fn a_third_party_oauth_client_does_the_code_grant_and_a_refresh() {
         .lines()
         .find_map(|l| l.strip_prefix("refresh ok "))
         .unwrap();
-    assert_eq!(
-        Validator::new(s.store.clone()).user(token).await.unwrap().name,
-        "alice"
-    );
+    assert_eq!(s.validator.clone().user(token).await.unwrap().name, "alice");
 }
 
 #[tokio::test]
@@ -150,7 +147,8 @@ async fn a_person_logs_in_and_consents_in_chromium() {
         .expect("the browser reached Alexa's redirect");
     let t = s.exchange(code).await;
     assert_eq!(
-        Validator::new(s.store.clone())
+        s.validator
+            .clone()
             .user(t["access_token"].as_str().unwrap())
             .await
             .unwrap()

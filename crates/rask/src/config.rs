@@ -34,6 +34,72 @@ pub struct Config {
     /// `[mqtt]`: the broker devices trigger through.
     #[serde(default)]
     pub mqtt: Option<Mqtt>,
+    /// `[retention]`: how long the logs and settled events are kept.
+    #[serde(default)]
+    pub retention: Retention,
+}
+
+/// `[retention]`: what housekeeping keeps (every ten minutes it deletes the rest).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// Days the linking log keeps a row (default 90).
+    #[serde(default = "default_linking_log_days")]
+    pub linking_log_days: u64,
+    /// Most linking-log rows kept, the newest (default 100000).
+    #[serde(default = "default_linking_log_rows")]
+    pub linking_log_rows: u64,
+    /// Days the event log keeps a row (default 30).
+    #[serde(default = "default_event_log_days")]
+    pub event_log_days: u64,
+    /// Most event-log rows kept, the newest (default 1000000).
+    #[serde(default = "default_event_log_rows")]
+    pub event_log_rows: u64,
+    /// Days a delivered or dropped event stays in the outbox (default 7).
+    #[serde(default = "default_settled_events_days")]
+    pub settled_events_days: u64,
+}
+
+fn default_linking_log_days() -> u64 {
+    90
+}
+fn default_linking_log_rows() -> u64 {
+    100_000
+}
+fn default_event_log_days() -> u64 {
+    30
+}
+fn default_event_log_rows() -> u64 {
+    1_000_000
+}
+fn default_settled_events_days() -> u64 {
+    7
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            linking_log_days: default_linking_log_days(),
+            linking_log_rows: default_linking_log_rows(),
+            event_log_days: default_event_log_days(),
+            event_log_rows: default_event_log_rows(),
+            settled_events_days: default_settled_events_days(),
+        }
+    }
+}
+
+impl Retention {
+    /// In the store's terms.
+    pub fn store(&self) -> rask_store::retention::Retention {
+        let days = |d: u64| (d.min(36_500) as i64) * 86_400_000;
+        rask_store::retention::Retention {
+            linking_log_age_ms: days(self.linking_log_days),
+            linking_log_rows: self.linking_log_rows.min(i64::MAX as u64) as i64,
+            event_log_age_ms: days(self.event_log_days),
+            event_log_rows: self.event_log_rows.min(i64::MAX as u64) as i64,
+            settled_events_age_ms: days(self.settled_events_days),
+        }
+    }
 }
 
 /// `[mqtt]`.
@@ -85,6 +151,13 @@ pub struct Alexa {
     /// A file holding it.
     #[serde(default)]
     pub forwarder_secret_file: Option<PathBuf>,
+    /// The `[[linking.clients]]` id of this smart-home skill: `/alexa/smarthome` takes only
+    /// access tokens issued to it (default: the only client, when there is one).
+    #[serde(default)]
+    pub linking_client: Option<String>,
+    /// The scope those tokens must carry (default: that client's first scope).
+    #[serde(default)]
+    pub linking_scope: Option<String>,
 }
 
 fn default_doorbell_life() -> u64 {
@@ -495,6 +568,21 @@ pub struct ConfigError {
     pub problem: String,
 }
 
+/// The fewest characters a linking client's or a device's secret may have: a guessable secret
+/// lets anyone ring the bell or mint tokens.
+pub const MIN_SECRET_CHARS: usize = 16;
+
+/// A short secret's error, naming the key it came from.
+fn short_secret(key: &str, env: Option<&str>, len: usize) -> ConfigError {
+    let which = if env.is_some() { "_env" } else { "_file" };
+    err(
+        format!("{key}{which}"),
+        format!(
+            "the secret has {len} characters; use at least {MIN_SECRET_CHARS} (openssl rand -hex 16 makes one)"
+        ),
+    )
+}
+
 fn err(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
     ConfigError {
         key: key.into(),
@@ -690,6 +778,24 @@ impl Config {
             check_device(d, kind, self.mqtt.is_some(), &key, &mut errors);
         }
         check_topics(&self.devices, &mut errors);
+        let r = &self.retention;
+        for (key, days) in [
+            ("retention.linking_log_days", r.linking_log_days),
+            ("retention.event_log_days", r.event_log_days),
+            ("retention.settled_events_days", r.settled_events_days),
+        ] {
+            if !(1..=3650).contains(&days) {
+                errors.push(err(key, "must be 1 to 3650 days"));
+            }
+        }
+        for (key, rows) in [
+            ("retention.linking_log_rows", r.linking_log_rows),
+            ("retention.event_log_rows", r.event_log_rows),
+        ] {
+            if rows < 100 {
+                errors.push(err(key, "keep at least 100 rows"));
+            }
+        }
         if errors.is_empty() { Ok(()) } else { Err(errors) }
     }
 
@@ -729,15 +835,15 @@ impl Config {
             if d.secret_env.is_none() && d.secret_file.is_none() {
                 continue;
             }
-            match read_secret(
-                &format!("devices[{i}].secret"),
-                d.secret_env.as_deref(),
-                d.secret_file.as_deref(),
-            ) {
-                Ok(s) if !s.is_empty() => {
+            let key = format!("devices[{i}].secret");
+            match read_secret(&key, d.secret_env.as_deref(), d.secret_file.as_deref()) {
+                Ok(s) if s.chars().count() >= MIN_SECRET_CHARS => {
                     out.insert(d.id.clone(), rask_link::secret::Secret::new(s));
                 }
-                Ok(_) => errors.push(err(format!("devices[{i}]"), "the device secret is empty")),
+                Ok(s) if s.is_empty() => {
+                    errors.push(err(format!("devices[{i}]"), "the device secret is empty"))
+                }
+                Ok(s) => errors.push(short_secret(&key, d.secret_env.as_deref(), s.chars().count())),
                 Err(e) => errors.push(e),
             }
         }
@@ -797,6 +903,41 @@ impl Config {
             ));
         }
         Ok(Some(secret.into_bytes()))
+    }
+
+    /// Whose access tokens `/alexa/smarthome` takes: `alexa.linking_client`, or the only
+    /// linking client; with several clients and none named, an error naming the key.
+    pub fn smart_home_audience(&self, link: &LinkConfig) -> Result<Option<rask_link::Audience>, ConfigError> {
+        let Some(a) = &self.alexa else { return Ok(None) };
+        let client = match (&a.linking_client, link.clients.as_slice()) {
+            (Some(id), clients) => clients.iter().find(|c| &c.id == id).ok_or_else(|| {
+                err(
+                    "alexa.linking_client",
+                    format!("{id:?} is not the id of any [[linking.clients]]"),
+                )
+            })?,
+            (None, [only]) => only,
+            (None, []) => return Ok(None),
+            (None, _) => {
+                return Err(err(
+                    "alexa.linking_client",
+                    "several [[linking.clients]] are configured: name the one this smart-home skill links with",
+                ));
+            }
+        };
+        let scope = a.linking_scope.clone().or_else(|| client.scopes.first().cloned());
+        if let Some(s) = &scope {
+            if !client.scopes.contains(s) {
+                return Err(err(
+                    "alexa.linking_scope",
+                    format!("{s:?} is not one of the client's scopes {:?}", client.scopes),
+                ));
+            }
+        }
+        Ok(Some(rask_link::Audience {
+            client_id: client.id.clone(),
+            scope,
+        }))
     }
 
     /// The certificate and key rask serves HTTPS with, when configured.
@@ -863,9 +1004,14 @@ impl Config {
                 c.secret_file.as_deref(),
             );
             let secret = match secret {
-                Ok(s) if !s.is_empty() => s,
-                Ok(_) => {
+                Ok(s) if s.chars().count() >= MIN_SECRET_CHARS => s,
+                Ok(s) if s.is_empty() => {
                     errors.push(err(format!("linking.clients[{i}]"), "the client secret is empty"));
+                    continue;
+                }
+                Ok(s) => {
+                    let key = format!("linking.clients[{i}].secret");
+                    errors.push(short_secret(&key, c.secret_env.as_deref(), s.chars().count()));
                     continue;
                 }
                 Err(e) => {

@@ -105,6 +105,8 @@ impl Embedded {
             // The simulator drives /alexa/smarthome directly, as no Lambda stands between.
             forwarder_secret_env: None,
             forwarder_secret_file: None,
+            linking_client: None,
+            linking_scope: None,
         });
         let device = |id: &str, name: &str, kind: &str, secret_file: Option<PathBuf>| DeviceSection {
             id: id.into(),

@@ -1,5 +1,6 @@
 //! `rask link log`: the latest account-linking attempts, each with the first step that failed
-//! and why. A failing link must never be a black box.
+//! and why. A failing link must never be a black box. `rask link revoke USER`: ends every link
+//! of a user at once.
 
 use std::path::PathBuf;
 
@@ -20,6 +21,15 @@ enum Action {
         /// How many attempts.
         #[arg(long, default_value_t = 10)]
         attempts: usize,
+        /// The configuration file, for the database.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// End every link of a user at once: each access and refresh token they hold is refused,
+    /// and Alexa asks them to link again.
+    Revoke {
+        /// The login name.
+        user: String,
         /// The configuration file, for the database.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
@@ -101,6 +111,39 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
             let all = attempts(store.link_log((n as i64).saturating_mul(12)).await?);
             let start = all.len().saturating_sub(n);
             print!("{}", render(&all[start..]));
+            Ok(true)
+        }
+        Action::Revoke { user, config } => {
+            let config = crate::serve::load(config.as_deref())?;
+            let store = Store::connect(&config.database.url).await?;
+            let Some(u) = store.user_by_name(&user).await? else {
+                anyhow::bail!("there is no user named {user} (rask user list shows them)");
+            };
+            let n = store
+                .revoke_user_links(
+                    &u.id,
+                    "revoked by the operator (rask link revoke)",
+                    rask_store::now_ms(),
+                )
+                .await?;
+            store
+                .log_link_step(&rask_store::link_log::LogEntry {
+                    id: 0,
+                    at: rask_store::now_ms(),
+                    client_id: None,
+                    user_name: Some(u.name.clone()),
+                    remote: Some("rask link revoke".into()),
+                    step: "revoke".into(),
+                    ok: true,
+                    detail: format!("{n} link(s) revoked by the operator"),
+                })
+                .await?;
+            println!(
+                "{user}: {n} link{} revoked; a running rask refuses their tokens within {} s, \
+                 and Alexa asks them to link the account again",
+                if n == 1 { "" } else { "s" },
+                rask_link::CACHE_LIFE.as_secs()
+            );
             Ok(true)
         }
     }

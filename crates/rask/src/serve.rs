@@ -108,14 +108,25 @@ pub async fn build(config: &Config, from_file: bool) -> anyhow::Result<(Router, 
             rask_store::redact_url(&config.database.url)
         )
     })?;
-    spawn_housekeeping(store.clone());
+    spawn_housekeeping(store.clone(), config.retention.store());
     if link_config.clients.is_empty() {
         tracing::warn!("no [[linking.clients]] configured: account linking will refuse every request");
     }
-    let smart_home = smart_home(config, from_file, &store)?;
+    let audience = config
+        .smart_home_audience(&link_config)
+        .map_err(|e| report(vec![e]))?;
+    let linking = Linking::new(link_config, store.clone());
+    let validator = linking.validator().clone();
+    let smart_home = smart_home(
+        config,
+        from_file,
+        &store,
+        audience.map(|a| validator.for_audience(a)),
+    )
+    .await?;
     let mut app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .merge(rask_link::router(Linking::new(link_config, store.clone())));
+        .merge(rask_link::router(linking));
     if let Some(routes) = smart_home {
         app = app.merge(routes);
     }
@@ -130,7 +141,7 @@ pub async fn build(config: &Config, from_file: bool) -> anyhow::Result<(Router, 
     let app = app.layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).layer(
         tower_http::trace::TraceLayer::new_for_http().make_span_with(|r: &axum::http::Request<_>| {
             // The path only: query strings carry OAuth state and PKCE challenges.
-            tracing::info_span!("request", method = %r.method(), path = %r.uri().path())
+            tracing::info_span!("request", method = %r.method(), path = %rask_model::limits::logged(r.uri().path()))
         }),
     );
     Ok((app, store))
@@ -138,7 +149,12 @@ pub async fn build(config: &Config, from_file: bool) -> anyhow::Result<(Router, 
 
 /// The smart-home endpoint, the device triggers and the delivery worker, when `[alexa]` is
 /// configured; the worker is started here.
-fn smart_home(config: &Config, from_file: bool, store: &Store) -> anyhow::Result<Option<Router>> {
+async fn smart_home(
+    config: &Config,
+    from_file: bool,
+    store: &Store,
+    validator: Option<rask_link::Validator>,
+) -> anyhow::Result<Option<Router>> {
     let Some(alexa) = &config.alexa else {
         return Ok(None);
     };
@@ -148,9 +164,10 @@ fn smart_home(config: &Config, from_file: bool, store: &Store) -> anyhow::Result
         .unwrap_or_default();
     let device_secrets = config.device_secrets().map_err(report)?;
     let forwarder_secret = config.forwarder_secret().map_err(|e| report(vec![e]))?;
-    let sealer = rask_store::sealer::Sealer::from_env_or_file(&alexa.secret_key_file).with_context(|| {
+    // Refused, not replaced, when it does not open what the database holds.
+    let sealer = store.sealer(&alexa.secret_key_file).await.with_context(|| {
         format!(
-            "the key that seals LWA tokens ({})",
+            "the key that seals LWA tokens (alexa.secret_key_file = {})",
             alexa.secret_key_file.display()
         )
     })?;
@@ -213,6 +230,9 @@ fn smart_home(config: &Config, from_file: bool, store: &Store) -> anyhow::Result
     delivery.spawn();
     let mut endpoint =
         rask_home::SmartHome::new(store.clone(), sealer, lwa, registry, region).with_controller(controller);
+    if let Some(v) = validator {
+        endpoint = endpoint.with_validator(v);
+    }
     match forwarder_secret {
         Some(secret) => endpoint = endpoint.with_forwarder_secret(secret),
         None => tracing::info!(
@@ -224,21 +244,22 @@ fn smart_home(config: &Config, from_file: bool, store: &Store) -> anyhow::Result
     ))
 }
 
-/// How long the linking log keeps its rows.
-const LOG_RETENTION: std::time::Duration = std::time::Duration::from_secs(90 * 24 * 3600);
-
-/// Every ten minutes: ended sessions, old codes and old linking-log rows go, so that
-/// anonymous visits cannot grow the database without end.
-fn spawn_housekeeping(store: Store) {
+/// Every ten minutes (and once at start): ended sessions, old codes and tokens, and the logs
+/// and settled events past `[retention]` go, so that neither time nor anonymous visits can grow
+/// the database without end.
+fn spawn_housekeeping(store: Store, retention: rask_store::retention::Retention) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
         loop {
             every.tick().await;
-            match store
-                .purge_linking(rask_store::now_ms(), LOG_RETENTION.as_millis() as i64)
-                .await
-            {
-                Ok(n) if n > 0 => tracing::debug!(rows = n, "housekeeping"),
+            match store.prune(&retention, rask_store::now_ms()).await {
+                Ok(p) if p.total() > 0 => tracing::info!(
+                    linking_log = p.linking_log,
+                    event_log = p.event_log,
+                    settled_events = p.settled_events,
+                    linking = p.linking,
+                    "housekeeping: old rows deleted"
+                ),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
             }

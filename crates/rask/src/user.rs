@@ -1,5 +1,5 @@
-//! `rask user add NAME`: adds a person who can link their account. The password comes from a
-//! prompt, or from standard input when that is not a terminal (for scripts).
+//! `rask user add|passwd|remove|list`: the people who can link their accounts. A password comes
+//! from a prompt, or from standard input when that is not a terminal (for scripts).
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -18,6 +18,22 @@ pub struct Args {
 enum Action {
     /// Add a user; the password is asked for (or read from standard input).
     Add {
+        /// The login name.
+        name: String,
+        /// The configuration file, for the database.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Set a user's password; the password is asked for (or read from standard input).
+    Passwd {
+        /// The login name.
+        name: String,
+        /// The configuration file, for the database.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Remove a user: their links end, their grant and pending events go with them.
+    Remove {
         /// The login name.
         name: String,
         /// The configuration file, for the database.
@@ -69,6 +85,31 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
                 Err(StoreError::Duplicate(_)) => bail!("a user named {name} already exists"),
                 Err(e) => return Err(e.into()),
             }
+            Ok(true)
+        }
+        Action::Passwd { name, config } => {
+            let config = crate::serve::load(config.as_deref())?;
+            let store = Store::connect(&config.database.url).await?;
+            if store.user_by_name(&name).await?.is_none() {
+                bail!("there is no user named {name} (rask user list shows them)");
+            }
+            let password = read_password()?;
+            let hash = rask_link::password::hash(&password)?;
+            store.set_password(&name, &hash).await?;
+            println!("the password of {name} is changed (their links stay as they are)");
+            Ok(true)
+        }
+        Action::Remove { name, config } => {
+            let config = crate::serve::load(config.as_deref())?;
+            let store = Store::connect(&config.database.url).await?;
+            if !store.remove_user(&name).await? {
+                bail!("there is no user named {name} (rask user list shows them)");
+            }
+            println!(
+                "removed {name}: their links, grant and pending events are gone \
+                 (a running rask refuses their tokens within {} s)",
+                rask_link::CACHE_LIFE.as_secs()
+            );
             Ok(true)
         }
         Action::List { config } => {

@@ -156,11 +156,7 @@ async fn start_sim() -> (rask_sim::Sim, std::net::SocketAddr) {
 
 /// Adds the user the sim links as ("alice", "correct horse battery").
 fn add_alice(config: &str) {
-    let o = common::rask(
-        &["user", "add", "alice", "--config", config],
-        Some("correct horse battery\n"),
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    common::add_user(config, "alice");
 }
 
 struct Home {
@@ -199,9 +195,9 @@ async fn home(name: &str) -> Home {
 }
 
 const ENV: [(&str, &str); 3] = [
-    ("RASK_TEST_LINK_SECRET", "link-secret"),
+    ("RASK_TEST_LINK_SECRET", "link-secret-0123456789"),
     ("RASK_TEST_LWA_SECRET", "rask-lwa-secret"),
-    ("RASK_TEST_THERMO_SECRET", "thermo-secret"),
+    ("RASK_TEST_THERMO_SECRET", "thermo-secret-0123456789"),
 ];
 
 impl Home {
@@ -557,7 +553,7 @@ async fn sensor_states_become_change_reports_and_state_reports() {
     };
     let r = post(
         r#"{"temperature": 21.5, "cause": "periodic_poll"}"#,
-        "thermo-secret",
+        "thermo-secret-0123456789",
     )
     .await
     .unwrap();
@@ -570,7 +566,9 @@ async fn sensor_states_become_change_reports_and_state_reports() {
         post(r#"{"temperature": 22}"#, "wrong").await.unwrap().status(),
         401
     );
-    let r = post(r#"{"humidity": 40}"#, "thermo-secret").await.unwrap();
+    let r = post(r#"{"humidity": 40}"#, "thermo-secret-0123456789")
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("temperature"));
     let temp = h.gateway("Alexa.ChangeReport", Some("thermo"), 1).await;
@@ -755,15 +753,8 @@ async fn two_instances_on_postgresql_report_a_change_once() {
         broker()
     );
     let first = common::smart_home_config("rask-two", &format!("http://{addr}"), "NA", &home);
+    common::use_database(&first, &database);
     let text = std::fs::read_to_string(&first).unwrap();
-    let sqlite_start = text.find("[database]\nurl = \"").unwrap();
-    let sqlite_end = sqlite_start + text[sqlite_start..].find("\"\n").unwrap() + 2;
-    let text = format!(
-        "{}[database]\nurl = \"{database}\"\n{}",
-        &text[..sqlite_start],
-        &text[sqlite_end..]
-    );
-    std::fs::write(&first, &text).unwrap();
     let second = first.with_file_name("second.toml");
     std::fs::write(&second, text.replace("rask-two-a-", "rask-two-b-")).unwrap();
     let (a, b) = (first.to_str().unwrap(), second.to_str().unwrap());

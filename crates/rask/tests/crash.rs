@@ -25,9 +25,9 @@ async fn sigkill_with_presses_in_flight_loses_none() {
     );
     let cfg = config.to_str().unwrap();
     let env = [
-        ("RASK_TEST_LINK_SECRET", "link-secret"),
+        ("RASK_TEST_LINK_SECRET", "link-secret-0123456789"),
         ("RASK_TEST_LWA_SECRET", "rask-lwa-secret"),
-        ("RASK_TEST_DOOR_SECRET", "door"),
+        ("RASK_TEST_DOOR_SECRET", "door-secret-0123456789"),
     ];
     assert!(
         rask(
@@ -53,7 +53,7 @@ async fn sigkill_with_presses_in_flight_loses_none() {
     for _ in 0..PRESSES {
         let r = http
             .post(format!("{url}/hooks/devices/door/press"))
-            .bearer_auth("door")
+            .bearer_auth("door-secret-0123456789")
             .send()
             .await
             .unwrap();

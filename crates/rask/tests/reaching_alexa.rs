@@ -137,9 +137,9 @@ async fn through_the_forwarder_alexa_links_grants_in_the_lambdas_region_and_disc
     let server = start(
         &["serve", "--config", cfg],
         &[
-            ("RASK_TEST_LINK_SECRET", "link-secret"),
+            ("RASK_TEST_LINK_SECRET", "link-secret-0123456789"),
             ("RASK_TEST_LWA_SECRET", "rask-lwa-secret"),
-            ("RASK_TEST_GATE_SECRET", "gate-secret"),
+            ("RASK_TEST_GATE_SECRET", "gate-secret-0123456789"),
             ("RASK_TEST_FORWARDER_SECRET", FORWARDER_SECRET),
         ],
     );
@@ -165,7 +165,7 @@ async fn through_the_forwarder_alexa_links_grants_in_the_lambdas_region_and_disc
     assert!(out.starts_with("alice: active (EU)"), "{out}");
     let r = reqwest::Client::new()
         .post(format!("{url}/hooks/devices/gate/press"))
-        .bearer_auth("gate-secret")
+        .bearer_auth("gate-secret-0123456789")
         .send()
         .await
         .unwrap();
@@ -390,7 +390,7 @@ async fn rask_check_tries_the_credentials_at_lwa_and_names_every_bad_key() {
     let env = |lwa: &str| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_rask"));
         c.args(["check", "--config", cfg])
-            .env("RASK_TEST_LINK_SECRET", "link-secret")
+            .env("RASK_TEST_LINK_SECRET", "link-secret-0123456789")
             .env("RASK_TEST_LWA_SECRET", lwa)
             .env("RASK_LOG", "warn");
         c.output().unwrap()
@@ -421,7 +421,7 @@ async fn rask_check_tries_the_credentials_at_lwa_and_names_every_bad_key() {
     );
     let o = Command::new(env!("CARGO_BIN_EXE_rask"))
         .args(["check", "--config", short.to_str().unwrap()])
-        .env("RASK_TEST_LINK_SECRET", "link-secret")
+        .env("RASK_TEST_LINK_SECRET", "link-secret-0123456789")
         .env("RASK_TEST_LWA_SECRET", "rask-lwa-secret")
         .env("RASK_TEST_FORWARDER_SECRET", "hunter2")
         .env("RASK_LOG", "warn")
@@ -500,7 +500,7 @@ async fn rask_check_sends_a_signed_probe_through_the_public_url() {
     let ca_file = signing.with_file_name("ca.pem");
     std::fs::write(&ca_file, identity.ca_pem.as_ref().unwrap()).unwrap();
     let secrets = [
-        ("RASK_TEST_LINK_SECRET", "link-secret"),
+        ("RASK_TEST_LINK_SECRET", "link-secret-0123456789"),
         ("RASK_TEST_LWA_SECRET", "rask-lwa-secret"),
     ];
     let check = |forwarder_secret: &str| {

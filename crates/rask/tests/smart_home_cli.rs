@@ -32,9 +32,9 @@ async fn grant_and_discovery_through_rask_serve() {
     let server = start(
         &["serve", "--config", cfg],
         &[
-            ("RASK_TEST_LINK_SECRET", "link-secret"),
+            ("RASK_TEST_LINK_SECRET", "link-secret-0123456789"),
             ("RASK_TEST_LWA_SECRET", "rask-lwa-secret"),
-            ("RASK_TEST_GATE_SECRET", "gate-secret"),
+            ("RASK_TEST_GATE_SECRET", "gate-secret-0123456789"),
         ],
     );
     let url = server.url();
@@ -65,7 +65,7 @@ async fn grant_and_discovery_through_rask_serve() {
     // The gate is pressed: rask's own worker takes the press to the sim's EU gateway.
     let r = reqwest::Client::new()
         .post(format!("{url}/hooks/devices/gate/press"))
-        .bearer_auth("gate-secret")
+        .bearer_auth("gate-secret-0123456789")
         .send()
         .await
         .unwrap();

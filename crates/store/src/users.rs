@@ -82,4 +82,15 @@ impl Store {
             .await?;
         Ok(rows.into_iter().map(user).collect::<Result<_, _>>()?)
     }
+
+    /// Removes a user and, with them, their links (token families and their tokens), their
+    /// grant, their pending events and their sessions. The event log keeps its history.
+    /// Returns false when there was no such user.
+    pub async fn remove_user(&self, name: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("DELETE FROM users WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
 }

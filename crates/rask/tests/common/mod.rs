@@ -115,7 +115,7 @@ pub fn smart_home_config(name: &str, sim_url: &str, region: &str, extra: &str) -
 }
 
 /// Registers the skill of a `rask serve` at `url` in the sim (the test configs' client
-/// "alexa"/"link-secret" and LWA client "rask-lwa"/"rask-lwa-secret"), adds alice in `region`,
+/// "alexa"/"link-secret-0123456789" and LWA client "rask-lwa"/"rask-lwa-secret"), adds alice in `region`,
 /// links her account (password "correct horse battery") and grants. Returns the skill id.
 pub async fn link_and_grant(sim: &rask_sim::Sim, url: &str, region: rask_sim::Region) -> String {
     link_and_grant_via(sim, url, &format!("{url}/alexa/smarthome"), region).await
@@ -129,29 +129,58 @@ pub async fn link_and_grant_via(
     endpoint: &str,
     region: rask_sim::Region,
 ) -> String {
+    let skill = register_skill(sim, url, endpoint);
+    link_and_grant_user(sim, &skill, "alice", region).await;
+    skill
+}
+
+/// Registers the test configs' skill in the sim, linking through the rask at `url` and sending
+/// smart-home directives to `endpoint`. Returns the skill id.
+pub fn register_skill(sim: &rask_sim::Sim, url: &str, endpoint: &str) -> String {
     let registration = serde_json::json!({
         "vendorId": "M2AAAAAAAAAAAA", "smartHomeEndpoint": endpoint,
         "lwaClientId": "rask-lwa", "lwaClientSecret": "rask-lwa-secret",
         "accountLinking": {"authorizationUri": format!("{url}/oauth/authorize"), "tokenUri": format!("{url}/oauth/token"),
-                           "clientId": "alexa", "clientSecret": "link-secret"}
+                           "clientId": "alexa", "clientSecret": "link-secret-0123456789"}
     });
-    let skill = sim
-        .world()
+    sim.world()
         .register_skill(serde_json::from_value(registration).unwrap())
         .unwrap()
-        .skill_id;
-    sim.world().add_user("alice", region, vec![]).unwrap();
+        .skill_id
+}
+
+/// Adds `name` to the sim in `region`, links their account (password "correct horse battery",
+/// as rask's user `name` must have) and grants.
+pub async fn link_and_grant_user(sim: &rask_sim::Sim, skill: &str, name: &str, region: rask_sim::Region) {
+    sim.world().add_user(name, region, vec![]).unwrap();
     let req =
-        serde_json::from_value(serde_json::json!({"username": "alice", "password": "correct horse battery"}))
+        serde_json::from_value(serde_json::json!({"username": name, "password": "correct horse battery"}))
             .unwrap();
-    let link = rask_sim::drivers::link::link(sim, &skill, "alice", &req)
+    let link = rask_sim::drivers::link::link(sim, skill, name, &req)
         .await
         .unwrap();
     assert!(link.linked, "{link:#?}");
-    let grant = rask_sim::drivers::smarthome::accept_grant(sim, &skill, "alice")
+    let grant = rask_sim::drivers::smarthome::accept_grant(sim, skill, name)
         .await
         .unwrap();
     assert!(grant.valid, "{grant:#?}");
     assert_eq!(grant.received["event"]["header"]["name"], "AcceptGrant.Response");
-    skill
+}
+
+/// Points the config file at `path` to the database `url` instead of its SQLite file.
+pub fn use_database(path: &std::path::Path, url: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let start = text.find("[database]\nurl = \"").unwrap();
+    let end = start + text[start..].find("\"\n").unwrap() + 2;
+    let text = format!("{}[database]\nurl = \"{url}\"\n{}", &text[..start], &text[end..]);
+    std::fs::write(path, text).unwrap();
+}
+
+/// Adds the rask user `name` with the tests' password.
+pub fn add_user(config: &str, name: &str) {
+    let o = rask(
+        &["user", "add", name, "--config", config],
+        Some("correct horse battery\n"),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
