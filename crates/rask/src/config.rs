@@ -249,6 +249,21 @@ pub struct Server {
     /// Reverse proxies (IP addresses) whose `X-Forwarded-For` names the real client.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// Seconds a client has for a request's headers (and the TLS handshake), and may sit idle
+    /// between requests, before its connection is closed (default 10).
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_seconds: u64,
+    /// Seconds a client has to send a request's whole body (default 30); then 408.
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout_seconds: u64,
+}
+
+fn default_header_timeout() -> u64 {
+    10
+}
+
+fn default_body_timeout() -> u64 {
+    30
 }
 
 fn default_bind() -> SocketAddr {
@@ -263,6 +278,8 @@ impl Default for Server {
             tls_cert_file: None,
             tls_key_file: None,
             trusted_proxies: Vec::new(),
+            header_timeout_seconds: default_header_timeout(),
+            body_timeout_seconds: default_body_timeout(),
         }
     }
 }
@@ -671,6 +688,12 @@ impl Config {
                 ));
             }
         }
+        if !(1..=300).contains(&self.server.header_timeout_seconds) {
+            errors.push(err("server.header_timeout_seconds", "must be 1 to 300 seconds"));
+        }
+        if !(1..=300).contains(&self.server.body_timeout_seconds) {
+            errors.push(err("server.body_timeout_seconds", "must be 1 to 300 seconds"));
+        }
         if !(1..=3650).contains(&self.linking.refresh_idle_days) {
             errors.push(err("linking.refresh_idle_days", "must be 1 to 3650 days"));
         }
@@ -1044,11 +1067,14 @@ impl Config {
             clients,
             access_token_lifetime: Duration::from_secs(self.linking.access_token_seconds),
             refresh_idle_lifetime: Duration::from_secs(self.linking.refresh_idle_days.min(3650) * 24 * 3600),
+            // Secure whenever a browser reaches rask over HTTPS: behind a proxy (public_url) or
+            // served by rask itself.
             secure_cookies: self
                 .server
                 .public_url
                 .as_deref()
-                .is_some_and(|u| u.starts_with("https://")),
+                .is_some_and(|u| u.starts_with("https://"))
+                || self.server.tls_cert_file.is_some(),
             ..LinkConfig::default()
         })
     }

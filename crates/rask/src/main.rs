@@ -9,6 +9,7 @@ mod check;
 mod config;
 mod demo;
 mod link;
+mod listener;
 mod proxy;
 mod serve;
 mod sim;

@@ -85,16 +85,23 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     if let Some(d) = &demo {
         d.print_next_steps(addr);
     }
-    match tls {
-        Some(identity) => {
-            let server_config = identity.server_config()?;
-            rask_sim::tls::serve(listener, app, server_config, crate::sim::shutdown_signal()).await;
-        }
-        None => axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(crate::sim::shutdown_signal())
-            .await
-            .context("the server stopped")?,
-    }
+    let server_config = match tls {
+        Some(identity) => Some(identity.server_config()?),
+        None => None,
+    };
+    let limits = crate::listener::Limits {
+        header: std::time::Duration::from_secs(config.server.header_timeout_seconds),
+        body: std::time::Duration::from_secs(config.server.body_timeout_seconds),
+        max_body: MAX_BODY_BYTES,
+    };
+    crate::listener::serve(
+        listener,
+        app,
+        server_config,
+        limits,
+        crate::sim::shutdown_signal(),
+    )
+    .await;
     Ok(true)
 }
 

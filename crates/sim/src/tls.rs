@@ -152,22 +152,7 @@ pub async fn serve(
         let app = app.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            let opened = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
-                // A TLS connection opens with a handshake record (0x16); anything else is most
-                // likely plain HTTP sent to the wrong scheme.
-                let mut first = [0u8; 1];
-                if matches!(stream.peek(&mut first).await, Ok(1) if first[0] != 0x16) {
-                    refuse_plain_http(stream).await;
-                    return None;
-                }
-                acceptor
-                    .accept(stream)
-                    .await
-                    .map_err(|e| tracing::debug!(%peer, error = %e, "TLS handshake failed"))
-                    .ok()
-            })
-            .await;
-            let Ok(Some(tls)) = opened else {
+            let Some(tls) = accept(&acceptor, stream, peer, HANDSHAKE_TIMEOUT).await else {
                 return;
             };
             let service =
@@ -190,6 +175,33 @@ pub async fn serve(
                 .await;
         });
     }
+}
+
+/// Opens TLS on an accepted connection within `timeout`: `None` when the peer spoke plain HTTP
+/// (answered with [`PLAIN_HTTP_ANSWER`]), failed the handshake, or took too long.
+pub async fn accept(
+    acceptor: &TlsAcceptor,
+    stream: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    timeout: std::time::Duration,
+) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    tokio::time::timeout(timeout, async {
+        // A TLS connection opens with a handshake record (0x16); anything else is most likely
+        // plain HTTP sent to the wrong scheme.
+        let mut first = [0u8; 1];
+        if matches!(stream.peek(&mut first).await, Ok(1) if first[0] != 0x16) {
+            refuse_plain_http(stream).await;
+            return None;
+        }
+        acceptor
+            .accept(stream)
+            .await
+            .map_err(|e| tracing::debug!(%peer, error = %e, "TLS handshake failed"))
+            .ok()
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 /// Answers a plain-HTTP client with [`PLAIN_HTTP_ANSWER`]. Its request is read and dropped
