@@ -214,3 +214,60 @@ async fn short_secrets_stop_the_start_naming_their_keys() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_sealing_key_stops_the_start_and_status_never_makes_one() {
+    let (sim, sim_url) = start_sim().await;
+    let config = common::smart_home_config("rask-operators-key", &sim_url, "NA", "");
+    let cfg = config.to_str().unwrap();
+    common::add_user(cfg, "alice");
+    let server = start(&["serve", "--config", cfg], &ENV);
+    common::link_and_grant(&sim, &server.url(), rask_sim::Region::Na).await;
+    drop(server);
+
+    // The same database, started from a place where the key file is not.
+    let elsewhere = config.with_file_name("elsewhere").join("secret.key");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let moved = config.with_file_name("moved.toml");
+    let key_line = format!("secret_key_file = \"{}\"", config.with_file_name("secret.key").display());
+    assert!(text.contains(&key_line), "{text}");
+    std::fs::write(
+        &moved,
+        text.replace(&key_line, &format!("secret_key_file = \"{}\"", elsewhere.display())),
+    )
+    .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_rask"))
+        .args(["serve", "--config", moved.to_str().unwrap()])
+        .envs(ENV)
+        .env_remove("RASK_SECRET_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&elsewhere.display().to_string()), "{err}");
+    assert!(err.contains("holds 1 grants"), "{err}");
+    assert!(!elsewhere.exists(), "no new key was made");
+
+    // rask status reads states without a key, says what is wrong, and makes no key.
+    let status = stdout(&rask(&["status", "--config", moved.to_str().unwrap()], None));
+    assert!(status.contains("no sealing key at"), "{status}");
+    assert!(status.contains("alice: active (NA)"), "{status}");
+    assert!(!elsewhere.exists(), "status made no key");
+
+    // Another key in its place: refused too, counting the grant it cannot open.
+    std::fs::create_dir_all(elsewhere.parent().unwrap()).unwrap();
+    std::fs::write(&elsewhere, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_rask"))
+        .args(["serve", "--config", moved.to_str().unwrap()])
+        .envs(ENV)
+        .env_remove("RASK_SECRET_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("opens 0 of the 1 stored grants (1 cannot be opened)"), "{err}");
+
+    // The right key still starts.
+    let again = start(&["serve", "--config", cfg], &ENV);
+    assert!(again.url().starts_with("http://"), "{}", again.first_line);
+}
