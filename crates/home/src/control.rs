@@ -13,7 +13,6 @@
 use std::sync::Arc;
 
 use rask_model::smarthome::{CauseType, Directive, ErrorPayload, ErrorType, EventMessage};
-use rask_store::device_state::Hearing;
 use rask_store::outbox::NewEvent;
 use rask_store::{Store, now_ms};
 use serde_json::Value;
@@ -22,7 +21,8 @@ use tokio::sync::Notify;
 use crate::capabilities::{Command, command};
 use crate::devices::Device;
 use crate::mqtt::MqttPublisher;
-use crate::state::{DeviceStates, properties};
+use crate::reports::properties;
+use crate::state::DeviceStates;
 
 /// How long the result of a deferred command is worth sending.
 pub const DEFERRED_LIFE: std::time::Duration = std::time::Duration::from_secs(60);
@@ -157,15 +157,15 @@ impl Controller {
         }
     }
 
-    /// Takes the target as the device's state: it cannot say otherwise.
+    /// Takes the target as the device's state: it cannot say otherwise. Written behind: the
+    /// answer is in memory at once, and an assumption lost in a crash is no lie told later.
     async fn assume(&self, device: &Device, cmd: &Command) -> Result<(), ErrorPayload> {
         self.states
-            .record(
+            .record_behind(
                 &device.id,
                 vec![(cmd.property, cmd.target.clone())],
                 CauseType::VoiceInteraction,
                 now_ms(),
-                Hearing::Now,
             )
             .await
             .map(|_| ())

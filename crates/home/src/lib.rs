@@ -6,7 +6,8 @@
 //! - [`smarthome`]: `POST /alexa/smarthome`, where Alexa's directives arrive (through the
 //!   forwarder Lambda): AcceptGrant, Discover, and Alexa's own error answers;
 //! - [`control`]: control directives and ReportState, published and confirmed over MQTT;
-//! - [`state`]: what devices report, stored, awaited and owed to Alexa as change reports;
+//! - [`state`]: what devices report, kept in memory, stored by one batching writer, awaited;
+//! - [`reports`]: what is owed to Alexa: state properties, change reports and their sender;
 //! - [`mqtt`]: rask's MQTT client: presses and states in, commands out;
 //! - [`discovery`]: proactive discovery when the configured devices change;
 //! - [`forwarder`]: checking the forwarder Lambda's signature, timestamp and nonce;
@@ -20,6 +21,7 @@ pub mod devices;
 pub mod discovery;
 pub mod forwarder;
 pub mod mqtt;
+pub mod reports;
 pub mod smarthome;
 pub mod state;
 pub mod triggers;

@@ -5,25 +5,31 @@
 //! `press`, `pressed`, `1`, `on` or `true` (any case), or a JSON object whose `event` is
 //! `press`. A device's state topic carries a plain value or a JSON object
 //! ([`crate::capabilities::read_state`]), optionally with a `cause`. Anything else is
-//! malformed: logged, counted, and dropped; nothing crashes. Messages are acknowledged (QoS 1)
-//! once stored (presses in the outbox, states in the state table); a database that refuses is
-//! tried again a few times (3 s of pauses) first. The client reconnects and subscribes again by
-//! itself. The session is clean: messages published while rask is down are not replayed to
-//! it, so that an hour-old press does not ring.
+//! malformed: logged, counted, and dropped; nothing crashes.
+//!
+//! A QoS 1 message is acknowledged only once what it carries is stored: a press in the outbox,
+//! a state committed by the state writer. Until then it holds one of the broker's in-flight
+//! slots for rask, so the broker sends no more than its window and keeps the rest queued: rask
+//! never drops a QoS 1 message, and warns when that window stays full (the broker's queue is
+//! then filling). A QoS 0 message cannot be held back; past [`MAX_STATE_BACKLOG`] waiting
+//! states one is not kept, counted and reported. Presses and states have a worker each, so a
+//! press never waits behind a flood of states; states are stored in batches. A database that
+//! refuses is tried again (a press for its useful life). The client reconnects and subscribes
+//! again by itself. The session is clean: messages published while rask is down are not
+//! replayed to it, so that an hour-old press does not ring.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rask_model::smarthome::CauseType;
 use rask_store::device_state::Hearing;
 use rask_store::now_ms;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeFilter};
-use tokio::sync::mpsc::error::TrySendError;
+use rumqttc::{AsyncClient, Event, MqttOptions, NetworkOptions, Packet, QoS, SubscribeFilter};
 
 use crate::capabilities::read_state;
-use crate::devices::{Device, Registry};
+use crate::devices::Registry;
 use crate::state::{DeviceStates, stated_cause};
 use crate::triggers::Triggers;
 
@@ -113,6 +119,21 @@ struct StateTopics {
     states: DeviceStates,
 }
 
+/// What the bridge has counted since it started.
+#[derive(Debug, Default)]
+pub struct MqttCounts {
+    /// Messages that were not a press or a state rask can read (dropped, acknowledged).
+    pub malformed: AtomicU64,
+    /// QoS 0 state messages that arrived while [`MAX_STATE_BACKLOG`] waited already: rask
+    /// could not keep them (QoS 1 messages are never dropped: the broker holds them back).
+    pub not_kept: AtomicU64,
+    /// Messages stored and acknowledged.
+    pub stored: AtomicU64,
+    /// Messages whose content could not be stored within the store's patience (not
+    /// acknowledged).
+    pub lost: AtomicU64,
+}
+
 /// rask's MQTT client: doorbell presses and device states in, commands out.
 pub struct MqttBridge {
     events: rumqttc::EventLoop,
@@ -126,7 +147,13 @@ struct Inbound {
     presses: HashMap<String, String>,
     triggers: Triggers,
     states: Option<StateTopics>,
-    malformed: Arc<AtomicU64>,
+    counts: Arc<MqttCounts>,
+    /// State messages received and not yet handled.
+    backlog: AtomicUsize,
+    /// QoS 1 messages received and not yet acknowledged.
+    unacked: AtomicUsize,
+    /// The broker's in-flight window for rask (mosquitto's `max_inflight_messages`).
+    broker_inflight: usize,
 }
 
 impl MqttBridge {
@@ -156,7 +183,12 @@ impl MqttBridge {
         if !u.username().is_empty() {
             options.set_credentials(u.username(), u.password().unwrap_or(""));
         }
-        let (client, events) = AsyncClient::new(options, 64);
+        let (client, mut events) = AsyncClient::new(options, REQUESTS);
+        // Commands and acknowledgements are small: Nagle would hold each one back for the
+        // previous one's TCP acknowledgement.
+        let mut network = NetworkOptions::new();
+        network.set_tcp_nodelay(true);
+        events.set_network_options(network);
         Ok(MqttBridge {
             events,
             inbound: Inbound {
@@ -165,14 +197,17 @@ impl MqttBridge {
                 presses,
                 triggers,
                 states: None,
-                malformed: Arc::new(AtomicU64::new(0)),
+                counts: Arc::new(MqttCounts::default()),
+                backlog: AtomicUsize::new(0),
+                unacked: AtomicUsize::new(0),
+                broker_inflight: BROKER_INFLIGHT,
             },
         })
     }
 
-    /// Malformed messages so far.
-    pub fn malformed(&self) -> Arc<AtomicU64> {
-        self.inbound.malformed.clone()
+    /// What the bridge counts (malformed, not kept, stored, lost).
+    pub fn counts(&self) -> Arc<MqttCounts> {
+        self.inbound.counts.clone()
     }
 
     /// Also reads device states on `topics` (topic → device id) into `states`.
@@ -190,6 +225,13 @@ impl MqttBridge {
         self
     }
 
+    /// The broker's in-flight window for rask, when it is not mosquitto's default of 20: rask
+    /// warns when it is full (messages then queue at the broker).
+    pub fn with_broker_inflight(mut self, n: usize) -> Self {
+        self.inbound.broker_inflight = n.max(1);
+        self
+    }
+
     /// What publishes commands through this client.
     pub fn publisher(&self) -> MqttPublisher {
         MqttPublisher {
@@ -199,36 +241,49 @@ impl MqttBridge {
     }
 
     /// Runs forever: subscribes on every (re)connection, turns presses into outbox rows and
-    /// states into stored values. The event loop never waits on the database or on its own
-    /// request queue: messages go to a worker task, which stores and acknowledges them in
-    /// order.
+    /// states into stored values. Presses and states have a worker each, so that a press never
+    /// waits behind a flood of states; the event loop never waits on either. Aborting the
+    /// returned task stops them all.
     pub fn spawn(self) -> tokio::task::JoinHandle<()> {
         let MqttBridge { mut events, inbound } = self;
         let inbound = Arc::new(inbound);
-        let (inbox, mut work) = tokio::sync::mpsc::channel::<rumqttc::Publish>(INBOX);
-        let worker = inbound.clone();
-        tokio::spawn(async move {
-            while let Some(p) = work.recv().await {
-                worker.handle(p).await;
+        let (press_in, mut press_out) = tokio::sync::mpsc::unbounded_channel::<rumqttc::Publish>();
+        let (state_in, mut state_out) = tokio::sync::mpsc::unbounded_channel::<rumqttc::Publish>();
+        let mut tasks = tokio::task::JoinSet::new();
+        let presser = inbound.clone();
+        tasks.spawn(async move {
+            while let Some(p) = press_out.recv().await {
+                presser.press(p).await;
             }
         });
+        let stater = inbound.clone();
+        tasks.spawn(async move {
+            while let Some(first) = state_out.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < STATE_BATCH {
+                    match state_out.try_recv() {
+                        Ok(p) => batch.push(p),
+                        Err(_) => break,
+                    }
+                }
+                stater.backlog.fetch_sub(batch.len(), Ordering::Relaxed);
+                stater.states_batch(batch).await;
+            }
+        });
+        let watcher = inbound.clone();
+        tasks.spawn(async move { watcher.watch().await });
         tokio::spawn(async move {
+            // The workers live as long as the event loop: aborting it drops them too.
+            let _workers = tasks;
             loop {
                 match events.poll().await {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => inbound.subscribe(),
-                    Ok(Event::Incoming(Packet::Publish(p))) => match inbox.try_send(p) {
-                        Ok(()) => {}
-                        Err(TrySendError::Full(p)) => {
-                            tracing::error!(topic = %p.topic, "rask cannot keep up with MQTT: {INBOX} messages wait already; this one is dropped");
-                            let _ = inbound.client.try_ack(&p);
-                        }
-                        Err(TrySendError::Closed(p)) => {
-                            tracing::error!(topic = %p.topic, "the MQTT worker has stopped; messages are no longer handled");
-                        }
-                    },
+                    Ok(Event::Incoming(Packet::Publish(p))) => inbound.route(p, &press_in, &state_in),
                     Ok(_) => {}
                     Err(e) => {
                         inbound.connected.store(false, Ordering::Relaxed);
+                        // Unacknowledged messages die with a clean session.
+                        inbound.unacked.store(0, Ordering::Relaxed);
                         tracing::warn!(error = %e, "MQTT connection lost; reconnecting");
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
@@ -241,14 +296,25 @@ impl MqttBridge {
 /// The largest MQTT packet rask sends or takes.
 const MAX_PACKET_BYTES: usize = 256 * 1024;
 
-/// How many received messages may wait for the worker.
-const INBOX: usize = 1024;
+/// Requests (publishes, acknowledgements, subscriptions) queued for the event loop.
+const REQUESTS: usize = 4096;
+
+/// State messages handled together: one batch of store writes, then their acknowledgements.
+const STATE_BATCH: usize = 1024;
+
+/// State messages rask holds while its worker is busy; past this, a QoS 0 message is not
+/// kept (counted and reported). QoS 1 messages never reach it: the broker sends no more than
+/// its in-flight window before rask acknowledges.
+pub const MAX_STATE_BACKLOG: usize = 50_000;
+
+/// mosquitto's default `max_inflight_messages`.
+pub const BROKER_INFLIGHT: usize = 20;
 
 /// Topics per SUBSCRIBE packet.
 const TOPICS_PER_SUBSCRIBE: usize = 100;
 
-/// How often storing a message is tried before it is given up (logged).
-const STORE_ATTEMPTS: u32 = 5;
+/// How long a press that cannot be stored is tried again: its useful life.
+const PRESS_PATIENCE: Duration = Duration::from_secs(30);
 
 impl Inbound {
     /// Asks for every topic without waiting: the event loop that sends the request must not
@@ -278,96 +344,176 @@ impl Inbound {
         self.connected.store(true, Ordering::Relaxed);
     }
 
-    /// Runs `store` until it succeeds or [`STORE_ATTEMPTS`] pass, backing off; the message is
-    /// acknowledged either way, so that it does not hold one of the broker's in-flight slots.
-    async fn store_then_ack<F, Fut, T>(&self, p: &rumqttc::Publish, what: &str, store: F) -> Option<T>
-    where
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<T, rask_store::StoreError>>,
-    {
-        let mut delay = Duration::from_millis(200);
-        for attempt in 1..=STORE_ATTEMPTS {
-            match store().await {
-                Ok(t) => {
-                    let _ = self.client.ack(p).await;
-                    return Some(t);
-                }
-                Err(e) if attempt < STORE_ATTEMPTS => {
-                    tracing::warn!(topic = %p.topic, error = %e, "a {what} could not be stored; trying again");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                }
-                Err(e) => {
-                    tracing::error!(topic = %p.topic, error = %e, "a {what} could not be stored and is lost")
-                }
+    /// Hands a message to its worker, at once: the event loop must keep reading (and sending
+    /// acknowledgements and commands).
+    fn route(
+        &self,
+        p: rumqttc::Publish,
+        presses: &tokio::sync::mpsc::UnboundedSender<rumqttc::Publish>,
+        states: &tokio::sync::mpsc::UnboundedSender<rumqttc::Publish>,
+    ) {
+        if p.qos != QoS::AtMostOnce {
+            self.unacked.fetch_add(1, Ordering::Relaxed);
+        }
+        if self.presses.contains_key(&p.topic) {
+            let _ = presses.send(p);
+            return;
+        }
+        let is_state = self
+            .states
+            .as_ref()
+            .is_some_and(|s| s.topics.contains_key(&p.topic));
+        if !is_state {
+            self.ack(&p);
+            return;
+        }
+        if p.qos == QoS::AtMostOnce && self.backlog.load(Ordering::Relaxed) >= MAX_STATE_BACKLOG {
+            let n = self.counts.not_kept.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
+                tracing::error!(
+                    topic = %rask_model::limits::logged(&p.topic),
+                    not_kept_so_far = n,
+                    "rask cannot keep up with MQTT: {MAX_STATE_BACKLOG} state messages wait already, and this one was sent \
+                     with QoS 0, which the broker cannot hold back; publish states with QoS 1 (docs/config.md)"
+                );
+            }
+            return;
+        }
+        self.backlog.fetch_add(1, Ordering::Relaxed);
+        let _ = states.send(p);
+    }
+
+    /// Acknowledges a QoS 1 message without waiting: the request queue is large, and if it is
+    /// full the acknowledgement waits in a task of its own.
+    fn ack(&self, p: &rumqttc::Publish) {
+        if p.qos == QoS::AtMostOnce {
+            return;
+        }
+        self.unacked.fetch_sub(1, Ordering::Relaxed);
+        if self.client.try_ack(p).is_err() {
+            let (client, p) = (self.client.clone(), p.clone());
+            tokio::spawn(async move {
+                let _ = client.ack(&p).await;
+            });
+        }
+    }
+
+    /// Says, at most once a minute, when rask is why messages queue at the broker: its
+    /// in-flight window is full, or its own state backlog is large.
+    async fn watch(&self) {
+        let mut full_for = 0u32;
+        let mut said: Option<std::time::Instant> = None;
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let (unacked, backlog) = (
+                self.unacked.load(Ordering::Relaxed),
+                self.backlog.load(Ordering::Relaxed),
+            );
+            let full = unacked >= self.broker_inflight || backlog >= MAX_STATE_BACKLOG / 10;
+            full_for = if full { full_for + 1 } else { 0 };
+            if full_for >= 2 && said.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                said = Some(std::time::Instant::now());
+                tracing::warn!(
+                    unacknowledged = unacked,
+                    backlog,
+                    "MQTT messages arrive faster than rask stores them: the broker's in-flight window for rask \
+                     ({} messages, mosquitto's max_inflight_messages) is full, so further messages wait in the broker's \
+                     queue (max_queued_messages, 1000 by default), beyond which the broker drops them. \
+                     Raise both in mosquitto.conf, and set set_tcp_nodelay true (docs/config.md)",
+                    self.broker_inflight
+                );
             }
         }
-        let _ = self.client.ack(p).await;
-        None
     }
 
     fn malformed(&self, device: &str, p: &rumqttc::Publish, what: &str) {
-        let n = self.malformed.fetch_add(1, Ordering::Relaxed) + 1;
+        let n = self.counts.malformed.fetch_add(1, Ordering::Relaxed) + 1;
         let shown: String = String::from_utf8_lossy(&p.payload).chars().take(80).collect();
-        tracing::warn!(%device, topic = %p.topic, malformed_so_far = n, "malformed MQTT {what} ignored: {shown:?}");
+        tracing::warn!(%device, topic = %rask_model::limits::logged(&p.topic), malformed_so_far = n, "malformed MQTT {what} ignored: {shown:?}");
+        self.ack(p);
     }
 
-    async fn handle(&self, p: rumqttc::Publish) {
-        if let Some(device) = self.presses.get(&p.topic) {
-            return self.press(device, p).await;
+    async fn press(&self, p: rumqttc::Publish) {
+        let Some(device) = self.presses.get(&p.topic) else {
+            return self.ack(&p);
+        };
+        if read_payload(&p.payload) == Payload::Malformed {
+            return self.malformed(device, &p, "press");
         }
-        let state = self
-            .states
-            .as_ref()
-            .and_then(|s| Some((s, s.registry.get(s.topics.get(&p.topic)?)?)));
-        match state {
-            Some((s, device)) => self.state(s, device, p).await,
-            None => {
-                let _ = self.client.ack(&p).await;
-            }
-        }
-    }
-
-    async fn press(&self, device: &str, p: rumqttc::Publish) {
-        match read_payload(&p.payload) {
-            Payload::Press => {
-                if let Some(n) = self
-                    .store_then_ack(&p, "press", || self.triggers.press(device))
-                    .await
-                {
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match self.triggers.press(device).await {
+                Ok(n) => {
+                    self.ack(&p);
+                    self.counts.stored.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(%device, events = n, "doorbell press (MQTT) queued");
+                    return;
+                }
+                Err(e) if started.elapsed() < PRESS_PATIENCE => {
+                    tracing::warn!(%device, error = %e, "a press could not be stored; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => {
+                    self.counts.lost.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(%device, error = %e, "a press could not be stored within its useful life; not acknowledged");
+                    return;
                 }
             }
-            Payload::Malformed => {
-                self.malformed(device, &p, "press");
-                let _ = self.client.ack(&p).await;
-            }
         }
     }
 
-    async fn state(&self, s: &StateTopics, device: &Device, p: rumqttc::Publish) {
-        let wiring = &device.wiring;
-        let values = read_state(
-            device.kind.properties(),
-            &p.payload,
-            |prop| wiring.state_field(prop),
-            &wiring.temperature_scale,
-        );
-        if values.is_empty() {
-            self.malformed(&device.id, &p, "state");
-            let _ = self.client.ack(&p).await;
-            return;
+    /// Stores a batch of state messages in one write, then acknowledges each.
+    async fn states_batch(&self, batch: Vec<rumqttc::Publish>) {
+        let Some(s) = &self.states else { return };
+        let mut waiting = Vec::with_capacity(batch.len());
+        for p in batch {
+            let Some(device) = s.topics.get(&p.topic).and_then(|id| s.registry.get(id)) else {
+                self.ack(&p);
+                continue;
+            };
+            let wiring = &device.wiring;
+            let values = read_state(
+                device.kind.properties(),
+                &p.payload,
+                |prop| wiring.state_field(prop),
+                &wiring.temperature_scale,
+            );
+            if values.is_empty() {
+                self.malformed(&device.id, &p, "state");
+                continue;
+            }
+            let cause = stated_cause(&p.payload).unwrap_or(CauseType::PhysicalInteraction);
+            // A retained message was stored by the broker, maybe long ago.
+            let hearing = if p.retain { Hearing::IfNever } else { Hearing::Now };
+            match s
+                .states
+                .submit(&device.id, values, cause, now_ms(), hearing)
+                .await
+            {
+                Ok((receipt, changed)) => {
+                    if !changed.is_empty() {
+                        tracing::debug!(device = %device.id, ?changed, "device state changed (MQTT)");
+                    }
+                    waiting.push((p, receipt));
+                }
+                Err(e) => {
+                    self.counts.lost.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(device = %device.id, error = %e, "a device state could not be read or queued; not acknowledged");
+                }
+            }
         }
-        let cause = stated_cause(&p.payload).unwrap_or(CauseType::PhysicalInteraction);
-        // A retained message was stored by the broker, maybe long ago.
-        let hearing = if p.retain { Hearing::IfNever } else { Hearing::Now };
-        let record = || {
-            s.states
-                .record(&device.id, values.clone(), cause.clone(), now_ms(), hearing)
-        };
-        if let Some(changed) = self.store_then_ack(&p, "state", record).await {
-            if !changed.is_empty() {
-                tracing::info!(device = %device.id, ?changed, "device state changed (MQTT)");
+        for (p, receipt) in waiting {
+            match receipt.stored().await {
+                Ok(_) => {
+                    self.counts.stored.fetch_add(1, Ordering::Relaxed);
+                    self.ack(&p);
+                }
+                Err(e) => {
+                    self.counts.lost.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(topic = %rask_model::limits::logged(&p.topic), error = %e, "a device state could not be stored; not acknowledged");
+                }
             }
         }
     }

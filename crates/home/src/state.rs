@@ -1,41 +1,54 @@
-//! Device state at the edge: what devices report (over MQTT or the state webhook) is stored,
-//! announced to whoever waits for a device to confirm a command, and owed to Alexa as a
-//! `ChangeReport`; the [`ChangeReporter`] sends what is owed once a burst is over.
+//! Device state at the edge: what devices report (over MQTT or the state webhook) is kept in
+//! memory, written to the store by one batching writer, announced to whoever waits for a
+//! device to confirm a command, and owed to Alexa as a `ChangeReport`
+//! ([`crate::reports`]).
+//!
+//! Reads (`ReportState`, a directive's answer) come from memory: no database round trip on the
+//! hot path. Memory holds what the store holds plus the writes still on their way, applied in
+//! the order they were made, and is loaded from the store device by device on first use (so a
+//! restart reports only what was stored, with its real sample times). Writes go to one writer
+//! task, which commits whatever has queued up in one transaction ([`Store::record_states`]):
+//! a device report waits for that commit before it is acknowledged ([`DeviceStates::record`]),
+//! a state rask assumes after a command (a device with no state topic) does not
+//! ([`DeviceStates::record_behind`]). On PostgreSQL, another instance's writes reach memory as
+//! notices ([`DeviceStates::forget`]).
 //!
 //! The cause of a change is the reporter's (`PHYSICAL_INTERACTION` from a device, or what a
 //! webhook says), except when the value is one a directive is waiting for: then it is
 //! `VOICE_INTERACTION`, as Alexa expects a change report for a change it asked for too.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rask_model::smarthome::{CauseType, Connectivity, EventMessage, Property};
-use rask_model::timestamp;
-use rask_store::device_state::{DeviceState, Hearing, Reported, StoredProperty};
-use rask_store::outbox::NewEvent;
-use rask_store::{Store, StoreError, now_ms};
+use rask_model::smarthome::{CauseType, Connectivity};
+use rask_store::device_state::{DeviceState, Hearing, Reported, StateWrite, StoredProperty};
+use rask_store::{Store, StoreError};
 use serde_json::Value;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, broadcast, mpsc, oneshot};
 
 use crate::capabilities::{DeviceProperty, confirms, settles};
-use crate::devices::{Device, Registry};
+use crate::devices::Registry;
+use crate::reports::connectivity;
 
-/// How long changes are gathered into one report, unless configured.
-pub const CHANGE_REPORT_WINDOW: Duration = Duration::from_millis(500);
 /// The stored pseudo-property for `Alexa.EndpointHealth.connectivity`.
-const CONNECTIVITY: &str = "connectivity";
+pub(crate) const CONNECTIVITY: &str = "connectivity";
+
+/// The most reports the writer commits in one transaction.
+const WRITE_BATCH: usize = 2048;
+
+/// How long the writer keeps trying a batch the store refuses before it gives the batch up
+/// (its reports are then not acknowledged, and memory forgets their devices).
+const WRITE_PATIENCE: Duration = Duration::from_secs(60);
 
 /// A cause in Alexa's words (`PHYSICAL_INTERACTION`).
-fn wire(cause: &CauseType) -> String {
+pub(crate) fn wire(cause: &CauseType) -> String {
     serde_json::to_value(cause)
         .ok()
         .and_then(|c| c.as_str().map(str::to_owned))
         .unwrap_or_default()
 }
-
-/// How long a change report is worth sending.
-pub const CHANGE_REPORT_LIFE: Duration = Duration::from_secs(300);
 
 /// Values a device just reported: (device id, what it said).
 #[derive(Debug, Clone)]
@@ -53,14 +66,41 @@ struct Expectation {
     target: Value,
 }
 
+/// One device in memory.
+struct Kept {
+    state: DeviceState,
+    /// Writes queued for it and not yet committed.
+    pending: usize,
+    /// Another instance wrote it: forget it once its own pending writes are done.
+    stale: bool,
+}
+
+/// A write on its way to the writer.
+struct Queued {
+    write: StateWrite,
+    done: Option<oneshot::Sender<Result<Vec<String>, String>>>,
+}
+
+/// What the writer and the handles share.
+struct Shared {
+    store: Store,
+    memory: Mutex<HashMap<String, Kept>>,
+    /// Counts forgettings: a load that started before one is not kept after it.
+    generation: AtomicU64,
+    /// Writes queued and not yet committed.
+    backlog: AtomicUsize,
+    /// Woken when a commit changed something owed to Alexa.
+    reporter: Notify,
+}
+
 /// The devices' state: record, wait for, read.
 #[derive(Clone)]
 pub struct DeviceStates {
-    store: Store,
+    shared: Arc<Shared>,
+    writes: mpsc::UnboundedSender<Queued>,
     heard: broadcast::Sender<Heard>,
     expected: Arc<Mutex<Vec<Expectation>>>,
     next_id: Arc<AtomicU64>,
-    reporter: Arc<Notify>,
 }
 
 /// A command's wait for its device to report the target value.
@@ -90,7 +130,7 @@ impl Confirmation {
                         return true;
                     }
                 }
-                // Missed messages: the stored state says whether the target was among them.
+                // Missed messages: the state says whether the target was among them.
                 Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
                     if self.states.holds(&self.device, self.property, &self.target).await {
                         return true;
@@ -112,16 +152,97 @@ impl Drop for Confirmation {
     }
 }
 
+/// A queued write's commit, to wait for.
+pub struct Receipt(Option<oneshot::Receiver<Result<Vec<String>, String>>>);
+
+impl Receipt {
+    /// Waits until the write is in the store; the properties whose value changed.
+    pub async fn stored(self) -> Result<Vec<DeviceProperty>, StoreError> {
+        let Some(rx) = self.0 else { return Ok(Vec::new()) };
+        match rx.await {
+            Ok(Ok(changed)) => Ok(changed
+                .iter()
+                .filter_map(|n| DeviceProperty::from_field(n))
+                .collect()),
+            Ok(Err(why)) => Err(StoreError::Batch(why)),
+            Err(_) => Err(StoreError::Batch("the state writer stopped".into())),
+        }
+    }
+}
+
+/// Applies a write to a device's state in memory as the store applies it; returns the
+/// properties whose value changed.
+fn apply(state: &mut DeviceState, w: &StateWrite) -> Vec<String> {
+    match w.hearing {
+        Hearing::Now => state.heard_at = Some(state.heard_at.map_or(w.at, |h| h.max(w.at))),
+        Hearing::IfNever => state.heard_at = state.heard_at.or(Some(w.at)),
+        Hearing::SilentSince(cutoff) => {
+            if state.heard_at.is_none_or(|h| h >= cutoff) {
+                return Vec::new();
+            }
+        }
+    }
+    let mut changed = Vec::new();
+    for r in &w.values {
+        match state.properties.iter_mut().find(|p| p.property == r.property) {
+            Some(p) => {
+                if p.value != r.value {
+                    changed.push(r.property.clone());
+                    p.value = r.value.clone();
+                }
+                p.sampled_at = w.at;
+            }
+            None => {
+                changed.push(r.property.clone());
+                state.properties.push(StoredProperty {
+                    property: r.property.clone(),
+                    value: r.value.clone(),
+                    sampled_at: w.at,
+                    // What is owed is the store's to say (take_report); memory does not keep it.
+                    report_cause: None,
+                    owed_since: None,
+                });
+                state.properties.sort_by(|a, b| a.property.cmp(&b.property));
+            }
+        }
+    }
+    changed
+}
+
 impl DeviceStates {
-    /// State kept in `store`.
+    /// State kept in `store`, with its writer task started (call inside a Tokio runtime).
     pub fn new(store: Store) -> Self {
-        DeviceStates {
+        let shared = Arc::new(Shared {
             store,
-            heard: broadcast::channel(256).0,
+            memory: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+            backlog: AtomicUsize::new(0),
+            reporter: Notify::new(),
+        });
+        let (writes, queue) = mpsc::unbounded_channel();
+        tokio::spawn(writer(shared.clone(), queue));
+        DeviceStates {
+            shared,
+            writes,
+            heard: broadcast::channel(1024).0,
             expected: Arc::new(Mutex::new(Vec::new())),
             next_id: Arc::new(AtomicU64::new(0)),
-            reporter: Arc::new(Notify::new()),
         }
+    }
+
+    /// The store behind this state.
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// Woken when a commit has changed something that may be owed to Alexa.
+    pub fn changes(&self) -> &Notify {
+        &self.shared.reporter
+    }
+
+    /// Writes queued and not yet committed.
+    pub fn backlog(&self) -> usize {
+        self.shared.backlog.load(Ordering::Relaxed)
     }
 
     /// Starts waiting for `device` to report `target` for `property`: call before the command
@@ -148,8 +269,7 @@ impl DeviceStates {
     }
 
     async fn holds(&self, device: &str, property: DeviceProperty, target: &Value) -> bool {
-        self.store
-            .device_state(device)
+        self.read(device)
             .await
             .ok()
             .and_then(|s| s.value(property.field()).map(str::to_owned))
@@ -157,17 +277,77 @@ impl DeviceStates {
             .is_some_and(|v| settles(property, target, &v))
     }
 
-    /// Records what `device` reported at `at`, with `cause` for changes nobody asked for.
-    /// A device that is heard is connected (`EndpointHealth` OK). Returns the properties whose
-    /// value changed.
-    pub async fn record(
+    /// Runs `f` on the device's memory, loading it from the store first if it is not there.
+    async fn with_kept<R>(&self, device: &str, f: impl FnOnce(&mut Kept) -> R) -> Result<R, StoreError> {
+        let mut f = Some(f);
+        {
+            let mut memory = self.shared.memory.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(k) = memory.get_mut(device) {
+                return Ok((f.take().expect("called once"))(k));
+            }
+        }
+        let generation = self.shared.generation.load(Ordering::SeqCst);
+        let loaded = self.shared.store.device_state(device).await?;
+        let mut memory = self.shared.memory.lock().unwrap_or_else(|p| p.into_inner());
+        if self.shared.generation.load(Ordering::SeqCst) != generation && !memory.contains_key(device) {
+            // Forgotten while it loaded: this read may be older than the notice; use it once,
+            // keep nothing.
+            let mut once = Kept {
+                state: loaded,
+                pending: 0,
+                stale: true,
+            };
+            return Ok((f.take().expect("called once"))(&mut once));
+        }
+        let k = memory.entry(device.to_owned()).or_insert(Kept {
+            state: loaded,
+            pending: 0,
+            stale: false,
+        });
+        Ok((f.take().expect("called once"))(k))
+    }
+
+    /// Fills memory with every stored device (two queries), and `known` devices the store has
+    /// nothing of yet, so that the first report of each device does not wait on a read of its
+    /// own; devices in memory already are kept.
+    pub async fn preload(&self, known: &[String]) -> Result<usize, StoreError> {
+        let generation = self.shared.generation.load(Ordering::SeqCst);
+        let mut all = self.shared.store.device_states().await?;
+        for id in known {
+            all.entry(id.clone()).or_default();
+        }
+        let mut memory = self.shared.memory.lock().unwrap_or_else(|p| p.into_inner());
+        if self.shared.generation.load(Ordering::SeqCst) != generation {
+            return Ok(0);
+        }
+        let n = all.len();
+        for (id, state) in all {
+            memory.entry(id).or_insert(Kept {
+                state,
+                pending: 0,
+                stale: false,
+            });
+        }
+        Ok(n)
+    }
+
+    /// The device's state: what is stored and what is on its way there.
+    pub async fn read(&self, device: &str) -> Result<DeviceState, StoreError> {
+        self.with_kept(device, |k| k.state.clone()).await
+    }
+
+    /// Queues what `device` reported at `at`, with `cause` for changes nobody asked for, and
+    /// applies it to memory at once; the receipt says when it is stored. A device that is
+    /// heard is connected (`EndpointHealth` OK). Also returns the properties whose value
+    /// changed in memory.
+    pub async fn submit(
         &self,
         device: &str,
         values: Vec<(DeviceProperty, Value)>,
         cause: CauseType,
         at: i64,
         hearing: Hearing,
-    ) -> Result<Vec<DeviceProperty>, StoreError> {
+    ) -> Result<(Receipt, Vec<DeviceProperty>), StoreError> {
         let mut rows: Vec<Reported> = {
             let expected = self.expected.lock().unwrap_or_else(|p| p.into_inner());
             values
@@ -188,32 +368,111 @@ impl DeviceStates {
                 })
                 .collect()
         };
-        // A retained message proves life only for a device never heard before.
-        let connected = match hearing {
-            Hearing::Now => true,
-            Hearing::IfNever => self.store.device_state(device).await?.heard_at.is_none(),
-            Hearing::SilentSince(_) => false,
+        let write = |rows: Vec<Reported>| StateWrite {
+            endpoint_id: device.to_owned(),
+            values: rows,
+            at,
+            hearing,
         };
-        if connected {
-            rows.push(Reported {
-                property: CONNECTIVITY.to_owned(),
-                value: serde_json::json!({"value": Connectivity::Ok}).to_string(),
-                cause: wire(&cause),
-            });
+        let (done, receipt) = oneshot::channel();
+        let queued = self
+            .with_kept(device, |k| {
+                // A retained message proves life only for a device never heard before.
+                let connected = match hearing {
+                    Hearing::Now => true,
+                    Hearing::IfNever => k.state.heard_at.is_none(),
+                    Hearing::SilentSince(_) => false,
+                };
+                if connected {
+                    rows.push(Reported {
+                        property: CONNECTIVITY.to_owned(),
+                        value: serde_json::json!({"value": Connectivity::Ok}).to_string(),
+                        cause: wire(&cause),
+                    });
+                }
+                let w = write(std::mem::take(&mut rows));
+                let changed = apply(&mut k.state, &w);
+                // Queued under the memory lock: the writer commits in the order memory changed.
+                k.pending += 1;
+                self.shared.backlog.fetch_add(1, Ordering::Relaxed);
+                let sent = self.writes.send(Queued {
+                    write: w,
+                    done: Some(done),
+                });
+                if sent.is_err() {
+                    k.pending -= 1;
+                    self.shared.backlog.fetch_sub(1, Ordering::Relaxed);
+                }
+                (sent.is_ok(), changed)
+            })
+            .await?;
+        let (sent, changed) = queued;
+        if !sent {
+            return Err(StoreError::Batch("the state writer stopped".into()));
         }
-        let changed = self.store.record_state(device, &rows, at, hearing).await?;
         // Nobody listening is fine: no command is waiting.
         let _ = self.heard.send(Heard {
             device: device.to_owned(),
             values,
         });
-        if !changed.is_empty() {
-            self.reporter.notify_one();
-        }
-        Ok(changed
+        let changed = changed
             .iter()
             .filter_map(|n| DeviceProperty::from_field(n))
-            .collect())
+            .collect();
+        Ok((Receipt(Some(receipt)), changed))
+    }
+
+    /// Records what `device` reported, and waits until it is stored: for reports that are
+    /// acknowledged (MQTT, the state webhook). Returns the properties whose value changed.
+    pub async fn record(
+        &self,
+        device: &str,
+        values: Vec<(DeviceProperty, Value)>,
+        cause: CauseType,
+        at: i64,
+        hearing: Hearing,
+    ) -> Result<Vec<DeviceProperty>, StoreError> {
+        let (receipt, _) = self.submit(device, values, cause, at, hearing).await?;
+        receipt.stored().await
+    }
+
+    /// Records a state rask assumes (a command to a device that cannot confirm it) without
+    /// waiting for the store: its answer is in memory at once, and a crash before the commit
+    /// loses only the assumption. Returns the properties whose value changed.
+    pub async fn record_behind(
+        &self,
+        device: &str,
+        values: Vec<(DeviceProperty, Value)>,
+        cause: CauseType,
+        at: i64,
+    ) -> Result<Vec<DeviceProperty>, StoreError> {
+        let (_, changed) = self.submit(device, values, cause, at, Hearing::Now).await?;
+        Ok(changed)
+    }
+
+    /// Another instance wrote these devices: memory forgets them (once its own writes to
+    /// them are stored), and reads them again from the store when next asked.
+    pub fn forget(&self, devices: &[String]) {
+        let mut memory = self.shared.memory.lock().unwrap_or_else(|p| p.into_inner());
+        self.shared.generation.fetch_add(1, Ordering::SeqCst);
+        for d in devices {
+            if let Some(k) = memory.get_mut(d) {
+                if k.pending == 0 {
+                    memory.remove(d);
+                } else {
+                    k.stale = true;
+                }
+            }
+        }
+    }
+
+    /// Forgets every device (notices may have been missed).
+    pub fn forget_all(&self) {
+        let ids: Vec<String> = {
+            let memory = self.shared.memory.lock().unwrap_or_else(|p| p.into_inner());
+            memory.keys().cloned().collect()
+        };
+        self.forget(&ids);
     }
 
     /// Marks each device that has gone silent for longer than its `offline_after` as
@@ -223,7 +482,7 @@ impl DeviceStates {
             if device.wiring.offline_after.is_none() || device.kind.properties().is_empty() {
                 continue;
             }
-            let state = self.store.device_state(&device.id).await?;
+            let state = self.read(&device.id).await?;
             let silent = state.heard_at.is_some()
                 && connectivity(device, state.heard_at, now) == Connectivity::Unreachable;
             let said = state
@@ -231,28 +490,112 @@ impl DeviceStates {
                 .and_then(|v| serde_json::from_str::<Value>(v).ok())
                 .is_some_and(|v| v["value"] == "UNREACHABLE");
             if silent && !said {
+                let cutoff = now - device.wiring.offline_after.unwrap_or_default().as_millis() as i64;
                 let row = Reported {
                     property: CONNECTIVITY.to_owned(),
                     value: serde_json::json!({"value": Connectivity::Unreachable}).to_string(),
                     cause: wire(&CauseType::PeriodicPoll),
                 };
-                let cutoff = now - device.wiring.offline_after.unwrap_or_default().as_millis() as i64;
-                let changed = self
-                    .store
-                    .record_state(&device.id, &[row], now, Hearing::SilentSince(cutoff))
-                    .await?;
-                if !changed.is_empty() {
+                let (done, receipt) = oneshot::channel();
+                self.with_kept(&device.id, |k| {
+                    let w = StateWrite {
+                        endpoint_id: device.id.clone(),
+                        values: vec![row],
+                        at: now,
+                        hearing: Hearing::SilentSince(cutoff),
+                    };
+                    apply(&mut k.state, &w);
+                    k.pending += 1;
+                    self.shared.backlog.fetch_add(1, Ordering::Relaxed);
+                    let _ = self.writes.send(Queued {
+                        write: w,
+                        done: Some(done),
+                    });
+                })
+                .await?;
+                if !Receipt(Some(receipt)).stored().await?.is_empty() {
                     tracing::warn!(device = %device.id, "not heard from within offline_after_seconds: reported unreachable");
-                    self.reporter.notify_one();
                 }
             }
         }
         Ok(())
     }
+}
 
-    /// The device's stored state.
-    pub async fn read(&self, device: &str) -> Result<DeviceState, StoreError> {
-        self.store.device_state(device).await
+/// The writer: commits what has queued up, in order, many reports per transaction.
+async fn writer(shared: Arc<Shared>, mut queue: mpsc::UnboundedReceiver<Queued>) {
+    let instance = shared.store.instance().to_owned();
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < WRITE_BATCH {
+            match queue.try_recv() {
+                Ok(q) => batch.push(q),
+                Err(_) => break,
+            }
+        }
+        let writes: Vec<StateWrite> = batch.iter().map(|q| q.write.clone()).collect();
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(100);
+        let outcome = loop {
+            match shared.store.record_states(&writes, &instance).await {
+                Ok(changed) => break Ok(changed),
+                Err(e) if started.elapsed() < WRITE_PATIENCE => {
+                    tracing::warn!(error = %e, reports = writes.len(), "device states could not be stored; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => break Err(e.to_string()),
+            }
+        };
+        {
+            let mut memory = shared.memory.lock().unwrap_or_else(|p| p.into_inner());
+            for w in &writes {
+                let forget = match memory.get_mut(&w.endpoint_id) {
+                    Some(k) => {
+                        k.pending = k.pending.saturating_sub(1);
+                        // A batch the store never took leaves memory ahead of it: read again.
+                        (k.stale || outcome.is_err()) && k.pending == 0
+                    }
+                    None => false,
+                };
+                if forget {
+                    memory.remove(&w.endpoint_id);
+                }
+            }
+            if outcome.is_err() {
+                shared.generation.fetch_add(1, Ordering::SeqCst);
+                for w in &writes {
+                    if let Some(k) = memory.get_mut(&w.endpoint_id) {
+                        k.stale = true;
+                    }
+                }
+            }
+        }
+        shared.backlog.fetch_sub(batch.len(), Ordering::Relaxed);
+        match outcome {
+            Ok(changed) => {
+                let any = changed.iter().any(|c| !c.is_empty());
+                for (q, c) in batch.into_iter().zip(changed) {
+                    if let Some(done) = q.done {
+                        let _ = done.send(Ok(c));
+                    }
+                }
+                if any {
+                    shared.reporter.notify_one();
+                }
+            }
+            Err(why) => {
+                tracing::error!(
+                    reports = writes.len(),
+                    "device states could not be stored for a minute and are given up: {why}"
+                );
+                for q in batch {
+                    if let Some(done) = q.done {
+                        let _ = done.send(Err(why.clone()));
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -277,258 +620,58 @@ pub fn stated_cause(payload: &[u8]) -> Option<CauseType> {
     })
 }
 
-/// Whether a device last heard at `heard_at` counts as connected at `now`: it has been heard
-/// from, and within its `offline_after` if it has one. A device with nothing to report (a
-/// doorbell) is taken as connected.
-pub fn connectivity(device: &Device, heard_at: Option<i64>, now: i64) -> Connectivity {
-    if device.kind.properties().is_empty() {
-        return Connectivity::Ok;
-    }
-    match (heard_at, device.wiring.offline_after) {
-        (None, _) => Connectivity::Unreachable,
-        (Some(at), Some(period)) if now - at > period.as_millis() as i64 => Connectivity::Unreachable,
-        (Some(_), _) => Connectivity::Ok,
-    }
-}
-
-/// The Alexa properties of `stored` for `device`: each with its sample time, and how long ago
-/// the device was last heard as its uncertainty; `EndpointHealth` last. Stored values the
-/// device no longer has (its kind changed) are left out.
-pub fn properties(device: &Device, state: &DeviceState, now: i64) -> Vec<Property> {
-    let uncertainty = state.heard_at.map(|at| (now - at).max(0) as u64).unwrap_or(0);
-    let mut out: Vec<Property> = state
-        .properties
-        .iter()
-        .filter_map(|s| alexa_property(device, s, uncertainty))
-        .collect();
-    out.push(Property::connectivity(connectivity(device, state.heard_at, now)));
-    out
-}
-
-fn alexa_property(device: &Device, s: &StoredProperty, uncertainty: u64) -> Option<Property> {
-    let p = DeviceProperty::from_field(&s.property).filter(|p| device.kind.properties().contains(p))?;
-    let value: Value = serde_json::from_str(&s.value).ok()?;
-    Some(p.property(value, millis(s.sampled_at), uncertainty))
-}
-
-/// Unix milliseconds as Alexa's ISO-8601 UTC with milliseconds.
-pub fn millis(at: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(at as i128 * 1_000_000)
-        .map(timestamp::millis)
-        .unwrap_or_else(|_| timestamp::now_millis())
-}
-
-/// Builds the `ChangeReport` for `device` from its stored properties, the owed ones as the
-/// change (connectivity among them when it changed); `None` when nothing is owed.
-pub fn change_report(
-    device: &Device,
-    stored: &[StoredProperty],
-    heard_at: Option<i64>,
-    now: i64,
-) -> Option<EventMessage> {
-    let (owed, rest): (Vec<&StoredProperty>, Vec<&StoredProperty>) =
-        stored.iter().partition(|p| p.owed_since.is_some());
-    // A voice-caused change, or else the most recent change, speaks for the burst;
-    // connectivity only when it is all that changed (it follows whatever the device said).
-    let voice = wire(&CauseType::VoiceInteraction);
-    let cause = owed
-        .iter()
-        .filter(|p| p.property != CONNECTIVITY)
-        // What Alexa asked for speaks for its side effects (power coming on with brightness).
-        .max_by_key(|p| (p.report_cause.as_deref() == Some(voice.as_str()), p.sampled_at))
-        .or_else(|| owed.first())?
-        .report_cause
-        .as_deref()
-        .and_then(|c| serde_json::from_value::<CauseType>(Value::String(c.to_owned())).ok())
-        .unwrap_or(CauseType::PhysicalInteraction);
-    let health = |s: &StoredProperty| {
-        let value: Value = serde_json::from_str(&s.value).ok()?;
-        Some(Property::new("Alexa.EndpointHealth", "connectivity", value, 0).sampled_at(millis(s.sampled_at)))
-    };
-    let mut changed: Vec<Property> = owed.iter().filter_map(|s| alexa_property(device, s, 0)).collect();
-    let health_changed = owed
-        .iter()
-        .find(|s| s.property == CONNECTIVITY)
-        .and_then(|s| health(s));
-    let mut unchanged: Vec<Property> = rest.iter().filter_map(|s| alexa_property(device, s, 0)).collect();
-    match health_changed {
-        Some(h) => changed.push(h),
-        None => unchanged.push(Property::connectivity(connectivity(device, heard_at, now))),
-    }
-    if changed.is_empty() {
-        return None;
-    }
-    Some(EventMessage::change_report(
-        &device.id, "", cause, changed, unchanged,
-    ))
-}
-
-/// Sends what is owed: every `window`, each device whose burst is over becomes one
-/// `ChangeReport` per granted user, through the outbox.
-pub struct ChangeReporter {
-    states: DeviceStates,
-    registry: Arc<Registry>,
-    /// How long changes are gathered into one report.
-    pub window: Duration,
-    delivery: Arc<Notify>,
-    swept: Mutex<std::time::Instant>,
-}
-
-/// How often silent devices are looked for.
-const SWEEP_EVERY: Duration = Duration::from_secs(1);
-
-impl ChangeReporter {
-    /// A reporter for `registry`'s devices; `delivery` wakes the delivery worker.
-    pub fn new(states: DeviceStates, registry: Arc<Registry>, delivery: Arc<Notify>) -> Self {
-        ChangeReporter {
-            states,
-            registry,
-            window: CHANGE_REPORT_WINDOW,
-            delivery,
-            swept: Mutex::new(std::time::Instant::now()),
-        }
-    }
-
-    /// Turns every report whose window is over into outbox rows; returns how many rows.
-    pub async fn run_once(&self) -> Result<usize, StoreError> {
-        let store = &self.states.store;
-        let now = now_ms();
-        let sweep_due = {
-            let mut swept = self.swept.lock().unwrap_or_else(|p| p.into_inner());
-            let due = swept.elapsed() >= SWEEP_EVERY;
-            if due {
-                *swept = std::time::Instant::now();
-            }
-            due
-        };
-        if sweep_due {
-            if let Err(e) = self.states.sweep(&self.registry, now).await {
-                tracing::error!(error = %e, "silent devices could not be checked");
-            }
-        }
-        let due = store.owed_reports(now - self.window.as_millis() as i64).await?;
-        if due.is_empty() {
-            return Ok(0);
-        }
-        let users = store.granted_users().await?;
-        let mut written = 0;
-        for id in due {
-            match self.report(&id, &users, now).await {
-                Ok(n) => written += n,
-                // One device's trouble does not hold up the others' reports.
-                Err(e) => tracing::error!(device = %id, error = %e, "a change report could not be queued"),
-            }
-        }
-        if written > 0 {
-            self.delivery.notify_one();
-        }
-        Ok(written)
-    }
-
-    async fn report(&self, id: &str, users: &[String], now: i64) -> Result<usize, StoreError> {
-        let store = &self.states.store;
-        let heard_at = store.device_state(id).await?.heard_at;
-        let device = self.registry.get(id).cloned();
-        store
-            .take_report(id, |stored| {
-                // A device no longer configured owes nothing: the debt is just cleared.
-                let Some(event) = device.and_then(|d| change_report(&d, stored, heard_at, now)) else {
-                    return Vec::new();
-                };
-                let event = serde_json::to_string(&event).unwrap_or_default();
-                users
-                    .iter()
-                    .map(|user| NewEvent {
-                        id: uuid::Uuid::new_v4().to_string(),
-                        user_id: user.clone(),
-                        endpoint_id: id.to_owned(),
-                        kind: "ChangeReport".into(),
-                        event: event.clone(),
-                        created_at: now,
-                        expires_at: now + CHANGE_REPORT_LIFE.as_millis() as i64,
-                    })
-                    .collect()
-            })
-            .await
-    }
-
-    /// Runs forever: woken by each change, it waits out the window and reports.
-    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            loop {
-                match self.run_once().await {
-                    Ok(n) if n > 0 => tracing::debug!(events = n, "change reports queued"),
-                    Ok(_) => {}
-                    Err(e) => tracing::error!(error = %e, "change reports could not be queued"),
-                }
-                tokio::select! {
-                    _ = self.states.reporter.notified() => tokio::time::sleep(self.window).await,
-                    _ = tokio::time::sleep(self.window.max(Duration::from_millis(100))) => {}
-                }
-            }
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::devices::DeviceKind;
 
-    fn row(property: &str, value: &str, at: i64, owed: Option<&str>) -> StoredProperty {
-        StoredProperty {
-            property: property.into(),
-            value: value.into(),
-            sampled_at: at,
-            report_cause: owed.map(str::to_owned),
-            owed_since: owed.map(|_| at),
+    fn w(at: i64, hearing: Hearing, values: &[(&str, &str)]) -> StateWrite {
+        StateWrite {
+            endpoint_id: "lamp".into(),
+            values: values
+                .iter()
+                .map(|(p, v)| Reported {
+                    property: (*p).into(),
+                    value: (*v).into(),
+                    cause: "PHYSICAL_INTERACTION".into(),
+                })
+                .collect(),
+            at,
+            hearing,
         }
     }
 
     #[test]
-    fn connectivity_follows_the_last_message() {
-        let mut sensor = Device::new("s", "S", "d", DeviceKind::MotionSensor);
-        assert_eq!(connectivity(&sensor, None, 10), Connectivity::Unreachable);
-        assert_eq!(connectivity(&sensor, Some(0), 1_000_000), Connectivity::Ok);
-        sensor.wiring.offline_after = Some(Duration::from_secs(60));
-        assert_eq!(connectivity(&sensor, Some(0), 60_000), Connectivity::Ok);
-        assert_eq!(connectivity(&sensor, Some(0), 60_001), Connectivity::Unreachable);
-        let bell = Device::new("b", "B", "d", DeviceKind::Doorbell);
-        assert_eq!(connectivity(&bell, None, 10), Connectivity::Ok);
-    }
-
-    #[test]
-    fn a_change_report_carries_the_owed_properties_and_the_rest_as_context() {
-        let lamp = Device::new("lamp", "Lamp", "d", DeviceKind::Light);
-        let stored = [
-            row("brightness", "40", 1_000, Some("VOICE_INTERACTION")),
-            row("power", "\"ON\"", 900, None),
-        ];
-        let report = change_report(&lamp, &stored, Some(1_000), 1_500).unwrap();
-        // The token is the user's, filled in at delivery.
-        let v = serde_json::to_value(report.with_scope_token("Atza|token")).unwrap();
+    fn memory_applies_a_write_as_the_store_does() {
+        let mut s = DeviceState::default();
         assert_eq!(
-            v["event"]["payload"]["change"]["cause"]["type"],
-            "VOICE_INTERACTION"
+            apply(&mut s, &w(10, Hearing::IfNever, &[("power", "\"ON\"")])),
+            ["power"]
+        );
+        assert_eq!(s.heard_at, Some(10), "never heard: a retained message counts");
+        assert!(apply(&mut s, &w(20, Hearing::Now, &[("power", "\"ON\"")])).is_empty());
+        assert_eq!((s.heard_at, s.properties[0].sampled_at), (Some(20), 20));
+        apply(&mut s, &w(30, Hearing::IfNever, &[("power", "\"OFF\"")]));
+        assert_eq!(
+            s.heard_at,
+            Some(20),
+            "heard before: a retained message does not count"
+        );
+        assert_eq!(s.value("power"), Some("\"OFF\""));
+        assert!(
+            apply(
+                &mut s,
+                &w(40, Hearing::SilentSince(20), &[("connectivity", "{}")])
+            )
+            .is_empty(),
+            "heard at 20, not before: not silent"
         );
         assert_eq!(
-            v["event"]["payload"]["change"]["properties"][0]["name"],
-            "brightness"
+            apply(
+                &mut s,
+                &w(40, Hearing::SilentSince(21), &[("connectivity", "{}")])
+            ),
+            ["connectivity"]
         );
-        let context = v["context"]["properties"].as_array().unwrap();
-        assert_eq!(context.len(), 2, "power and connectivity: {v:#}");
-        let check = rask_model::check::check_value(&v);
-        assert!(check.is_valid(), "{:?}", check.findings);
-        assert!(change_report(&lamp, &[row("power", "\"ON\"", 1, None)], None, 2).is_none());
-        // Asked for brightness, the light came on too: one message, one voice-caused report.
-        let both = [
-            row("brightness", "40", 3_000, Some("VOICE_INTERACTION")),
-            row("power", "\"ON\"", 3_000, Some("PHYSICAL_INTERACTION")),
-        ];
-        let v = serde_json::to_value(change_report(&lamp, &both, Some(3_000), 3_100).unwrap()).unwrap();
-        assert_eq!(
-            v["event"]["payload"]["change"]["cause"]["type"],
-            "VOICE_INTERACTION"
-        );
+        assert_eq!(s.heard_at, Some(20));
     }
 }

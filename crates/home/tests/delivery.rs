@@ -307,7 +307,7 @@ async fn presses_arrive_over_mqtt_and_malformed_payloads_are_counted() {
         triggers,
     )
     .unwrap();
-    let malformed = listener.malformed();
+    let counts = listener.counts();
     let handle = listener.spawn();
     tokio::time::sleep(Duration::from_millis(500)).await; // connected and subscribed
     publish(
@@ -317,7 +317,7 @@ async fn presses_arrive_over_mqtt_and_malformed_payloads_are_counted() {
     .await;
     drain(&r).await;
     handle.abort();
-    assert_eq!(malformed.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(counts.malformed.load(std::sync::atomic::Ordering::Relaxed), 1);
     let sent = gateway_events(&r);
     assert_eq!(sent.len(), 2, "two presses, one malformed message: {sent:#?}");
     assert!(sent.iter().all(|e| e.valid));

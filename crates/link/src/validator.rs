@@ -3,10 +3,11 @@
 //!
 //! A token's answer (its user, family, client, scope and expiry) is kept for [`CACHE_LIFE`]
 //! under the token's digest, at most [`CACHE_ENTRIES`] of them. A revocation on this instance
-//! drops the family's tokens from the cache at once ([`Validator::forget_family`]); one made
-//! elsewhere (another instance on the same PostgreSQL database, `rask link revoke` from the
-//! command line) is seen when the cached answer's life ends, within [`CACHE_LIFE`]. An
-//! unknown token is never cached: it is asked of the store every time.
+//! drops the family's tokens from the cache at once ([`Validator::forget_family`]); so does one
+//! made by another instance on the same PostgreSQL database, which tells the others (rask
+//! serve forwards its notices here). One that no notice reports (`rask link revoke` on
+//! SQLite, from another process) is seen when the cached answer's life ends, within
+//! [`CACHE_LIFE`]. An unknown token is never cached: it is asked of the store every time.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -153,6 +154,11 @@ impl Validator {
     /// user removed).
     pub fn forget_user(&self, user_id: &str) {
         self.cache.forget(|k| k.user.id == user_id);
+    }
+
+    /// Drops every cached answer (notices from other instances may have been missed).
+    pub fn forget_all(&self) {
+        self.cache.forget(|_| true);
     }
 
     /// The user an access token speaks for.

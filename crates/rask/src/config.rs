@@ -111,6 +111,14 @@ pub struct Mqtt {
     /// The client id rask connects with (default `rask`).
     #[serde(default = "default_client_id")]
     pub client_id: String,
+    /// The broker's in-flight window for rask (mosquitto's `max_inflight_messages`, default
+    /// 20): rask warns when it stays full.
+    #[serde(default = "default_broker_inflight")]
+    pub broker_max_inflight: usize,
+}
+
+fn default_broker_inflight() -> usize {
+    rask_home::mqtt::BROKER_INFLIGHT
 }
 
 fn default_client_id() -> String {
@@ -165,7 +173,7 @@ fn default_doorbell_life() -> u64 {
 }
 
 fn default_change_report_window() -> u64 {
-    rask_home::state::CHANGE_REPORT_WINDOW.as_millis() as u64
+    rask_home::reports::CHANGE_REPORT_WINDOW.as_millis() as u64
 }
 
 fn default_region() -> String {
@@ -773,6 +781,9 @@ impl Config {
             }
         }
         if let Some(m) = &self.mqtt {
+            if !(1..=65_535).contains(&m.broker_max_inflight) {
+                errors.push(err("mqtt.broker_max_inflight", "must be 1 to 65535"));
+            }
             match url::Url::parse(&m.url) {
                 Ok(u) if u.scheme() == "mqtt" && u.host_str().is_some() => {}
                 _ => errors.push(err("mqtt.url", format!("{:?} is not mqtt://HOST[:PORT]", m.url))),

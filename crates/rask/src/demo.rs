@@ -101,7 +101,7 @@ impl Embedded {
             api: sim_url.clone(),
             secret_key_file: PathBuf::from("rask-data/secret.key"),
             doorbell_life_seconds: 30,
-            change_report_window_ms: rask_home::state::CHANGE_REPORT_WINDOW.as_millis() as u64,
+            change_report_window_ms: rask_home::reports::CHANGE_REPORT_WINDOW.as_millis() as u64,
             // The simulator drives /alexa/smarthome directly, as no Lambda stands between.
             forwarder_secret_env: None,
             forwarder_secret_file: None,

@@ -131,6 +131,11 @@ pub async fn build(config: &Config, from_file: bool) -> anyhow::Result<(Router, 
         audience.map(|a| validator.for_audience(a)),
     )
     .await?;
+    let (smart_home, states) = match smart_home {
+        Some((routes, states)) => (Some(routes), Some(states)),
+        None => (None, None),
+    };
+    follow_other_instances(&store, validator, states).await?;
     let mut app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(rask_link::router(linking));
@@ -161,7 +166,7 @@ async fn smart_home(
     from_file: bool,
     store: &Store,
     validator: Option<rask_link::Validator>,
-) -> anyhow::Result<Option<Router>> {
+) -> anyhow::Result<Option<(Router, rask_home::state::DeviceStates)>> {
     let Some(alexa) = &config.alexa else {
         return Ok(None);
     };
@@ -199,6 +204,11 @@ async fn smart_home(
         rask_cloud::gateway::EventGateway::new(http, endpoints),
     );
     let states = rask_home::state::DeviceStates::new(store.clone());
+    let known: Vec<String> = registry.devices().iter().map(|d| d.id.clone()).collect();
+    states
+        .preload(&known)
+        .await
+        .context("cannot read the devices' stored states")?;
     let mut triggers =
         rask_home::triggers::Triggers::new(store.clone(), registry.clone(), device_secrets, delivery.waker())
             .with_states(states.clone());
@@ -211,18 +221,20 @@ async fn smart_home(
                     config.state_topics(),
                     std::sync::Arc::new(registry.clone()),
                     states.clone(),
-                );
+                )
+                .with_broker_inflight(m.broker_max_inflight);
         publisher = Some(bridge.publisher());
         bridge.spawn();
     }
-    let mut reporter = rask_home::state::ChangeReporter::new(
+    let mut reporter = rask_home::reports::ChangeReporter::new(
         states.clone(),
         std::sync::Arc::new(registry.clone()),
         delivery.waker(),
     );
     reporter.window = std::time::Duration::from_millis(alexa.change_report_window_ms);
     reporter.spawn();
-    let controller = rask_home::control::Controller::new(store.clone(), states, publisher, delivery.waker());
+    let controller =
+        rask_home::control::Controller::new(store.clone(), states.clone(), publisher, delivery.waker());
     {
         // Devices changed since the last start: Alexa hears of it without a new discovery.
         let (store, registry, wake) = (store.clone(), registry.clone(), delivery.waker());
@@ -246,9 +258,49 @@ async fn smart_home(
             "no alexa.forwarder_secret_env: /alexa/smarthome takes unsigned directives, as rask sim sends them"
         ),
     }
-    Ok(Some(
+    Ok(Some((
         rask_home::router(endpoint).merge(rask_home::triggers::router(triggers)),
-    ))
+        states,
+    )))
+}
+
+/// On PostgreSQL, what other instances write reaches this one's memory at once: a device state
+/// they stored is read again, a link they revoked is refused.
+async fn follow_other_instances(
+    store: &Store,
+    validator: rask_link::Validator,
+    states: Option<rask_home::state::DeviceStates>,
+) -> anyhow::Result<()> {
+    use rask_store::notify::Notice;
+    let Some(mut notices) = store
+        .watch()
+        .await
+        .context("cannot listen for other instances' changes")?
+    else {
+        return Ok(());
+    };
+    let me = store.instance().to_owned();
+    tokio::spawn(async move {
+        while let Some(n) = notices.recv().await {
+            match n {
+                Notice::Devices { instance, ids } if instance != me => {
+                    if let Some(s) = &states {
+                        s.forget(&ids);
+                    }
+                }
+                Notice::Devices { .. } => {}
+                Notice::FamilyRevoked(id) => validator.forget_family(&id),
+                Notice::UserRevoked(id) => validator.forget_user(&id),
+                Notice::Resync => {
+                    validator.forget_all();
+                    if let Some(s) = &states {
+                        s.forget_all();
+                    }
+                }
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Every ten minutes (and once at start): ended sessions, old codes and tokens, and the logs

@@ -229,11 +229,17 @@ async fn another_sealing_key_stops_the_start_and_status_never_makes_one() {
     let elsewhere = config.with_file_name("elsewhere").join("secret.key");
     let text = std::fs::read_to_string(&config).unwrap();
     let moved = config.with_file_name("moved.toml");
-    let key_line = format!("secret_key_file = \"{}\"", config.with_file_name("secret.key").display());
+    let key_line = format!(
+        "secret_key_file = \"{}\"",
+        config.with_file_name("secret.key").display()
+    );
     assert!(text.contains(&key_line), "{text}");
     std::fs::write(
         &moved,
-        text.replace(&key_line, &format!("secret_key_file = \"{}\"", elsewhere.display())),
+        text.replace(
+            &key_line,
+            &format!("secret_key_file = \"{}\"", elsewhere.display()),
+        ),
     )
     .unwrap();
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_rask"))
@@ -265,7 +271,10 @@ async fn another_sealing_key_stops_the_start_and_status_never_makes_one() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("opens 0 of the 1 stored grants (1 cannot be opened)"), "{err}");
+    assert!(
+        err.contains("opens 0 of the 1 stored grants (1 cannot be opened)"),
+        "{err}"
+    );
 
     // The right key still starts.
     let again = start(&["serve", "--config", cfg], &ENV);

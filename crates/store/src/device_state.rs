@@ -7,10 +7,15 @@
 //! what is owed into outbox rows and clears it in one transaction, so that a report is neither
 //! lost nor doubled by a crash, and two instances on one PostgreSQL database never both send
 //! it: both transactions lock the device's `device_heard` row first.
+//!
+//! [`Store::record_states`] records many reports in one transaction with a handful of
+//! multi-row statements, as a busy MQTT bridge needs (each statement is a round trip to
+//! SQLite's worker thread or PostgreSQL's socket); on PostgreSQL it tells the other instances
+//! which devices it wrote ([`crate::notify`]).
 
 use sqlx::Row;
 
-use crate::db::{Store, StoreError};
+use crate::db::{Store, StoreError, values_list};
 use crate::outbox::{NewEvent, insert_events};
 
 /// One stored property of a device.
@@ -83,7 +88,217 @@ pub enum Hearing {
     SilentSince(i64),
 }
 
+/// One device's report for [`Store::record_states`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateWrite {
+    /// The device.
+    pub endpoint_id: String,
+    /// What it reported.
+    pub values: Vec<Reported>,
+    /// When.
+    pub at: i64,
+    /// Whether it counts as hearing from the device.
+    pub hearing: Hearing,
+}
+
+/// Rows per multi-row statement: 7 parameters each stays far inside both databases' limits.
+const ROWS_PER_STATEMENT: usize = 100;
+
+/// How often a batch that PostgreSQL aborted as a deadlock (or a serialization failure) is
+/// tried again before its error is returned.
+const BATCH_ATTEMPTS: usize = 5;
+
+fn retryable(e: &StoreError) -> bool {
+    match e {
+        StoreError::Db(sqlx::Error::Database(d)) => {
+            matches!(d.code().as_deref(), Some("40P01") | Some("40001"))
+        }
+        _ => false,
+    }
+}
+
 impl Store {
+    /// Records many reports in one transaction, in their order, and returns for each the
+    /// properties whose value changed, as [`Store::record_state`] would one by one. The
+    /// devices' `device_heard` rows are locked first, in the order of their ids (so that two
+    /// instances' batches, and [`Store::take_report`], never wait on each other in a circle);
+    /// a report of a property already in the batch goes into a later statement, so that each
+    /// change is seen. `SilentSince` reports are recorded one at a time, in their place.
+    pub async fn record_states(
+        &self,
+        writes: &[StateWrite],
+        notify_as: &str,
+    ) -> Result<Vec<Vec<String>>, StoreError> {
+        let mut out = Vec::with_capacity(writes.len());
+        let mut start = 0;
+        // Split at rask's own conclusions, which need their single-row semantics.
+        for (i, w) in writes.iter().enumerate() {
+            if let Hearing::SilentSince(_) = w.hearing {
+                if start < i {
+                    out.extend(self.record_batch(&writes[start..i], notify_as).await?);
+                }
+                out.push(
+                    self.record_state(&w.endpoint_id, &w.values, w.at, w.hearing)
+                        .await?,
+                );
+                self.notify_devices(notify_as, std::slice::from_ref(&w.endpoint_id))
+                    .await?;
+                start = i + 1;
+            }
+        }
+        if start < writes.len() {
+            out.extend(self.record_batch(&writes[start..], notify_as).await?);
+        }
+        Ok(out)
+    }
+
+    async fn record_batch(
+        &self,
+        writes: &[StateWrite],
+        notify_as: &str,
+    ) -> Result<Vec<Vec<String>>, StoreError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.record_batch_once(writes, notify_as).await {
+                Err(e) if retryable(&e) && attempt < BATCH_ATTEMPTS => {
+                    tracing::debug!(error = %e, "a state batch met another transaction; trying again");
+                    tokio::time::sleep(std::time::Duration::from_millis(10 * attempt as u64)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn record_batch_once(
+        &self,
+        writes: &[StateWrite],
+        notify_as: &str,
+    ) -> Result<Vec<Vec<String>>, StoreError> {
+        use std::collections::{BTreeMap, HashMap};
+        // Each device once, in id order: heard now at its latest report, or (retained messages
+        // only) heard only if never before.
+        let mut devices: BTreeMap<&str, Option<i64>> = BTreeMap::new();
+        for w in writes {
+            let e = devices.entry(w.endpoint_id.as_str()).or_insert(None);
+            if w.hearing == Hearing::Now {
+                *e = Some(e.map_or(w.at, |t| t.max(w.at)));
+            }
+        }
+        let first_at: HashMap<&str, i64> = writes
+            .iter()
+            .rev()
+            .map(|w| (w.endpoint_id.as_str(), w.at))
+            .collect();
+        let mut tx = self.pool.begin().await?;
+        let heard: Vec<(&str, i64, bool)> = devices
+            .iter()
+            .map(|(id, now)| match now {
+                Some(at) => (*id, *at, true),
+                None => (*id, first_at[id], false),
+            })
+            .collect();
+        for chunk in heard.chunks(ROWS_PER_STATEMENT) {
+            // One statement for both kinds keeps the lock order; a retained-only device's
+            // row comes with a negative time, which keeps the stored one, or is set right below
+            // when the row is new.
+            let sql = format!(
+                "INSERT INTO device_heard (endpoint_id, heard_at) VALUES {} ON CONFLICT (endpoint_id) DO UPDATE SET \
+                 heard_at = CASE WHEN excluded.heard_at < 0 THEN device_heard.heard_at \
+                                 WHEN excluded.heard_at > device_heard.heard_at THEN excluded.heard_at \
+                                 ELSE device_heard.heard_at END",
+                values_list(self.backend(), chunk.len(), 2, 1)
+            );
+            let mut q = sqlx::query(&sql);
+            for (id, at, now) in chunk {
+                q = q.bind(*id).bind(if *now { *at } else { -1 - *at });
+            }
+            q.execute(&mut *tx).await?;
+        }
+        if heard.iter().any(|(_, _, now)| !now) {
+            sqlx::query("UPDATE device_heard SET heard_at = -1 - heard_at WHERE heard_at < 0")
+                .execute(&mut *tx)
+                .await?;
+        }
+        // Rows in rounds: the k-th report of a (device, property) in the batch goes into the
+        // k-th round, so each round names a row at most once and the rounds keep the order.
+        let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut rounds: Vec<Vec<(usize, &StateWrite, &Reported)>> = Vec::new();
+        for (i, w) in writes.iter().enumerate() {
+            for r in &w.values {
+                let k = seen
+                    .entry((w.endpoint_id.as_str(), r.property.as_str()))
+                    .or_insert(0);
+                if rounds.len() <= *k {
+                    rounds.push(Vec::new());
+                }
+                rounds[*k].push((i, w, r));
+                *k += 1;
+            }
+        }
+        let mut changed_rows: std::collections::HashSet<(usize, &str)> = Default::default();
+        for mut round in rounds {
+            round.sort_by(|a, b| {
+                (a.1.endpoint_id.as_str(), a.2.property.as_str())
+                    .cmp(&(b.1.endpoint_id.as_str(), b.2.property.as_str()))
+            });
+            for chunk in round.chunks(ROWS_PER_STATEMENT) {
+                let sql = format!(
+                    "INSERT INTO device_state (endpoint_id, property, value, sampled_at, changed_at, report_cause, owed_since) \
+                     VALUES {} \
+                     ON CONFLICT (endpoint_id, property) DO UPDATE SET \
+                       sampled_at = excluded.sampled_at, \
+                       changed_at = CASE WHEN device_state.value = excluded.value THEN device_state.changed_at ELSE excluded.changed_at END, \
+                       report_cause = CASE WHEN device_state.value = excluded.value THEN device_state.report_cause ELSE excluded.report_cause END, \
+                       owed_since = CASE WHEN device_state.value = excluded.value THEN device_state.owed_since \
+                                         ELSE COALESCE(device_state.owed_since, excluded.owed_since) END, \
+                       value = excluded.value \
+                     RETURNING endpoint_id, property, changed_at",
+                    values_list(self.backend(), chunk.len(), 7, 1)
+                );
+                let mut q = sqlx::query(&sql);
+                for (_, w, r) in chunk {
+                    q = q
+                        .bind(w.endpoint_id.clone())
+                        .bind(r.property.clone())
+                        .bind(r.value.clone())
+                        .bind(w.at)
+                        .bind(w.at)
+                        .bind(r.cause.clone())
+                        .bind(w.at);
+                }
+                let rows = q.fetch_all(&mut *tx).await?;
+                let mut at_of: HashMap<(String, String), i64> = HashMap::with_capacity(rows.len());
+                for row in &rows {
+                    at_of.insert(
+                        (row.try_get("endpoint_id")?, row.try_get("property")?),
+                        row.try_get("changed_at")?,
+                    );
+                }
+                for (i, w, r) in chunk {
+                    if at_of.get(&(w.endpoint_id.clone(), r.property.clone())) == Some(&w.at) {
+                        changed_rows.insert((*i, r.property.as_str()));
+                    }
+                }
+            }
+        }
+        let ids: Vec<String> = devices.keys().map(|d| d.to_string()).collect();
+        self.notify_devices_in(&mut tx, notify_as, &ids).await?;
+        tx.commit().await?;
+        // In each report's own order of its properties.
+        Ok(writes
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                w.values
+                    .iter()
+                    .filter(|r| changed_rows.contains(&(i, r.property.as_str())))
+                    .map(|r| r.property.clone())
+                    .collect()
+            })
+            .collect())
+    }
+
     /// Records what a device reported at `at`. A value that differs from the stored one owes
     /// Alexa a report with its cause (an owed report keeps its first `owed_since`, so a burst
     /// is one report). One transaction, which first locks the device's `device_heard` row, as
@@ -172,6 +387,29 @@ impl Store {
         })
     }
 
+    /// Every device's stored state, in two queries (to fill memory at start).
+    pub async fn device_states(&self) -> Result<std::collections::HashMap<String, DeviceState>, StoreError> {
+        let mut out: std::collections::HashMap<String, DeviceState> = Default::default();
+        let rows = sqlx::query(&format!(
+            "SELECT endpoint_id, {COLUMNS} FROM device_state ORDER BY endpoint_id, property"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &rows {
+            out.entry(r.try_get("endpoint_id")?)
+                .or_default()
+                .properties
+                .push(stored(r)?);
+        }
+        for r in sqlx::query("SELECT endpoint_id, heard_at FROM device_heard")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            out.entry(r.try_get("endpoint_id")?).or_default().heard_at = Some(r.try_get("heard_at")?);
+        }
+        Ok(out)
+    }
+
     /// Endpoints with a report owed since `before` or earlier: their burst window is over.
     pub async fn owed_reports(&self, before: i64) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query(
@@ -215,11 +453,109 @@ impl Store {
             return Ok(0);
         }
         let events = build(&properties);
-        insert_events(&mut tx, &events).await?;
+        insert_events(&mut tx, self.backend(), &events).await?;
         sqlx::query("UPDATE device_state SET report_cause = NULL, owed_since = NULL WHERE endpoint_id = $1")
             .bind(endpoint_id)
             .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
+        Ok(events.len())
+    }
+
+    /// Takes the reports owed by many devices in one transaction, as [`Store::take_report`]
+    /// takes one: `build` turns each owing device's properties into outbox rows. Many sensors
+    /// changing at once cost a few statements, not a transaction each, so that the state
+    /// writer is not starved of SQLite's one write lock. Returns how many rows were written.
+    pub async fn take_reports(
+        &self,
+        endpoint_ids: &[String],
+        mut build: impl FnMut(&str, &[StoredProperty]) -> Vec<NewEvent>,
+    ) -> Result<usize, StoreError> {
+        let mut ids: Vec<&str> = endpoint_ids.iter().map(String::as_str).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut written = 0;
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                match self.take_reports_once(chunk, &mut build).await {
+                    Err(e) if retryable(&e) && attempt < BATCH_ATTEMPTS => {
+                        tokio::time::sleep(std::time::Duration::from_millis(10 * attempt as u64)).await;
+                    }
+                    Err(e) => return Err(e),
+                    Ok(n) => {
+                        written += n;
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(written)
+    }
+
+    async fn take_reports_once(
+        &self,
+        ids: &[&str],
+        build: &mut impl FnMut(&str, &[StoredProperty]) -> Vec<NewEvent>,
+    ) -> Result<usize, StoreError> {
+        let b = self.backend();
+        let list = |first: usize| -> String {
+            (first..first + ids.len())
+                .map(|n| crate::db::param(b, n))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut tx = self.pool.begin().await?;
+        // The devices' rows first, as record_state and record_states lock them.
+        let lock = format!(
+            "UPDATE device_heard SET heard_at = heard_at WHERE endpoint_id IN ({})",
+            list(1)
+        );
+        let mut q = sqlx::query(&lock);
+        for id in ids {
+            q = q.bind(*id);
+        }
+        q.execute(&mut *tx).await?;
+        let read = format!(
+            "SELECT endpoint_id, {COLUMNS} FROM device_state WHERE endpoint_id IN ({}) ORDER BY endpoint_id, property",
+            list(1)
+        );
+        let mut q = sqlx::query(&read);
+        for id in ids {
+            q = q.bind(*id);
+        }
+        let rows = q.fetch_all(&mut *tx).await?;
+        let mut by_device: std::collections::BTreeMap<String, Vec<StoredProperty>> = Default::default();
+        for r in &rows {
+            by_device
+                .entry(r.try_get("endpoint_id")?)
+                .or_default()
+                .push(stored(r)?);
+        }
+        let mut events = Vec::new();
+        let mut owing = Vec::new();
+        for (id, properties) in &by_device {
+            if properties.iter().any(|p| p.owed_since.is_some()) {
+                events.extend(build(id, properties));
+                owing.push(id.clone());
+            }
+        }
+        if owing.is_empty() {
+            tx.commit().await?;
+            return Ok(0);
+        }
+        insert_events(&mut tx, b, &events).await?;
+        let clear: Vec<String> = (1..=owing.len()).map(|n| crate::db::param(b, n)).collect();
+        let sql = format!(
+            "UPDATE device_state SET report_cause = NULL, owed_since = NULL WHERE endpoint_id IN ({})",
+            clear.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for id in &owing {
+            q = q.bind(id.clone());
+        }
+        q.execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(events.len())
     }
@@ -254,7 +590,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        insert_events(&mut tx, events).await?;
+        insert_events(&mut tx, self.backend(), events).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -442,6 +778,145 @@ mod tests {
                 reported.lock().unwrap().contains(&last),
                 "{last} was never reported"
             );
+        }
+    }
+
+    /// A batch is recorded as the same reports one by one would be: each change seen (a value
+    /// and back again within one batch included), a retained message proving life only for a
+    /// device never heard, rask's own silence conclusion in its place.
+    #[tokio::test]
+    async fn a_batch_records_what_the_same_reports_one_by_one_would() {
+        for store in stores().await {
+            let w = |id: &str, at: i64, hearing: Hearing, values: &[(&str, &str)]| StateWrite {
+                endpoint_id: id.into(),
+                values: values.iter().map(|(p, v)| super::tests::v(p, v)).collect(),
+                at,
+                hearing,
+            };
+            store
+                .record_state("old", &[v("power", "\"OFF\"")], 500, Hearing::Now)
+                .await
+                .unwrap();
+            store.take_report("old", |_| Vec::new()).await.unwrap();
+            let batch = vec![
+                w(
+                    "lamp",
+                    1_000,
+                    Hearing::Now,
+                    &[("power", "\"ON\""), ("brightness", "10")],
+                ),
+                w("lamp", 1_001, Hearing::Now, &[("power", "\"OFF\"")]),
+                w("lamp", 1_002, Hearing::Now, &[("power", "\"ON\"")]),
+                w("door", 1_003, Hearing::IfNever, &[("contact", "\"DETECTED\"")]),
+                w("old", 1_004, Hearing::IfNever, &[("power", "\"OFF\"")]),
+                w("old", 1_005, Hearing::SilentSince(900), &[("connectivity", "{}")]),
+                w("lamp", 1_006, Hearing::Now, &[("brightness", "10")]),
+            ];
+            let changed = store.record_states(&batch, "me").await.unwrap();
+            assert_eq!(
+                changed,
+                vec![
+                    vec!["power".to_owned(), "brightness".to_owned()],
+                    vec!["power".to_owned()],
+                    vec!["power".to_owned()],
+                    vec!["contact".to_owned()],
+                    vec![],
+                    vec!["connectivity".to_owned()],
+                    vec![],
+                ]
+            );
+            let lamp = store.device_state("lamp").await.unwrap();
+            assert_eq!(
+                (lamp.heard_at, lamp.value("power")),
+                (Some(1_006), Some("\"ON\""))
+            );
+            let owed = lamp.properties.iter().find(|p| p.property == "power").unwrap();
+            assert_eq!(
+                owed.owed_since,
+                Some(1_000),
+                "the burst owes one report from its first change"
+            );
+            assert_eq!(
+                store.device_state("door").await.unwrap().heard_at,
+                Some(1_003),
+                "never heard: retained counts"
+            );
+            assert_eq!(
+                store.device_state("old").await.unwrap().heard_at,
+                Some(500),
+                "heard before: retained does not count"
+            );
+            let mut owed = store.owed_reports(i64::MAX).await.unwrap();
+            owed.sort();
+            assert_eq!(owed, ["door", "lamp", "old"]);
+        }
+    }
+
+    /// Two instances' writers (batches over the same devices, in any order) and report takers
+    /// at once: PostgreSQL aborts nothing for good, and every device's last value is stored.
+    #[tokio::test]
+    async fn batches_from_two_instances_and_takers_never_deadlock() {
+        for store in stores().await {
+            let user = store.add_user("u-c", "carol", "h").await.unwrap();
+            let devices = ["a", "b", "c", "d"];
+            let writers: Vec<_> = (0..4)
+                .map(|w| {
+                    let store = store.clone();
+                    tokio::spawn(async move {
+                        for i in 0..20 {
+                            let mut batch: Vec<StateWrite> = devices
+                                .iter()
+                                .map(|d| StateWrite {
+                                    endpoint_id: (*d).into(),
+                                    values: vec![
+                                        v("power", &format!("\"{w}-{i}\"")),
+                                        v("brightness", &format!("{i}")),
+                                    ],
+                                    at: crate::now_ms(),
+                                    hearing: Hearing::Now,
+                                })
+                                .collect();
+                            if (w + i) % 2 == 0 {
+                                batch.reverse();
+                            }
+                            store.record_states(&batch, &format!("w{w}")).await.unwrap();
+                        }
+                    })
+                })
+                .collect();
+            let takers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (store, user) = (store.clone(), user.id.clone());
+                    tokio::spawn(async move {
+                        for _ in 0..20 {
+                            for d in ["d", "a", "c", "b"] {
+                                store
+                                    .take_report(d, |_| {
+                                        vec![NewEvent {
+                                            id: uuid_like(),
+                                            user_id: user.clone(),
+                                            endpoint_id: d.into(),
+                                            kind: "ChangeReport".into(),
+                                            event: "{}".into(),
+                                            created_at: 0,
+                                            expires_at: 1,
+                                        }]
+                                    })
+                                    .await
+                                    .unwrap();
+                            }
+                            tokio::task::yield_now().await;
+                        }
+                    })
+                })
+                .collect();
+            for t in writers.into_iter().chain(takers) {
+                t.await.unwrap();
+            }
+            for d in devices {
+                let s = store.device_state(d).await.unwrap();
+                assert_eq!(s.properties.len(), 2, "{d}: {s:?}");
+            }
         }
     }
 

@@ -194,7 +194,9 @@ impl Store {
         if user_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (1..=user_ids.len()).map(|i| format!("${i}")).collect();
+        let placeholders: Vec<String> = (1..=user_ids.len())
+            .map(|i| crate::db::param(self.backend(), i))
+            .collect();
         let sql = format!(
             "SELECT {COLUMNS} FROM grants WHERE user_id IN ({})",
             placeholders.join(", ")

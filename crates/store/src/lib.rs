@@ -11,12 +11,14 @@
 //! - [`link_log`]: every step of every linking attempt;
 //! - [`grants`], [`outbox`]: users' event grants, and the events on their way to Alexa;
 //! - [`device_state`]: what each device last reported, and the change reports owed;
-//! - [`retention`]: what housekeeping deletes, by age and by size.
+//! - [`retention`]: what housekeeping deletes, by age and by size;
+//! - [`notify`]: what one instance tells the others on a shared PostgreSQL database.
 
 mod db;
 pub mod device_state;
 pub mod grants;
 pub mod link_log;
+pub mod notify;
 pub mod oauth;
 pub mod outbox;
 pub mod retention;

@@ -323,6 +323,7 @@ impl Store {
     }
 
     /// Revokes a family and every token in it; a family already revoked keeps its first reason.
+    /// Other instances on the same PostgreSQL database are told at once.
     pub async fn revoke_family(&self, id: &str, reason: &str, now: i64) -> Result<(), StoreError> {
         sqlx::query("UPDATE oauth_families SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL")
             .bind(now)
@@ -330,7 +331,7 @@ impl Store {
             .bind(id)
             .execute(&self.pool)
             .await?;
-        Ok(())
+        self.notify_revoked(&format!("family:{id}")).await
     }
 
     /// Revokes every live family of a user (every link they made, with every client): their
@@ -344,6 +345,7 @@ impl Store {
         .bind(user_id)
         .execute(&self.pool)
         .await?;
+        self.notify_revoked(&format!("user:{user_id}")).await?;
         Ok(r.rows_affected())
     }
 

@@ -10,7 +10,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::db::{Backend, Store, StoreError};
+use crate::db::{Backend, Store, StoreError, param, values_list};
 
 /// A new outbox row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,27 +61,17 @@ pub enum Write {
 /// Rows per multi-row statement: 8 parameters each stays far inside both databases' limits.
 const ROWS_PER_STATEMENT: usize = 100;
 
-/// `($k+1, ..., $k+width), ...` for `rows` rows: the `VALUES` list of a multi-row insert.
-fn placeholders(rows: usize, width: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let row: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
-            format!("({})", row.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Logs attempts, in their order, a statement per [`ROWS_PER_STATEMENT`] rows: each
 /// statement is a round trip (to SQLite's worker thread or PostgreSQL's socket).
 async fn insert_attempts(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
     attempts: &[&Attempt],
 ) -> Result<(), StoreError> {
     for chunk in attempts.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO event_log (at, outbox_id, user_id, endpoint_id, kind, attempt, outcome, detail) VALUES {}",
-            placeholders(chunk.len(), 8)
+            values_list(backend, chunk.len(), 8, 1)
         );
         let mut q = sqlx::query(&sql);
         for a in chunk {
@@ -103,12 +93,13 @@ async fn insert_attempts(
 /// Writes outbox rows inside `tx`, a statement per [`ROWS_PER_STATEMENT`] rows.
 pub(crate) async fn insert_events(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
     events: &[NewEvent],
 ) -> Result<(), StoreError> {
     for chunk in events.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO outbox (id, user_id, endpoint_id, kind, event, created_at, expires_at, next_attempt_at) VALUES {}",
-            placeholders(chunk.len(), 8)
+            values_list(backend, chunk.len(), 8, 1)
         );
         let mut q = sqlx::query(&sql);
         for e in chunk {
@@ -191,7 +182,7 @@ impl Store {
     /// Writes events, all or none: a press for many users is a few multi-row statements.
     pub async fn enqueue(&self, events: &[NewEvent]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        insert_events(&mut tx, events).await?;
+        insert_events(&mut tx, self.backend(), events).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -277,9 +268,12 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         for ((status, outcome), ids) in &settled {
             for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-                let list: Vec<String> = (3..3 + chunk.len()).map(|n| format!("${n}")).collect();
+                let b = self.backend();
+                let list: Vec<String> = (3..3 + chunk.len()).map(|n| param(b, n)).collect();
                 let sql = format!(
-                    "UPDATE outbox SET status = $1, outcome = $2, claimed_until = 0, claimed_by = NULL WHERE id IN ({})",
+                    "UPDATE outbox SET status = {}, outcome = {}, claimed_until = 0, claimed_by = NULL WHERE id IN ({})",
+                    param(b, 1),
+                    param(b, 2),
                     list.join(", ")
                 );
                 let mut q = sqlx::query(&sql).bind(*status).bind(*outcome);
@@ -299,7 +293,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        insert_attempts(&mut tx, &attempts).await?;
+        insert_attempts(&mut tx, self.backend(), &attempts).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -87,10 +87,14 @@ impl Store {
     /// grant, their pending events and their sessions. The event log keeps its history.
     /// Returns false when there was no such user.
     pub async fn remove_user(&self, name: &str) -> Result<bool, StoreError> {
-        let r = sqlx::query("DELETE FROM users WHERE name = $1")
-            .bind(name)
+        let Some(user) = self.user_by_name(name).await? else {
+            return Ok(false);
+        };
+        let r = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(user.id.clone())
             .execute(&self.pool)
             .await?;
+        self.notify_revoked(&format!("user:{}", user.id)).await?;
         Ok(r.rows_affected() == 1)
     }
 }

@@ -25,36 +25,6 @@ use rask_sim::{Sim, SimConfig};
 use rask_store::Store;
 use rask_store::sealer::Sealer;
 
-/// Arguments of `rask bench`.
-#[derive(clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    what: What,
-}
-
-#[derive(clap::Subcommand)]
-enum What {
-    /// Press-to-gateway latency and sustained delivery rate, with the bare-client ceiling.
-    Doorbell {
-        /// The database: sqlite://PATH (default: a fresh file under the temp directory) or
-        /// postgres://... (a fresh database is made there).
-        #[arg(long)]
-        database: Option<String>,
-        /// Presses per second in the latency run.
-        #[arg(long, default_value_t = 100)]
-        rate: u32,
-        /// Seconds the latency run lasts.
-        #[arg(long, default_value_t = 10)]
-        seconds: u32,
-        /// Granted users in the throughput run.
-        #[arg(long, default_value_t = 1000)]
-        users: usize,
-        /// Presses in the throughput run (each makes one event per user).
-        #[arg(long, default_value_t = 5)]
-        presses: usize,
-    },
-}
-
 struct Rig {
     store: Store,
     sim: Sim,
@@ -163,7 +133,7 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
 
 /// A fresh database: beside the PostgreSQL one named (so runs never see each other's rows),
 /// or a new SQLite file.
-async fn fresh_database(given: Option<&str>) -> anyhow::Result<String> {
+pub(super) async fn fresh_database(given: Option<&str>) -> anyhow::Result<String> {
     Ok(match given {
         Some(url) if url.starts_with("postgres") => rask_store::testing::postgres_url_on(url)
             .await
@@ -173,15 +143,14 @@ async fn fresh_database(given: Option<&str>) -> anyhow::Result<String> {
     })
 }
 
-/// Runs `rask bench`.
-pub async fn run(args: Args) -> anyhow::Result<bool> {
-    let What::Doorbell {
-        database,
-        rate,
-        seconds,
-        users,
-        presses,
-    } = args.what;
+/// Runs `rask bench doorbell`.
+pub async fn run(
+    database: Option<String>,
+    rate: u32,
+    seconds: u32,
+    users: usize,
+    presses: usize,
+) -> anyhow::Result<bool> {
     let url = fresh_database(database.as_deref()).await?;
     crate::sim::say(&format!("database: {}", rask_store::redact_url(&url)));
 

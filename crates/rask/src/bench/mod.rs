@@ -1,0 +1,77 @@
+//! `rask bench`: benchmarks that run with one command, against `rask sim` and a real broker on
+//! loopback (docs/PERFORMANCE.md has the figures and how to read them).
+//!
+//! - [`doorbell`]: presses to the Event Gateway, latency and sustained rate, with the ceiling;
+//! - [`mqtt`]: device states in over MQTT, stored, at a paced rate and flat out.
+
+mod doorbell;
+mod mqtt;
+
+/// Arguments of `rask bench`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(clap::Subcommand)]
+enum What {
+    /// Press-to-gateway latency and sustained delivery rate, with the bare-client ceiling.
+    Doorbell {
+        /// The database: sqlite://PATH (default: a fresh file under the temp directory) or
+        /// postgres://... (a fresh database is made there).
+        #[arg(long)]
+        database: Option<String>,
+        /// Presses per second in the latency run.
+        #[arg(long, default_value_t = 100)]
+        rate: u32,
+        /// Seconds the latency run lasts.
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
+        /// Granted users in the throughput run.
+        #[arg(long, default_value_t = 1000)]
+        users: usize,
+        /// Presses in the throughput run (each makes one event per user).
+        #[arg(long, default_value_t = 5)]
+        presses: usize,
+    },
+    /// Device states over MQTT into the store: at each rate, how many arrive and are stored,
+    /// and how fast.
+    Mqtt {
+        /// The broker (default RASK_TEST_MQTT_URL, else mqtt://127.0.0.1:1883).
+        #[arg(long)]
+        broker: Option<String>,
+        /// The database, as for `rask bench doorbell`.
+        #[arg(long)]
+        database: Option<String>,
+        /// Messages per run.
+        #[arg(long, default_value_t = 20_000)]
+        messages: usize,
+        /// Sensors the messages are spread over.
+        #[arg(long, default_value_t = 200)]
+        sensors: usize,
+        /// Rates to run at, messages per second, comma-separated.
+        #[arg(long, default_value = "4000,10000", value_delimiter = ',')]
+        rates: Vec<u32>,
+    },
+}
+
+/// Runs `rask bench`.
+pub async fn run(args: Args) -> anyhow::Result<bool> {
+    match args.what {
+        What::Doorbell {
+            database,
+            rate,
+            seconds,
+            users,
+            presses,
+        } => doorbell::run(database, rate, seconds, users, presses).await,
+        What::Mqtt {
+            broker,
+            database,
+            messages,
+            sensors,
+            rates,
+        } => mqtt::run(broker, database, messages, sensors, rates).await,
+    }
+}
