@@ -96,6 +96,8 @@ impl Controller {
             tokio::spawn(async move { me.finish_deferred(&device, &directive, &user, cmd).await });
             return EventMessage::deferred(d, Some(seconds.max(1)));
         }
+        // The state read for the command is done with: no copy is made for the assumed one.
+        drop(state);
         match self.execute(device, &cmd).await {
             Ok(()) => self.response(device, d).await,
             Err(e) => EventMessage::error(d, e),

@@ -9,12 +9,14 @@
 //! - [`state`]: what devices report, kept in memory, stored by one batching writer, awaited;
 //! - [`reports`]: what is owed to Alexa: state properties, change reports and their sender;
 //! - [`mqtt`]: rask's MQTT client: presses and states in, commands out;
+//! - [`commands`]: the publish-only MQTT connection commands go out on, batched;
 //! - [`discovery`]: proactive discovery when the configured devices change;
 //! - [`forwarder`]: checking the forwarder Lambda's signature, timestamp and nonce;
 //! - [`triggers`]: device webhooks (`POST /hooks/devices/{id}/press` and `/state`);
 //! - [`delivery`]: the worker that takes the outbox to the Event Gateway.
 
 pub mod capabilities;
+pub mod commands;
 pub mod control;
 pub mod delivery;
 pub mod devices;

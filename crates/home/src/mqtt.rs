@@ -29,6 +29,7 @@ use rask_store::now_ms;
 use rumqttc::{AsyncClient, Event, MqttOptions, NetworkOptions, Packet, QoS, SubscribeFilter};
 
 use crate::capabilities::read_state;
+use crate::commands::{Broker, CommandLink};
 use crate::devices::Registry;
 use crate::state::{DeviceStates, stated_cause};
 use crate::triggers::Triggers;
@@ -76,39 +77,25 @@ pub fn read_payload(bytes: &[u8]) -> Payload {
 }
 
 /// Why a command could not be handed to the broker.
-#[derive(Debug, thiserror::Error)]
-pub enum PublishError {
-    /// The connection to the broker is down; nothing was queued.
-    #[error("the MQTT broker is not connected")]
-    NotConnected,
-    /// The client's queue is closed.
-    #[error("the MQTT client stopped: {0}")]
-    Client(#[from] rumqttc::ClientError),
-}
+pub type PublishError = crate::commands::CommandError;
 
 /// Publishes commands to devices, only while the broker is connected: a command queued while
-/// it is down would move a blind minutes after Alexa was told it failed.
+/// it is down would move a blind minutes after Alexa was told it failed. Commands go out on a
+/// connection of their own, batched ([`crate::commands`]).
 #[derive(Clone)]
 pub struct MqttPublisher {
-    client: AsyncClient,
-    connected: Arc<AtomicBool>,
+    link: CommandLink,
 }
 
 impl MqttPublisher {
     /// Whether the broker is connected now.
     pub fn connected(&self) -> bool {
-        self.connected.load(Ordering::Relaxed)
+        self.link.connected()
     }
 
-    /// Publishes `payload` on `topic` with QoS 1.
+    /// Publishes `payload` on `topic` (QoS 0: see [`crate::commands`]).
     pub async fn publish(&self, topic: &str, payload: String) -> Result<(), PublishError> {
-        if !self.connected() {
-            return Err(PublishError::NotConnected);
-        }
-        self.client
-            .publish(topic, QoS::AtLeastOnce, false, payload.into_bytes())
-            .await?;
-        Ok(())
+        self.link.publish(topic, payload.as_bytes())
     }
 }
 
@@ -138,6 +125,8 @@ pub struct MqttCounts {
 pub struct MqttBridge {
     events: rumqttc::EventLoop,
     inbound: Inbound,
+    broker: Broker,
+    commands: std::sync::OnceLock<CommandLink>,
 }
 
 /// What handles incoming messages (apart from the event loop, which is not `Sync`).
@@ -180,9 +169,17 @@ impl MqttBridge {
         // rumqttc's 10 KiB default would turn a long subscription list or a large retained
         // state into a reconnect loop.
         options.set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
-        if !u.username().is_empty() {
-            options.set_credentials(u.username(), u.password().unwrap_or(""));
+        let credentials = (!u.username().is_empty())
+            .then(|| (u.username().to_owned(), u.password().unwrap_or("").to_owned()));
+        if let Some((user, password)) = &credentials {
+            options.set_credentials(user, password);
         }
+        let broker = Broker {
+            host: host.to_owned(),
+            port: u.port().unwrap_or(1883),
+            client_id: format!("{client_id}-commands"),
+            credentials,
+        };
         let (client, mut events) = AsyncClient::new(options, REQUESTS);
         // Commands and acknowledgements are small: Nagle would hold each one back for the
         // previous one's TCP acknowledgement.
@@ -191,6 +188,8 @@ impl MqttBridge {
         events.set_network_options(network);
         Ok(MqttBridge {
             events,
+            broker,
+            commands: std::sync::OnceLock::new(),
             inbound: Inbound {
                 client,
                 connected: Arc::new(AtomicBool::new(false)),
@@ -232,11 +231,14 @@ impl MqttBridge {
         self
     }
 
-    /// What publishes commands through this client.
+    /// What publishes commands (on a connection of its own, `{client_id}-commands`, started
+    /// on first call).
     pub fn publisher(&self) -> MqttPublisher {
         MqttPublisher {
-            client: self.inbound.client.clone(),
-            connected: self.inbound.connected.clone(),
+            link: self
+                .commands
+                .get_or_init(|| CommandLink::start(self.broker.clone()))
+                .clone(),
         }
     }
 
@@ -245,7 +247,12 @@ impl MqttBridge {
     /// waits behind a flood of states; the event loop never waits on either. Aborting the
     /// returned task stops them all.
     pub fn spawn(self) -> tokio::task::JoinHandle<()> {
-        let MqttBridge { mut events, inbound } = self;
+        let MqttBridge {
+            mut events,
+            inbound,
+            commands,
+            ..
+        } = self;
         let inbound = Arc::new(inbound);
         let (press_in, mut press_out) = tokio::sync::mpsc::unbounded_channel::<rumqttc::Publish>();
         let (state_in, mut state_out) = tokio::sync::mpsc::unbounded_channel::<rumqttc::Publish>();
@@ -275,6 +282,7 @@ impl MqttBridge {
         tokio::spawn(async move {
             // The workers live as long as the event loop: aborting it drops them too.
             let _workers = tasks;
+            let _commands = commands;
             loop {
                 match events.poll().await {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => inbound.subscribe(),

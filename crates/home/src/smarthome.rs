@@ -15,14 +15,19 @@
 //! The forwarder names its AWS region in a header, which decides the user's Event Gateway at
 //! AcceptGrant. With a forwarder secret that header is signed; without one (a simulator
 //! driving rask directly) it is taken as given.
+//!
+//! The `Discover.Response` is the same for every user until the configuration changes (which
+//! takes a restart): it is serialized once, and each answer is those bytes with a new
+//! `messageId` put in.
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::{Json, Router};
 use rask_cloud::lwa::LwaClient;
 use rask_link::{TokenProblem, Validator};
 use rask_model::region::Region;
@@ -33,7 +38,6 @@ use rask_model::smarthome::{
 use rask_store::Store;
 use rask_store::sealer::Sealer;
 use rask_store::users::User;
-use serde_json::Value;
 
 use crate::control::Controller;
 use crate::devices::Registry;
@@ -54,6 +58,47 @@ pub struct SmartHome {
     default_region: Region,
     forwarder: Option<Arc<ForwarderCheck>>,
     controller: Controller,
+    discovery: Arc<CachedDiscovery>,
+}
+
+/// The `Discover.Response` serialized once: the bytes before and after its `messageId`.
+struct CachedDiscovery {
+    before: Vec<u8>,
+    after: Vec<u8>,
+}
+
+/// A stand-in `messageId`, as long as a UUID, that serialization leaves as it is.
+const PLACEHOLDER_ID: &str = "rask-discovery-message-id-placeholder";
+
+impl CachedDiscovery {
+    fn new(registry: &Registry) -> Self {
+        let mut message =
+            EventMessage::discover_response(registry.devices().iter().map(|d| d.discovery()).collect());
+        message.event.header.message_id = PLACEHOLDER_ID.to_owned();
+        let bytes = serde_json::to_vec(&message).unwrap_or_default();
+        let at = bytes
+            .windows(PLACEHOLDER_ID.len())
+            .position(|w| w == PLACEHOLDER_ID.as_bytes())
+            .unwrap_or(bytes.len());
+        CachedDiscovery {
+            before: bytes[..at].to_vec(),
+            after: bytes[(at + PLACEHOLDER_ID.len()).min(bytes.len())..].to_vec(),
+        }
+    }
+
+    /// The answer, with a fresh `messageId`.
+    fn answer(&self) -> Vec<u8> {
+        let id = uuid::Uuid::new_v4();
+        let mut out = Vec::with_capacity(self.before.len() + 36 + self.after.len());
+        out.extend_from_slice(&self.before);
+        out.extend_from_slice(
+            id.hyphenated()
+                .encode_lower(&mut uuid::Uuid::encode_buffer())
+                .as_bytes(),
+        );
+        out.extend_from_slice(&self.after);
+        out
+    }
 }
 
 impl SmartHome {
@@ -78,6 +123,7 @@ impl SmartHome {
             store,
             sealer,
             lwa,
+            discovery: Arc::new(CachedDiscovery::new(&registry)),
             registry: Arc::new(registry),
             default_region,
             forwarder: None,
@@ -108,9 +154,10 @@ impl SmartHome {
 
 /// The `/alexa/smarthome` route.
 pub fn router(sh: SmartHome) -> Router {
+    // Behind one Arc: the handler's state is cloned for every request.
     Router::new()
         .route("/alexa/smarthome", post(handle))
-        .with_state(sh)
+        .with_state(Arc::new(sh))
 }
 
 /// An `ErrorResponse` for a directive that could not be read: no correlation token to echo.
@@ -129,22 +176,39 @@ fn unreadable_as(kind: ErrorType, message: String) -> EventMessage {
     }
 }
 
-async fn handle(
-    State(sh): State<SmartHome>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> (StatusCode, Json<EventMessage>) {
+/// What a directive is answered with, serialized: most answers are events made for this
+/// directive, Discover's is made once ([`CachedDiscovery`]).
+struct Answer(Vec<u8>);
+
+impl From<EventMessage> for Answer {
+    fn from(e: EventMessage) -> Self {
+        Answer(serde_json::to_vec(&e).unwrap_or_default())
+    }
+}
+
+fn respond(status: StatusCode, answer: impl Into<Answer>) -> Response {
+    let Answer(bytes) = answer.into();
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        bytes,
+    )
+        .into_response()
+}
+
+async fn handle(State(sh): State<Arc<SmartHome>>, headers: HeaderMap, body: Bytes) -> Response {
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let signed = sh
         .forwarder
         .as_ref()
         .map(|check| check.accept(get, &body, rask_store::now_ms() / 1000));
-    let directive = serde_json::from_slice::<Value>(&body)
-        .map_err(|e| format!("the directive is not JSON: {e}"))
-        .and_then(|v| {
-            serde_json::from_value::<DirectiveMessage>(v)
-                .map(|m| m.directive)
-                .map_err(|e| format!("the directive cannot be read: {e}"))
+    // Typed straight from the bytes; only a directive that cannot be read is looked at again,
+    // to say whether it is JSON at all.
+    let directive = serde_json::from_slice::<DirectiveMessage>(&body)
+        .map(|m| m.directive)
+        .map_err(|e| match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+            Err(json) => format!("the directive is not JSON: {json}"),
+            Ok(_) => format!("the directive cannot be read: {e}"),
         });
     if let Some(Err(refusal)) = &signed {
         tracing::warn!(
@@ -156,11 +220,11 @@ async fn handle(
             Ok(d) => error(d, ErrorType::InvalidAuthorizationCredential, message),
             Err(_) => unreadable_as(ErrorType::InvalidAuthorizationCredential, message),
         };
-        return (StatusCode::UNAUTHORIZED, Json(answer));
+        return respond(StatusCode::UNAUTHORIZED, answer);
     }
     let directive = match directive {
         Ok(d) => d,
-        Err(why) => return (StatusCode::OK, Json(unreadable(why))),
+        Err(why) => return respond(StatusCode::OK, unreadable(why)),
     };
     let region = match signed {
         Some(Ok(aws_region)) => Some(aws_region),
@@ -179,47 +243,55 @@ async fn handle(
             }
             sh.default_region
         });
-    (StatusCode::OK, Json(answer(&sh, &directive, region).await))
+    respond(StatusCode::OK, answer(&sh, &directive, region).await)
 }
 
 fn error(d: &Directive, kind: ErrorType, message: impl Into<String>) -> EventMessage {
     EventMessage::error(d, ErrorPayload::new(kind, message))
 }
 
-async fn answer(sh: &SmartHome, d: &Directive, region: Region) -> EventMessage {
-    let name = format!("{}.{}", d.header.namespace, d.header.name);
+async fn answer(sh: &SmartHome, d: &Directive, region: Region) -> Answer {
     if matches!(d.payload, DirectivePayload::Unknown(_)) {
+        let name = format!("{}.{}", d.header.namespace, d.header.name);
         return error(
             d,
             ErrorType::InvalidDirective,
-            format!("{name} is not a directive rask handles"),
-        );
+            format!(
+                "{} is not a directive rask handles",
+                rask_model::limits::logged(&name)
+            ),
+        )
+        .into();
     }
     let user = match user(sh, d).await {
         Ok(u) => u,
-        Err(e) => return e,
+        Err(e) => return e.into(),
     };
     match &d.payload {
-        DirectivePayload::AcceptGrant(p) => accept_grant(sh, d, &user, &p.grant.code, region).await,
+        DirectivePayload::AcceptGrant(p) => accept_grant(sh, d, &user, &p.grant.code, region).await.into(),
         DirectivePayload::Discover(_) => {
-            tracing::info!(user = %user.name, "discovery");
-            EventMessage::discover_response(sh.registry.devices().iter().map(|dev| dev.discovery()).collect())
+            tracing::debug!(user = %user.name, "discovery");
+            Answer(sh.discovery.answer())
         }
         _ => match d.endpoint_id().and_then(|id| sh.registry.get(id)) {
             None => error(
                 d,
                 ErrorType::NoSuchEndpoint,
-                format!("no device {:?} is bridged by rask", d.endpoint_id().unwrap_or("")),
-            ),
+                format!(
+                    "no device {:?} is bridged by rask",
+                    rask_model::limits::logged(d.endpoint_id().unwrap_or(""))
+                ),
+            )
+            .into(),
             Some(dev) => match &d.payload {
-                DirectivePayload::ReportState(_) => sh.controller.state_report(dev, d).await,
-                _ => sh.controller.handle(dev, d, &user.id).await,
+                DirectivePayload::ReportState(_) => sh.controller.state_report(dev, d).await.into(),
+                _ => sh.controller.handle(dev, d, &user.id).await.into(),
             },
         },
     }
 }
 
-async fn user(sh: &SmartHome, d: &Directive) -> Result<User, EventMessage> {
+async fn user(sh: &SmartHome, d: &Directive) -> Result<Arc<User>, EventMessage> {
     let Some(token) = d.bearer_token() else {
         return Err(error(
             d,

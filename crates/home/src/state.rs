@@ -68,7 +68,8 @@ struct Expectation {
 
 /// One device in memory.
 struct Kept {
-    state: DeviceState,
+    /// Shared with readers: a write copies it only while one still holds the old state.
+    state: Arc<DeviceState>,
     /// Writes queued for it and not yet committed.
     pending: usize,
     /// Another instance wrote it: forget it once its own pending writes are done.
@@ -293,14 +294,14 @@ impl DeviceStates {
             // Forgotten while it loaded: this read may be older than the notice; use it once,
             // keep nothing.
             let mut once = Kept {
-                state: loaded,
+                state: Arc::new(loaded),
                 pending: 0,
                 stale: true,
             };
             return Ok((f.take().expect("called once"))(&mut once));
         }
         let k = memory.entry(device.to_owned()).or_insert(Kept {
-            state: loaded,
+            state: Arc::new(loaded),
             pending: 0,
             stale: false,
         });
@@ -323,7 +324,7 @@ impl DeviceStates {
         let n = all.len();
         for (id, state) in all {
             memory.entry(id).or_insert(Kept {
-                state,
+                state: Arc::new(state),
                 pending: 0,
                 stale: false,
             });
@@ -331,8 +332,8 @@ impl DeviceStates {
         Ok(n)
     }
 
-    /// The device's state: what is stored and what is on its way there.
-    pub async fn read(&self, device: &str) -> Result<DeviceState, StoreError> {
+    /// The device's state: what is stored and what is on its way there (shared, not copied).
+    pub async fn read(&self, device: &str) -> Result<Arc<DeviceState>, StoreError> {
         self.with_kept(device, |k| k.state.clone()).await
     }
 
@@ -347,6 +348,20 @@ impl DeviceStates {
         cause: CauseType,
         at: i64,
         hearing: Hearing,
+    ) -> Result<(Receipt, Vec<DeviceProperty>), StoreError> {
+        self.queue(device, values, cause, at, hearing, false).await
+    }
+
+    /// [`DeviceStates::submit`]; with `changes_only`, a write that changes no value is kept in
+    /// memory only (its newer sample time is not worth a commit).
+    async fn queue(
+        &self,
+        device: &str,
+        values: Vec<(DeviceProperty, Value)>,
+        cause: CauseType,
+        at: i64,
+        hearing: Hearing,
+        changes_only: bool,
     ) -> Result<(Receipt, Vec<DeviceProperty>), StoreError> {
         let mut rows: Vec<Reported> = {
             let expected = self.expected.lock().unwrap_or_else(|p| p.into_inner());
@@ -391,7 +406,10 @@ impl DeviceStates {
                     });
                 }
                 let w = write(std::mem::take(&mut rows));
-                let changed = apply(&mut k.state, &w);
+                let changed = apply(Arc::make_mut(&mut k.state), &w);
+                if changes_only && changed.is_empty() {
+                    return (None, changed);
+                }
                 // Queued under the memory lock: the writer commits in the order memory changed.
                 k.pending += 1;
                 self.shared.backlog.fetch_add(1, Ordering::Relaxed);
@@ -403,13 +421,15 @@ impl DeviceStates {
                     k.pending -= 1;
                     self.shared.backlog.fetch_sub(1, Ordering::Relaxed);
                 }
-                (sent.is_ok(), changed)
+                (Some(sent.is_ok()), changed)
             })
             .await?;
         let (sent, changed) = queued;
-        if !sent {
-            return Err(StoreError::Batch("the state writer stopped".into()));
-        }
+        let receipt = match sent {
+            Some(false) => return Err(StoreError::Batch("the state writer stopped".into())),
+            Some(true) => Receipt(Some(receipt)),
+            None => Receipt(None),
+        };
         // Nobody listening is fine: no command is waiting.
         let _ = self.heard.send(Heard {
             device: device.to_owned(),
@@ -419,7 +439,7 @@ impl DeviceStates {
             .iter()
             .filter_map(|n| DeviceProperty::from_field(n))
             .collect();
-        Ok((Receipt(Some(receipt)), changed))
+        Ok((receipt, changed))
     }
 
     /// Records what `device` reported, and waits until it is stored: for reports that are
@@ -438,7 +458,9 @@ impl DeviceStates {
 
     /// Records a state rask assumes (a command to a device that cannot confirm it) without
     /// waiting for the store: its answer is in memory at once, and a crash before the commit
-    /// loses only the assumption. Returns the properties whose value changed.
+    /// loses only the assumption; one that changes nothing is not written at all (a restart
+    /// then reports the value with the time it was last stored). Returns the properties whose
+    /// value changed.
     pub async fn record_behind(
         &self,
         device: &str,
@@ -446,7 +468,7 @@ impl DeviceStates {
         cause: CauseType,
         at: i64,
     ) -> Result<Vec<DeviceProperty>, StoreError> {
-        let (_, changed) = self.submit(device, values, cause, at, Hearing::Now).await?;
+        let (_, changed) = self.queue(device, values, cause, at, Hearing::Now, true).await?;
         Ok(changed)
     }
 
@@ -504,7 +526,7 @@ impl DeviceStates {
                         at: now,
                         hearing: Hearing::SilentSince(cutoff),
                     };
-                    apply(&mut k.state, &w);
+                    apply(Arc::make_mut(&mut k.state), &w);
                     k.pending += 1;
                     self.shared.backlog.fetch_add(1, Ordering::Relaxed);
                     let _ = self.writes.send(Queued {

@@ -55,9 +55,8 @@ pub struct Audience {
     pub scope: Option<String>,
 }
 
-#[derive(Clone)]
 struct Known {
-    user: User,
+    user: Arc<User>,
     family_id: String,
     client_id: String,
     scope: String,
@@ -68,14 +67,14 @@ struct Known {
 /// The cache shared by every validator of a process.
 #[derive(Default)]
 struct Cache {
-    entries: Mutex<HashMap<String, Known>>,
+    entries: Mutex<HashMap<String, Arc<Known>>>,
     /// Counts forgettings: an answer read before one is not cached after it, so a revocation
     /// that lands while a read is in flight is not undone by the read.
     generation: std::sync::atomic::AtomicU64,
 }
 
 impl Cache {
-    fn get(&self, key: &str, now: Instant) -> Option<Known> {
+    fn get(&self, key: &str, now: Instant) -> Option<Arc<Known>> {
         let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         map.get(key)
             .filter(|k| now.duration_since(k.read_at) < CACHE_LIFE)
@@ -86,7 +85,7 @@ impl Cache {
         self.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    fn put(&self, key: String, known: Known, read_in: u64) {
+    fn put(&self, key: String, known: Arc<Known>, read_in: u64) {
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if self.generation() != read_in {
             return;
@@ -115,7 +114,7 @@ impl Cache {
 pub struct Validator {
     store: Store,
     cache: Arc<Cache>,
-    audience: Option<Audience>,
+    audience: Option<Arc<Audience>>,
 }
 
 impl std::fmt::Debug for Validator {
@@ -139,7 +138,7 @@ impl Validator {
     /// The same validator (and cache), taking only tokens issued to `audience`.
     pub fn for_audience(&self, audience: Audience) -> Self {
         Validator {
-            audience: Some(audience),
+            audience: Some(Arc::new(audience)),
             ..self.clone()
         }
     }
@@ -161,14 +160,14 @@ impl Validator {
         self.cache.forget(|_| true);
     }
 
-    /// The user an access token speaks for.
-    pub async fn user(&self, token: &str) -> Result<User, TokenProblem> {
+    /// The user an access token speaks for (shared: answers come from memory).
+    pub async fn user(&self, token: &str) -> Result<Arc<User>, TokenProblem> {
         let key = digest(token);
         let known = match self.cache.get(&key, Instant::now()) {
             Some(k) => k,
             None => {
                 let generation = self.cache.generation();
-                let k = self.read(&key).await?;
+                let k = Arc::new(self.read(&key).await?);
                 self.cache.put(key, k.clone(), generation);
                 k
             }
@@ -176,7 +175,7 @@ impl Validator {
         if now_ms() >= known.expires_at {
             return Err(TokenProblem::Expired);
         }
-        if let Some(a) = &self.audience {
+        if let Some(a) = self.audience.as_deref() {
             if known.client_id != a.client_id {
                 return Err(TokenProblem::WrongClient(format!(
                     "it was issued to the linking client {:?}, and this endpoint takes {:?}'s",
@@ -193,7 +192,7 @@ impl Validator {
                 }
             }
         }
-        Ok(known.user)
+        Ok(known.user.clone())
     }
 
     async fn read(&self, key: &str) -> Result<Known, TokenProblem> {
@@ -214,7 +213,7 @@ impl Validator {
             .map_err(|e| TokenProblem::Store(e.to_string()))?
             .ok_or(TokenProblem::Unknown)?;
         Ok(Known {
-            user,
+            user: Arc::new(user),
             family_id: t.family.id,
             client_id: t.family.client_id,
             scope: t.family.scope,

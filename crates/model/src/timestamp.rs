@@ -10,18 +10,60 @@ use time::{OffsetDateTime, UtcOffset};
 
 /// `2026-11-23T10:15:30Z`: seconds precision, as event timestamps require.
 pub fn seconds(t: OffsetDateTime) -> String {
-    let fmt = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    t.to_offset(UtcOffset::UTC)
-        .format(&fmt)
-        .expect("a UTC date formats with a fixed description")
+    write(t, false)
 }
 
 /// `2026-11-23T10:15:30.123Z`: millisecond precision, as `timeOfSample` allows.
 pub fn millis(t: OffsetDateTime) -> String {
-    let fmt = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    t.to_offset(UtcOffset::UTC)
-        .format(&fmt)
-        .expect("a UTC date formats with a fixed description")
+    write(t, true)
+}
+
+/// Writes the fixed shape by hand: every directive's answer carries one or two of these, and
+/// a general formatter costs several times more.
+fn write(t: OffsetDateTime, with_millis: bool) -> String {
+    let t = t.to_offset(UtcOffset::UTC);
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        // Outside four digits: the general formatter says it as ISO 8601 does.
+        let fmt = format_description!(
+            version = 2,
+            "[year repr:full sign:automatic]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond digits:3]]]Z"
+        );
+        return t.format(&fmt).unwrap_or_default();
+    }
+    let mut b = [0u8; 24];
+    let two = |b: &mut [u8], at: usize, v: u8| {
+        b[at] = b'0' + v / 10;
+        b[at + 1] = b'0' + v % 10;
+    };
+    let y = year as u16;
+    b[0] = b'0' + (y / 1000) as u8;
+    b[1] = b'0' + (y / 100 % 10) as u8;
+    b[2] = b'0' + (y / 10 % 10) as u8;
+    b[3] = b'0' + (y % 10) as u8;
+    b[4] = b'-';
+    two(&mut b, 5, u8::from(t.month()));
+    b[7] = b'-';
+    two(&mut b, 8, t.day());
+    b[10] = b'T';
+    two(&mut b, 11, t.hour());
+    b[13] = b':';
+    two(&mut b, 14, t.minute());
+    b[16] = b':';
+    two(&mut b, 17, t.second());
+    let len = if with_millis {
+        let ms = t.millisecond();
+        b[19] = b'.';
+        b[20] = b'0' + (ms / 100) as u8;
+        b[21] = b'0' + (ms / 10 % 10) as u8;
+        b[22] = b'0' + (ms % 10) as u8;
+        b[23] = b'Z';
+        24
+    } else {
+        b[19] = b'Z';
+        20
+    };
+    String::from_utf8_lossy(&b[..len]).into_owned()
 }
 
 /// The current time with seconds precision.
@@ -73,6 +115,24 @@ pub fn is_alexa_utc(s: &str, max_fraction_digits: usize) -> bool {
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn written_by_hand_as_the_general_formatter_would() {
+        for t in [
+            datetime!(2026-01-02 03:04:05.006 UTC),
+            datetime!(1999-12-31 23:59:59.999999 UTC),
+            datetime!(2026-11-23 10:15:30.1 +02:00),
+        ] {
+            let general = t
+                .to_offset(UtcOffset::UTC)
+                .format(&format_description!(
+                    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+                ))
+                .unwrap();
+            assert_eq!(millis(t), general);
+            assert_eq!(seconds(t), general[..19].to_owned() + "Z");
+        }
+    }
 
     #[test]
     fn formats_match_alexa() {

@@ -207,9 +207,18 @@ pub async fn run() -> anyhow::Result<bool> {
     step(&format!("simulator (Alexa's side) at {}", demo.sim_url));
     let (app, store) = crate::serve::build(&config, true).await?;
     Embedded::add_user(&store).await?;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;
-    });
+    let limits = crate::listener::Limits {
+        header: std::time::Duration::from_secs(10),
+        body: std::time::Duration::from_secs(30),
+        max_body: crate::serve::MAX_BODY_BYTES,
+    };
+    tokio::spawn(crate::listener::serve(
+        listener,
+        app,
+        None,
+        limits,
+        std::future::pending(),
+    ));
     step(&format!("rask at http://{addr}, with the demo user {USER:?}"));
 
     let req = serde_json::from_value(json!({"username": USER, "password": PASSWORD}))?;

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use rask_link::Linking;
 use rask_store::Store;
@@ -150,12 +149,8 @@ pub async fn build(config: &Config, from_file: bool) -> anyhow::Result<(Router, 
             crate::proxy::forwarded_client,
         ));
     }
-    let app = app.layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).layer(
-        tower_http::trace::TraceLayer::new_for_http().make_span_with(|r: &axum::http::Request<_>| {
-            // The path only: query strings carry OAuth state and PKCE challenges.
-            tracing::info_span!("request", method = %r.method(), path = %rask_model::limits::logged(r.uri().path()))
-        }),
-    );
+    // Body limits and time, request spans and HSTS are the listener's (crate::listener): once
+    // per request, not once per route.
     Ok((app, store))
 }
 
