@@ -2,10 +2,12 @@
 //! loopback (docs/PERFORMANCE.md has the figures and how to read them).
 //!
 //! - [`doorbell`]: presses to the Event Gateway, latency and sustained rate, with the ceiling;
-//! - [`mqtt`]: device states in over MQTT, stored, at a paced rate and flat out.
+//! - [`mqtt`]: device states in over MQTT, stored, at a paced rate and flat out;
+//! - [`peers`]: rask side by side with the ASK SDKs and the bare-server limit, in one run.
 
 mod doorbell;
 mod mqtt;
+mod peers;
 
 /// Arguments of `rask bench`.
 #[derive(clap::Args)]
@@ -54,6 +56,26 @@ enum What {
         #[arg(long, default_value = "4000,10000", value_delimiter = ',')]
         rates: Vec<u32>,
     },
+    /// rask in the shared benchmark with its peers (ASK SDK for Python and Node, a bare hyper
+    /// server), one session, one table with ratios.
+    Peers {
+        /// The harness: a writable copy of shared/bench, set up as its README says.
+        #[arg(long, value_name = "DIR")]
+        harness: std::path::PathBuf,
+        /// Measured runs per server.
+        #[arg(long, default_value_t = 2)]
+        runs: u32,
+        /// Request types (the harness's requests/*.json).
+        #[arg(
+            long,
+            default_value = "smarthome-discover,smarthome-turnon",
+            value_delimiter = ','
+        )]
+        types: Vec<String>,
+        /// Servers to run.
+        #[arg(long, default_value = "rask,limit,node,python", value_delimiter = ',')]
+        servers: Vec<String>,
+    },
 }
 
 /// Runs `rask bench`.
@@ -73,5 +95,11 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
             sensors,
             rates,
         } => mqtt::run(broker, database, messages, sensors, rates).await,
+        What::Peers {
+            harness,
+            runs,
+            types,
+            servers,
+        } => peers::run(harness, runs, types, servers).await,
     }
 }
