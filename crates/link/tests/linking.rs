@@ -746,3 +746,42 @@ async fn parallel_wrong_passwords_cannot_outrun_the_limit() {
         "{statuses:?}"
     );
 }
+
+#[tokio::test]
+async fn sign_ins_turned_away_as_busy_do_not_lock_the_account() {
+    let store = rask_store::Store::connect(&testing::sqlite_url()).await.unwrap();
+    let s = Server::start(store).await;
+    let b = s.browser();
+    let html = b
+        .get(s.authorize_url(&[]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form = rask_sim::drivers::form::forms(&html)
+        .remove(0)
+        .fill_login("alice", PASSWORD);
+    // More at once than there are password-check slots: some are turned away unjudged.
+    let mut tasks = Vec::new();
+    for _ in 0..24 {
+        let (b, url, form) = (b.clone(), format!("{}/oauth/authorize", s.url), form.clone());
+        tasks.push(tokio::spawn(async move {
+            b.post(url).form(&form).send().await.unwrap().status().as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert!(
+        statuses.contains(&503),
+        "the crowd outran the password-check slots: {statuses:?}"
+    );
+    assert!(!statuses.contains(&429), "{statuses:?}");
+    // The person trying once more, alone, gets in: the busy refusals counted against nobody.
+    let r = s.walk(&s.browser(), &s.authorize_url(&[]), PASSWORD).await;
+    assert_eq!(r.status(), 302, "signed in and sent back to Alexa");
+    Server::code_of(&r);
+}
