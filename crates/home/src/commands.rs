@@ -238,7 +238,13 @@ async fn session(broker: &Broker, shared: &Shared) -> Result<(), String> {
     let mut incoming = [0u8; 256];
     loop {
         tokio::select! {
-            _ = shared.pending.notified() => flush(shared).await?,
+            _ = shared.pending.notified() => {
+                // Woken by the first command of a burst, this task would run next and send it
+                // alone (tokio runs a just-woken task first); yielding once lets the other
+                // requests ready to run add theirs, and one write carries them all.
+                tokio::task::yield_now().await;
+                flush(shared).await?
+            }
             _ = ping.tick() => {
                 if heard.elapsed() > PING_EVERY * 3 {
                     return Err("the broker stopped answering pings".into());

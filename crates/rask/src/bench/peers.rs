@@ -66,9 +66,12 @@ struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
-        // The peers fork workers: end the whole group.
+        // The peers fork workers: end the whole group. (`--` first: procps' kill reads
+        // `-TERM -PID` otherwise, and took the run's own session down with it.)
         let pid = self.0.id() as i32;
-        let _ = Command::new("kill").args(["-TERM", &format!("-{pid}")]).status();
+        let _ = Command::new("kill")
+            .args(["-s", "TERM", "--", &format!("-{pid}")])
+            .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -378,6 +381,21 @@ pub async fn run(
                     continue;
                 }
             };
+            // Valid is not enough: an ErrorResponse is valid too, and cheaper than the work.
+            let wanted = match t.as_str() {
+                "smarthome-discover" => "Discover.Response",
+                "smarthome-acceptgrant" => "AcceptGrant.Response",
+                _ => "Response",
+            };
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            let named = v["event"]["header"]["name"].as_str().unwrap_or_default();
+            if named != wanted {
+                crate::sim::say(&format!(
+                    "rask {t}: answered {named} ({}), not {wanted}: its figures do not count",
+                    v["event"]["payload"]["type"].as_str().unwrap_or("?")
+                ));
+                valid = false;
+            }
             crate::sim::say(&format!(
                 "rask {t}: {}",
                 if verdict.is_valid() {
