@@ -287,11 +287,36 @@ fn tokens_to_link(t: TokenResponse) -> LinkedTokens {
 
 /// POSTs to the skill's token URI with the console's client authentication and checks the
 /// answer the way Alexa does.
+/// Why the token URI gave no tokens.
+struct TokenFailure {
+    why: String,
+    /// Unreachable, too slow or a 5xx: the server may answer next time, and Alexa keeps the
+    /// link. Anything else (an OAuth error, a broken answer) is the server's verdict.
+    transient: bool,
+}
+
+impl From<String> for TokenFailure {
+    fn from(why: String) -> Self {
+        TokenFailure {
+            why,
+            transient: false,
+        }
+    }
+}
+
 async fn token_request(
     sim: &Sim,
     l: &AccountLinking,
-    mut form: Vec<(&str, String)>,
+    form: Vec<(&str, String)>,
 ) -> Result<TokenResponse, String> {
+    token_request_judged(sim, l, form).await.map_err(|f| f.why)
+}
+
+async fn token_request_judged(
+    sim: &Sim,
+    l: &AccountLinking,
+    mut form: Vec<(&str, String)>,
+) -> Result<TokenResponse, TokenFailure> {
     let client = reqwest::Client::builder()
         .timeout(sim.config().token_endpoint_timeout)
         .build()
@@ -306,15 +331,16 @@ async fn token_request(
             form.push(("client_secret", l.client_secret.clone()));
         }
     }
-    let response = request.form(&form).send().await.map_err(|e| {
-        if e.is_timeout() {
+    let response = request.form(&form).send().await.map_err(|e| TokenFailure {
+        why: if e.is_timeout() {
             format!(
                 "the token URI did not answer within {:?} (Alexa's limit)",
                 sim.config().token_endpoint_timeout
             )
         } else {
             format!("the token URI could not be reached: {e}")
-        }
+        },
+        transient: true,
     })?;
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
@@ -322,10 +348,18 @@ async fn token_request(
         let detail = serde_json::from_str::<TokenError>(&body)
             .map(|e| e.to_string())
             .unwrap_or_else(|_| snippet(&body));
-        return Err(format!("the token URI answered {status}: {detail}"));
+        return Err(TokenFailure {
+            why: format!("the token URI answered {status}: {detail}"),
+            transient: status.is_server_error(),
+        });
     }
     let v: Value = serde_json::from_str(&body)
         .map_err(|_| format!("the token URI's answer is not JSON: {}", snippet(&body)))?;
+    Ok(token_response(v)?)
+}
+
+/// A token URI's 200 answer as Alexa reads it.
+fn token_response(v: Value) -> Result<TokenResponse, String> {
     let expires_in = v.get("expires_in").is_some();
     let mut t: TokenResponse = match serde_json::from_value(v.clone()) {
         Ok(t) => t,
@@ -354,7 +388,9 @@ async fn token_request(
 }
 
 /// The user's account-linking access token, refreshed first if it has expired, as Alexa does
-/// before sending a directive or request. A failed refresh drops the link, as Alexa does.
+/// before sending a directive or request. A refresh the token URI refuses (an OAuth error, a
+/// broken answer) drops the link, as Alexa does; one it could not answer (unreachable, too
+/// slow, a 5xx) leaves the link for the next request to try again.
 pub async fn fresh_access_token(sim: &Sim, skill_id: &str, user: &str) -> Result<String, DriverError> {
     let not_linked = |reason: &str| DriverError::NotLinked {
         skill_id: skill_id.to_owned(),
@@ -384,7 +420,7 @@ pub async fn fresh_access_token(sim: &Sim, skill_id: &str, user: &str) -> Result
             "the access token expired and there is no refresh token",
         ));
     };
-    match token_request(
+    match token_request_judged(
         sim,
         &linking,
         vec![
@@ -411,7 +447,20 @@ pub async fn fresh_access_token(sim: &Sim, skill_id: &str, user: &str) -> Result
             w.log.push(entry);
             Ok(access)
         }
-        Err(why) => {
+        Err(TokenFailure { why, transient: true }) => {
+            let reason = format!("refreshing the access token failed for now; the link stays: {why}");
+            let mut entry = Entry::new("linking", 503, json!({"refreshed": false})).error(reason.clone());
+            entry.name = Some("RefreshToken".into());
+            entry.skill_id = Some(skill_id.to_owned());
+            entry.user = Some(user.to_owned());
+            sim.world().log.push(entry);
+            Err(DriverError::RefreshFailed {
+                skill_id: skill_id.to_owned(),
+                user: user.to_owned(),
+                reason,
+            })
+        }
+        Err(TokenFailure { why, .. }) => {
             let reason = format!(
                 "refreshing the access token failed, so Alexa drops the link and asks the user to link again: {why}"
             );

@@ -38,6 +38,18 @@ pub enum DriverError {
         /// Why.
         reason: String,
     },
+    /// The link's access token expired and the token URI could not refresh it this time
+    /// (unreachable, too slow, a 5xx): the link stays, as Alexa keeps it, and the next
+    /// request tries again.
+    #[error("user {user:?}'s access token for skill {skill_id} could not be refreshed now: {reason}")]
+    RefreshFailed {
+        /// The skill.
+        skill_id: String,
+        /// The user.
+        user: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// One request the sim sent a skill and the answer, with the verdict.
