@@ -1,6 +1,6 @@
 # Sourced by scripts/test: make sure the real services and tools the tests use are there:
 # PostgreSQL and Mosquitto running on loopback, Debian's Chromium for the browser tests, Node.js
-# for Playwright, Python with venv for Amazon's SDK. Missing ones come from Debian's packages.
+# for Playwright, Python with venv for Amazon's SDK, HAProxy. Missing ones come from Debian's packages.
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -54,6 +54,15 @@ ensure_browser_tools() {
     [ -x /usr/bin/chromium ] || { echo "scripts/test: installing chromium" >&2; apt_install chromium; }
     command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
     bash tests/browser/ensure.sh
+}
+
+# HAProxy, for the test of several instances behind a load balancer: the binary only (the
+# test starts its own, on loopback ports of its own); Debian's service is stopped.
+ensure_haproxy() {
+    command -v haproxy >/dev/null && return 0
+    echo "scripts/test: installing haproxy" >&2
+    apt_install haproxy
+    service haproxy stop >/dev/null 2>&1 || true
 }
 
 ensure_python() {
