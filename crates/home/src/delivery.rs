@@ -32,7 +32,7 @@ use rask_store::{Store, StoreError, now_ms};
 use tokio::sync::{Notify, Semaphore, mpsc};
 
 /// How many rows the claimer takes at once.
-pub const BATCH: i64 = 64;
+pub const BATCH: i64 = 256;
 
 /// How many rows are in flight at once.
 pub const CONCURRENCY: usize = 256;

@@ -47,6 +47,12 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct Store {
     pub(crate) pool: AnyPool,
+    /// Where transactions run. On SQLite a pool of one connection of its own: SQLite takes one
+    /// writer at a time, and writers that meet wait in its busy handler, which sleeps for
+    /// milliseconds at a time; queued here instead, they wait for one another without
+    /// sleeping (the doorbell benchmark's delivery rate rose by about a tenth). Reads keep
+    /// `pool`, which WAL lets run beside the writer. On PostgreSQL the same pool as `pool`.
+    pub(crate) writer: AnyPool,
     backend: Backend,
     /// The database URL, for PostgreSQL's notice listener; never printed unredacted.
     pub(crate) url: std::sync::Arc<str>,
@@ -132,33 +138,16 @@ impl Store {
         let options: AnyConnectOptions = url
             .parse()
             .map_err(|e: sqlx::Error| StoreError::Url(redact_url(&url), e.to_string()))?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
-            // A ping per checkout was 8 % of a directive's time; a broken connection shows as an
-            // error on the statement instead, and is replaced.
-            .test_before_acquire(false)
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL lets readers work while the outbox worker writes; a busy timeout
-                        // makes concurrent writers wait instead of failing.
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute("PRAGMA busy_timeout = 5000").await?;
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        // A checkpoint (the only fsync in WAL mode with synchronous = NORMAL)
-                        // would otherwise run inside whichever commit fills the WAL, stalling
-                        // the writer for as long as the disk takes; it runs in the background
-                        // instead ([`Store::checkpoint`]).
-                        conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(options)
+        let pool = pool_options(backend, if backend == Backend::Sqlite { 4 } else { 10 })
+            .connect_with(options.clone())
             .await?;
+        let writer = match backend {
+            Backend::Sqlite => pool_options(backend, 1).connect_with(options).await?,
+            Backend::Postgres => pool.clone(),
+        };
         let store = Store {
             pool,
+            writer,
             backend,
             url: url.as_str().into(),
             instance: uuid::Uuid::new_v4().simple().to_string().into(),
@@ -214,6 +203,33 @@ impl Store {
     }
 }
 
+/// How every connection of a pool is set up.
+fn pool_options(backend: Backend, connections: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(connections)
+        // A ping per checkout was 8 % of a directive's time; a broken connection shows as an
+        // error on the statement instead, and is replaced.
+        .test_before_acquire(false)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    // WAL lets readers work while the outbox worker writes; a busy timeout
+                    // makes concurrent writers wait instead of failing.
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    // A checkpoint (the only fsync in WAL mode with synchronous = NORMAL)
+                    // would otherwise run inside whichever commit fills the WAL, stalling
+                    // the writer for as long as the disk takes; it runs in the background
+                    // instead ([`Store::checkpoint`]).
+                    conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+                }
+                Ok(())
+            })
+        })
+}
+
 /// The bind parameter `n` (from 1) of a statement made at run time: `$n` for PostgreSQL, `?`
 /// for SQLite. SQLite takes `$n` too, but as a name, and looking a name up walks every name
 /// before it: binding a 700-parameter batch that way cost more than running it. Parameters
@@ -237,6 +253,39 @@ pub(crate) fn values_list(backend: Backend, rows: usize, width: usize, first: us
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A subquery of the strings in the JSON array bound as parameter `n`. A list bound as one
+/// JSON parameter keeps the statement's text the same whatever its length, so the prepared
+/// statement is cached; an `IN (?, ?, ...)` list is a new statement, parsed and planned
+/// again, for every length (and on the delivery path the lengths change batch by batch).
+pub(crate) fn json_strings(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Postgres => format!("SELECT jsonb_array_elements_text(${n}::jsonb)"),
+        Backend::Sqlite => "SELECT value FROM json_each(?)".to_owned(),
+    }
+}
+
+/// The rows of the JSON array of arrays bound as parameter `n`, in the array's order, one
+/// column per entry of `integer` (true: an integer column, false: text): the `SELECT` of a
+/// multi-row `INSERT` whose text does not depend on how many rows it carries.
+pub(crate) fn json_rows(backend: Backend, n: usize, integer: &[bool]) -> String {
+    let columns: Vec<String> = integer
+        .iter()
+        .enumerate()
+        .map(|(i, &int)| match (backend, int) {
+            (Backend::Postgres, true) => format!("(e->>{i})::bigint"),
+            (Backend::Postgres, false) => format!("e->>{i}"),
+            (Backend::Sqlite, _) => format!("value->>{i}"),
+        })
+        .collect();
+    match backend {
+        Backend::Postgres => format!(
+            "SELECT {} FROM jsonb_array_elements(${n}::jsonb) WITH ORDINALITY AS t(e, i) ORDER BY i",
+            columns.join(", ")
+        ),
+        Backend::Sqlite => format!("SELECT {} FROM json_each(?) ORDER BY key", columns.join(", ")),
+    }
 }
 
 /// Maps a unique-constraint violation to [`StoreError::Duplicate`].

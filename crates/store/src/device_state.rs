@@ -190,7 +190,7 @@ impl Store {
             .rev()
             .map(|w| (w.endpoint_id.as_str(), w.at))
             .collect();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let heard: Vec<(&str, i64, bool)> = devices
             .iter()
             .map(|(id, now)| match now {
@@ -311,7 +311,7 @@ impl Store {
         at: i64,
         hearing: Hearing,
     ) -> Result<Vec<String>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let heard = match hearing {
             Hearing::Now => {
                 "INSERT INTO device_heard (endpoint_id, heard_at) VALUES ($1, $2) \
@@ -433,7 +433,7 @@ impl Store {
         endpoint_id: &str,
         build: impl FnOnce(&[StoredProperty]) -> Vec<NewEvent>,
     ) -> Result<usize, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         // A write first, to the row record_state locks first too: PostgreSQL holds the device
         // until commit, so no change lands between the read and the clearing below, and
         // SQLite takes its write lock now rather than fail to upgrade a read later.
@@ -506,7 +506,7 @@ impl Store {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         // The devices' rows first, as record_state and record_states lock them.
         let lock = format!(
             "UPDATE device_heard SET heard_at = heard_at WHERE endpoint_id IN ({})",
@@ -579,7 +579,7 @@ impl Store {
         current: &[(String, String)],
         events: &[NewEvent],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query("DELETE FROM discovered_endpoints")
             .execute(&mut *tx)
             .await?;

@@ -194,17 +194,14 @@ impl Store {
         if user_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (1..=user_ids.len())
-            .map(|i| crate::db::param(self.backend(), i))
-            .collect();
+        // One statement text for any number of users, so that it is prepared once.
         let sql = format!(
             "SELECT {COLUMNS} FROM grants WHERE user_id IN ({})",
-            placeholders.join(", ")
+            crate::db::json_strings(self.backend(), 1)
         );
-        let mut q = sqlx::query(&sql);
-        for id in user_ids {
-            q = q.bind(id.clone());
-        }
+        let list = serde_json::to_string(user_ids)
+            .map_err(|e| GrantError::Store(StoreError::Batch(e.to_string())))?;
+        let q = sqlx::query(&sql).bind(list);
         let rows = q.fetch_all(&self.pool).await?;
         rows.iter().map(|r| grant(sealer, r)).collect()
     }

@@ -60,7 +60,7 @@ impl Store {
         if self.backend() != Backend::Postgres || ids.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         self.notify_devices_in(&mut tx, instance, ids).await?;
         tx.commit().await?;
         Ok(())

@@ -202,7 +202,7 @@ impl Store {
         tokens: &NewTokens,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         if let Some(code_hash) = code_hash {
             let won = sqlx::query(
                 "UPDATE oauth_codes SET used_at = $1, family_id = $2 \
@@ -243,7 +243,7 @@ impl Store {
         tokens: &NewTokens,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let won = sqlx::query(
             "UPDATE oauth_refresh_tokens SET rotated_at = $1, replaced_by = $2 WHERE token_hash = $3 AND rotated_at IS NULL",
         )
@@ -276,7 +276,7 @@ impl Store {
         tokens: &NewTokens,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let withdrawn =
             sqlx::query("DELETE FROM oauth_refresh_tokens WHERE token_hash = $1 AND rotated_at IS NULL")
                 .bind(child_hash)

@@ -10,7 +10,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::db::{Backend, Store, StoreError, param, values_list};
+use crate::db::{Backend, Store, StoreError, json_rows, json_strings, param};
 
 /// A new outbox row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,63 +58,79 @@ pub enum Write {
     Log(Attempt),
 }
 
-/// Rows per multi-row statement: 8 parameters each stays far inside both databases' limits.
-const ROWS_PER_STATEMENT: usize = 100;
+/// The event log's columns, and which of them are integers, in the order rows are bound.
+const ATTEMPT_COLUMNS: &str = "at, outbox_id, user_id, endpoint_id, kind, attempt, outcome, detail";
+const ATTEMPT_INTEGERS: [bool; 8] = [true, false, false, false, false, true, false, false];
 
-/// Logs attempts, in their order, a statement per [`ROWS_PER_STATEMENT`] rows: each
-/// statement is a round trip (to SQLite's worker thread or PostgreSQL's socket).
+/// Logs attempts, in their order, in one statement whose text is the same for any number of
+/// rows (see [`json_rows`]): each statement is a round trip, to SQLite's worker thread or
+/// PostgreSQL's socket, and each new text a parse and a plan.
 async fn insert_attempts(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     backend: Backend,
     attempts: &[&Attempt],
 ) -> Result<(), StoreError> {
-    for chunk in attempts.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO event_log (at, outbox_id, user_id, endpoint_id, kind, attempt, outcome, detail) VALUES {}",
-            values_list(backend, chunk.len(), 8, 1)
-        );
-        let mut q = sqlx::query(&sql);
-        for a in chunk {
-            q = q
-                .bind(a.at)
-                .bind(a.outbox_id.clone())
-                .bind(a.user_id.clone())
-                .bind(a.endpoint_id.clone())
-                .bind(a.kind.clone())
-                .bind(a.attempt)
-                .bind(a.outcome.clone())
-                .bind(a.detail.clone());
-        }
-        q.execute(&mut **tx).await?;
+    if attempts.is_empty() {
+        return Ok(());
     }
+    let rows: Vec<_> = attempts
+        .iter()
+        .map(|a| {
+            (
+                a.at,
+                &a.outbox_id,
+                &a.user_id,
+                &a.endpoint_id,
+                &a.kind,
+                a.attempt,
+                &a.outcome,
+                &a.detail,
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO event_log ({ATTEMPT_COLUMNS}) {}",
+        json_rows(backend, 1, &ATTEMPT_INTEGERS)
+    );
+    sqlx::query(&sql)
+        .bind(serde_json::to_string(&rows).map_err(|e| StoreError::Batch(e.to_string()))?)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
-/// Writes outbox rows inside `tx`, a statement per [`ROWS_PER_STATEMENT`] rows.
+/// Writes outbox rows inside `tx`, in one statement (see [`json_rows`]).
 pub(crate) async fn insert_events(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     backend: Backend,
     events: &[NewEvent],
 ) -> Result<(), StoreError> {
-    for chunk in events.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO outbox (id, user_id, endpoint_id, kind, event, created_at, expires_at, next_attempt_at) VALUES {}",
-            values_list(backend, chunk.len(), 8, 1)
-        );
-        let mut q = sqlx::query(&sql);
-        for e in chunk {
-            q = q
-                .bind(e.id.clone())
-                .bind(e.user_id.clone())
-                .bind(e.endpoint_id.clone())
-                .bind(e.kind.clone())
-                .bind(e.event.clone())
-                .bind(e.created_at)
-                .bind(e.expires_at)
-                .bind(e.created_at);
-        }
-        q.execute(&mut **tx).await?;
+    if events.is_empty() {
+        return Ok(());
     }
+    let rows: Vec<_> = events
+        .iter()
+        .map(|e| {
+            (
+                &e.id,
+                &e.user_id,
+                &e.endpoint_id,
+                &e.kind,
+                &e.event,
+                e.created_at,
+                e.expires_at,
+                e.created_at,
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO outbox (id, user_id, endpoint_id, kind, event, created_at, expires_at, next_attempt_at) {}",
+        json_rows(backend, 1, &[false, false, false, false, false, true, true, true])
+    );
+    sqlx::query(&sql)
+        .bind(serde_json::to_string(&rows).map_err(|e| StoreError::Batch(e.to_string()))?)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
@@ -181,7 +197,7 @@ const RETURNING: &str =
 impl Store {
     /// Writes events, all or none: a press for many users is a few multi-row statements.
     pub async fn enqueue(&self, events: &[NewEvent]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         insert_events(&mut tx, self.backend(), events).await?;
         tx.commit().await?;
         Ok(())
@@ -227,7 +243,7 @@ impl Store {
         .bind(until)
         .bind(claimer)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(r.rows_affected())
     }
@@ -265,23 +281,21 @@ impl Store {
                 Write::Log(attempt) => attempts.push(attempt),
             }
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         for ((status, outcome), ids) in &settled {
-            for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-                let b = self.backend();
-                let list: Vec<String> = (3..3 + chunk.len()).map(|n| param(b, n)).collect();
-                let sql = format!(
-                    "UPDATE outbox SET status = {}, outcome = {}, claimed_until = 0, claimed_by = NULL WHERE id IN ({})",
-                    param(b, 1),
-                    param(b, 2),
-                    list.join(", ")
-                );
-                let mut q = sqlx::query(&sql).bind(*status).bind(*outcome);
-                for id in chunk {
-                    q = q.bind(*id);
-                }
-                q.execute(&mut *tx).await?;
-            }
+            let b = self.backend();
+            let sql = format!(
+                "UPDATE outbox SET status = {}, outcome = {}, claimed_until = 0, claimed_by = NULL WHERE id IN ({})",
+                param(b, 1),
+                param(b, 2),
+                json_strings(b, 3)
+            );
+            sqlx::query(&sql)
+                .bind(*status)
+                .bind(*outcome)
+                .bind(serde_json::to_string(ids).map_err(|e| StoreError::Batch(e.to_string()))?)
+                .execute(&mut *tx)
+                .await?;
         }
         // Retries differ row by row, and are rare on the busy path.
         for (id, next_attempt_at, n, refreshed) in retries {
