@@ -46,6 +46,17 @@ pub trait PersistenceAdapter: Send + Sync + 'static {
         user_id: &'a str,
         attributes: &'a AttributeMap,
     ) -> BoxFuture<'a, Result<(), String>>;
+
+    /// Records where the user was heard from (`context.System.apiEndpoint`, their region),
+    /// called on every request that names one. Nothing by default.
+    fn record_user<'a>(
+        &'a self,
+        user_id: &'a str,
+        api_endpoint: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        let _ = (user_id, api_endpoint);
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Persistent attributes in memory, for tests and examples: gone when the process ends.

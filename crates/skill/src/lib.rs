@@ -30,7 +30,7 @@
 //! - [`skill`]: the skill, its routing and the one path a request takes;
 //! - [`handler`]: the handler, interceptor and error-handler traits, implemented for async fns;
 //! - [`input`]: what handlers are given, with request, session and persistent attributes;
-//! - [`attributes`]: the persistence adapter trait;
+//! - [`attributes`]: the persistence adapter trait; [`store`]: its rask-store implementation;
 //! - [`builder`]: the response builder and Alexa's limits;
 //! - [`ssml`]: escaping text for SSML and checking SSML is well formed;
 //! - [`verify`]: Amazon's request verification (signature, certificate chain, timestamp);
@@ -43,6 +43,7 @@ pub mod input;
 pub mod service;
 pub mod skill;
 pub mod ssml;
+pub mod store;
 pub mod verify;
 
 pub use attributes::{AttributeMap, MemoryPersistence, PersistenceAdapter};
@@ -50,3 +51,4 @@ pub use builder::{ResponseBuilder, ResponseError};
 pub use handler::{HandlerError, HandlerResult};
 pub use input::HandlerInput;
 pub use skill::{Answer, Skill, SkillBuilder, SkillError};
+pub use store::StorePersistence;

@@ -271,6 +271,12 @@ impl Skill {
     }
 
     async fn answer(&self, input: &HandlerInput) -> Result<Answer, SkillError> {
+        if let (Some(adapter), Some(endpoint)) = (&self.inner.persistence, input.api_endpoint()) {
+            // Not a reason to leave the user unanswered; the next request records it again.
+            if let Err(e) = adapter.record_user(input.user_id(), endpoint).await {
+                tracing::warn!(request_id = %logged(input.request_id()), "the user's region could not be recorded: {e}");
+            }
+        }
         for i in &self.inner.request_interceptors {
             i.process(input.clone()).await.map_err(SkillError::Handler)?;
         }

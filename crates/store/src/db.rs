@@ -26,6 +26,16 @@ pub enum StoreError {
     /// Any other database error.
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// A value from the network is longer than the store keeps.
+    #[error("{field} is {len} bytes; at most {max} are kept")]
+    TooLong {
+        /// What it is.
+        field: String,
+        /// Its length in bytes.
+        len: usize,
+        /// The most kept.
+        max: usize,
+    },
     /// A write batched with others could not be stored (the batch's error, as text).
     #[error("the write could not be stored: {0}")]
     Batch(String),

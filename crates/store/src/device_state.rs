@@ -602,10 +602,7 @@ mod tests {
     use crate::testing;
 
     async fn stores() -> Vec<Store> {
-        vec![
-            Store::connect(&testing::sqlite_url()).await.unwrap(),
-            Store::connect(&testing::postgres_url().await).await.unwrap(),
-        ]
+        testing::stores().await
     }
 
     fn v(property: &str, value: &str) -> Reported {

@@ -12,7 +12,8 @@
 //! - [`grants`], [`outbox`]: users' event grants, and the events on their way to Alexa;
 //! - [`device_state`]: what each device last reported, and the change reports owed;
 //! - [`retention`]: what housekeeping deletes, by age and by size;
-//! - [`notify`]: what one instance tells the others on a shared PostgreSQL database.
+//! - [`notify`]: what one instance tells the others on a shared PostgreSQL database;
+//! - [`skills`]: custom skills' persistent attributes and each user's region.
 
 mod db;
 pub mod device_state;
@@ -24,6 +25,7 @@ pub mod outbox;
 pub mod retention;
 pub mod sealer;
 pub mod sessions;
+pub mod skills;
 pub mod users;
 
 pub use db::{Backend, Store, StoreError, digest, now_ms, redact_url};

@@ -67,3 +67,13 @@ pub async fn both() -> Vec<Store> {
             .expect("a PostgreSQL store"),
     ]
 }
+
+/// A fresh store on each database: SQLite, then PostgreSQL.
+pub async fn stores() -> Vec<Store> {
+    vec![
+        Store::connect(&sqlite_url()).await.expect("a SQLite store"),
+        Store::connect(&postgres_url().await)
+            .await
+            .expect("a PostgreSQL store"),
+    ]
+}
