@@ -24,6 +24,7 @@ pub fn router() -> Router<Sim> {
     Router::new()
         .route("/", get(console::page))
         .route("/events", get(events))
+        .route("/signing-root.pem", get(signing_root))
         .route("/faults", post(add_fault).get(list_faults).delete(clear_faults))
         .route("/skills", post(register_skill).get(list_skills))
         .route("/skills/{skill}", get(get_skill).delete(delete_skill))
@@ -304,4 +305,16 @@ async fn request(
 
 fn exchange(r: Result<drivers::Exchange, DriverError>) -> ApiResult {
     ok(StatusCode::OK, json!(r?))
+}
+
+/// `GET /sim/signing-root.pem`: the root a skill trusts to accept the sim's signed requests.
+async fn signing_root(State(sim): State<Sim>) -> Response {
+    match sim.signer() {
+        Ok(s) => (
+            [(axum::http::header::CONTENT_TYPE, "application/x-pem-file")],
+            s.root_pem().to_owned(),
+        )
+            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
 }

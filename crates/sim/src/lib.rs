@@ -28,6 +28,7 @@ pub mod lwa;
 pub mod messaging;
 pub mod proactive;
 pub mod region;
+pub mod signing;
 pub mod tls;
 pub mod world;
 
@@ -61,6 +62,8 @@ struct Inner {
     base_url: OnceLock<String>,
     client: reqwest::Client,
     refresh_locks: Mutex<std::collections::HashMap<(String, String), RefreshLock>>,
+    /// Made on first use: a sim that never calls a custom skill never makes a key.
+    signer: OnceLock<Result<Arc<signing::Signer>, signing::SigningError>>,
 }
 
 impl Sim {
@@ -74,6 +77,7 @@ impl Sim {
                 base_url: OnceLock::new(),
                 client,
                 refresh_locks: Mutex::new(std::collections::HashMap::new()),
+                signer: OnceLock::new(),
             }),
         }
     }
@@ -114,6 +118,14 @@ impl Sim {
             .clone()
     }
 
+    /// How the sim signs custom-skill requests as Alexa does.
+    pub fn signer(&self) -> Result<Arc<signing::Signer>, signing::SigningError> {
+        self.inner
+            .signer
+            .get_or_init(|| signing::Signer::generate().map(Arc::new))
+            .clone()
+    }
+
     pub(crate) fn client(&self) -> &reqwest::Client {
         &self.inner.client
     }
@@ -134,6 +146,8 @@ impl Sim {
             .route("/auth/o2/token", post(lwa::post_token))
             .route("/auth/O2/token", post(lwa::post_token))
             .route("/healthz", get(|| async { "ok" }))
+            // The signing chain, where a skill's certificate mirror finds it.
+            .route("/echo.api/{name}", get(signing_chain))
             .merge(amazon.clone().layer(axum::Extension(Region::Na)))
             .nest("/na", amazon.clone().layer(axum::Extension(Region::Na)))
             .nest("/eu", amazon.clone().layer(axum::Extension(Region::Eu)))
@@ -221,5 +235,21 @@ impl Sim {
             }
         });
         Ok((sim, local))
+    }
+}
+
+async fn signing_chain(
+    axum::extract::State(sim): axum::extract::State<Sim>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match sim.signer() {
+        Ok(s) if s.chain_name() == name => (
+            [(axum::http::header::CONTENT_TYPE, "application/x-pem-file")],
+            s.chain_pem().to_owned(),
+        )
+            .into_response(),
+        Ok(_) => axum::http::StatusCode::NOT_FOUND.into_response(),
+        Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }

@@ -10,7 +10,7 @@ use rask_model::check::{self, Finding, MessageKind};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{DriverError, Exchange, link, post_json, record};
+use super::{DriverError, Exchange, link, post_bytes, record};
 use crate::Sim;
 use crate::world::SessionState;
 
@@ -33,6 +33,40 @@ pub struct RequestSpec {
     /// Locale (default en-US).
     #[serde(default)]
     pub locale: Option<String>,
+    /// Send what an attacker or a broken proxy would instead of what Alexa sends: the skill
+    /// must refuse it with HTTP 400 (the sim's verdict says whether it did).
+    #[serde(default)]
+    pub forge: Option<Forgery>,
+}
+
+/// A request Alexa would never send, to show a skill refusing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Forgery {
+    /// No signature headers at all.
+    Unsigned,
+    /// A signature over other bytes.
+    BadSignature,
+    /// The body changed after it was signed.
+    ChangedBody,
+    /// Signed, but sent ten minutes after its timestamp.
+    OldTimestamp,
+    /// Signed, for another skill's id.
+    OtherSkill,
+    /// Signed, with a certificate URL that breaks Amazon's rules (port 563).
+    BadCertUrl,
+}
+
+impl Forgery {
+    /// Every forgery, for tests that try them all.
+    pub const ALL: [Forgery; 6] = [
+        Forgery::Unsigned,
+        Forgery::BadSignature,
+        Forgery::ChangedBody,
+        Forgery::OldTimestamp,
+        Forgery::OtherSkill,
+        Forgery::BadCertUrl,
+    ];
 }
 
 fn system(
@@ -143,9 +177,25 @@ pub async fn send(
             "attributes": s.attributes, "user": user_obj,
         })
     };
-    let sent =
+    let mut sent =
         json!({"version": "1.0", "session": session, "context": {"System": system}, "request": request});
-    let ex = exchange(sim, skill_id, user, sent, "skill.custom", &spec.kind).await?;
+    match spec.forge {
+        Some(Forgery::OldTimestamp) => {
+            let old = time::OffsetDateTime::now_utc() - time::Duration::minutes(10);
+            sent["request"]["timestamp"] = json!(rask_model::timestamp::seconds(old));
+        }
+        Some(Forgery::OtherSkill) => {
+            let other = json!({"applicationId": "amzn1.ask.skill.00000000-0000-0000-0000-000000000000"});
+            sent["context"]["System"]["application"] = other.clone();
+            sent["session"]["application"] = other;
+        }
+        _ => {}
+    }
+    let ex = exchange(sim, skill_id, user, sent, "skill.custom", &spec.kind, spec.forge).await?;
+    if spec.forge.is_some() {
+        // Alexa never sent it: the session is as it was.
+        return Ok(ex);
+    }
 
     let mut w = sim.world();
     if let Ok(e) = w.enablement_mut(skill_id, user) {
@@ -185,6 +235,7 @@ pub async fn deliver_message(sim: &Sim, skill_id: &str, user: &str, data: &Map<S
         sent,
         "skill.messaging",
         "Messaging.MessageReceived",
+        None,
     )
     .await
     {
@@ -200,6 +251,7 @@ async fn exchange(
     sent: Value,
     api: &str,
     name: &str,
+    forge: Option<Forgery>,
 ) -> Result<Exchange, DriverError> {
     let url = sim
         .world()
@@ -207,20 +259,50 @@ async fn exchange(
         .custom_endpoint
         .clone()
         .ok_or_else(|| DriverError::NoEndpoint(skill_id.to_owned(), "custom"))?;
-    let (status, received, error) = post_json(sim.client(), &url, &sent).await;
-    let findings = if error.is_some() {
-        Vec::new()
-    } else {
-        judge(status, &received)
+    let mut body = serde_json::to_vec(&sent).unwrap_or_default();
+    let signer = sim.signer().map_err(|e| DriverError::Signing(e.to_string()))?;
+    let mut cert_url = signer.cert_url();
+    let mut signature = signer.sign(&body);
+    match forge {
+        Some(Forgery::BadSignature) => signature = signer.sign(b"not this body"),
+        Some(Forgery::ChangedBody) => {
+            // Still the same JSON to a parser: only the bytes differ from what was signed.
+            body.extend_from_slice(b"\n");
+        }
+        Some(Forgery::BadCertUrl) => {
+            cert_url = cert_url.replace("s3.amazonaws.com/", "s3.amazonaws.com:563/");
+        }
+        _ => {}
+    }
+    let headers = match forge {
+        Some(Forgery::Unsigned) => Vec::new(),
+        _ => vec![("SignatureCertChainUrl", cert_url), ("Signature-256", signature)],
+    };
+    let (status, received, error) = post_bytes(sim.client(), &url, body, &headers).await;
+    let findings = match forge {
+        Some(_) if status == 400 => Vec::new(),
+        Some(f) => vec![Finding::new(
+            "",
+            "status",
+            format!(
+                "the skill answered HTTP {status} to a forged request ({}); it must refuse it with 400 and run no handler",
+                serde_json::to_value(f)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            ),
+        )],
+        None if error.is_some() => Vec::new(),
+        None => judge(status, &received),
     };
     Ok(record(
         sim,
-        api,
-        name.to_owned(),
+        (api, name.to_owned()),
         (skill_id, user),
         sent,
         (status, received, error),
         findings,
+        forge.is_some(),
     ))
 }
 

@@ -50,6 +50,9 @@ pub enum DriverError {
         /// Why.
         reason: String,
     },
+    /// The sim could not make its signing identity.
+    #[error("{0}")]
+    Signing(String),
 }
 
 /// One request the sim sent a skill and the answer, with the verdict.
@@ -80,7 +83,25 @@ pub(crate) async fn post_json(
     url: &str,
     sent: &Value,
 ) -> (u16, Value, Option<String>) {
-    match client.post(url).json(sent).send().await {
+    let body = serde_json::to_vec(sent).unwrap_or_default();
+    post_bytes(client, url, body, &[]).await
+}
+
+/// Posts exactly `body` (what a signature covers) with `headers`.
+pub(crate) async fn post_bytes(
+    client: &reqwest::Client,
+    url: &str,
+    body: Vec<u8>,
+    headers: &[(&str, String)],
+) -> (u16, Value, Option<String>) {
+    let mut request = client
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    match request.send().await {
         Err(e) if e.is_timeout() => (
             0,
             Value::Null,
@@ -110,18 +131,23 @@ fn views(findings: &[Finding]) -> Vec<FindingView> {
 }
 
 /// Logs one request to a skill and its answer with the verdict, and returns it as an
-/// [`Exchange`]. `answer` is what [`post_json`] returned.
+/// [`Exchange`]. `answer` is what [`post_json`] returned. `forged`: the request was one Alexa
+/// would never send, so the skill is right to refuse it (with no findings, the verdict is
+/// valid whatever the status).
 pub(crate) fn record(
     sim: &crate::Sim,
-    api: &str,
-    name: String,
+    (api, name): (&str, String),
     (skill_id, user): (&str, &str),
     sent: Value,
     answer: (u16, Value, Option<String>),
     findings: Vec<Finding>,
+    forged: bool,
 ) -> Exchange {
     let (status, received, error) = answer;
     let mut entry = crate::log::Entry::new(api, status, received.clone()).findings(&findings);
+    if forged {
+        entry.valid = findings.is_empty();
+    }
     entry.name = Some(name);
     entry.skill_id = Some(skill_id.to_owned());
     entry.user = Some(user.to_owned());

@@ -131,12 +131,12 @@ async fn exchange(sim: &Sim, skill_id: &str, user: &str, sent: Value) -> Result<
 
     Ok(record(
         sim,
-        "skill.smarthome",
-        name,
+        ("skill.smarthome", name),
         (skill_id, user),
         sent,
         (status, received, error),
         findings,
+        false,
     ))
 }
 
