@@ -37,6 +37,9 @@ pub struct Config {
     /// `[retention]`: how long the logs and settled events are kept.
     #[serde(default)]
     pub retention: Retention,
+    /// `[skill]`: a custom skill hosted at `/alexa/skill`.
+    #[serde(default)]
+    pub skill: Option<crate::custom_skill::SkillSection>,
 }
 
 /// `[retention]`: what housekeeping keeps (every ten minutes it deletes the rest).
@@ -830,6 +833,20 @@ impl Config {
                 errors.push(err(key, "keep at least 100 rows"));
             }
         }
+        if let Some(skill) = &self.skill {
+            let doorbells: Vec<&str> = self
+                .devices
+                .iter()
+                .filter(|d| d.kind == "doorbell")
+                .map(|d| d.id.as_str())
+                .collect();
+            errors.extend(crate::custom_skill::check(
+                skill,
+                &doorbells,
+                self.mqtt.is_some(),
+                self.alexa.is_some(),
+            ));
+        }
         if errors.is_empty() { Ok(()) } else { Err(errors) }
     }
 
@@ -1146,6 +1163,25 @@ mod tests {
                 .command_payload(DeviceProperty::Power, &serde_json::json!("ON")),
             r#"{"state": "ON"}"#
         );
+    }
+
+    /// The `[skill]` example is valid in the complete example's house (its doorbell, its broker).
+    #[test]
+    fn the_skill_example_in_docs_config_md_is_valid() {
+        let doc = include_str!("../../../docs/config.md");
+        let block = |heading: &str| {
+            doc.split(heading)
+                .nth(1)
+                .and_then(|rest| rest.split("```toml\n").nth(1))
+                .and_then(|block| block.split("```").next())
+                .unwrap_or_else(|| panic!("docs/config.md has {heading}"))
+                .to_owned()
+        };
+        let text = block("## A complete example") + &block("## `[skill]`: a custom skill, without code");
+        let config = parse(&text).unwrap_or_else(|e| panic!("{e:?}"));
+        let skill = config.skill.unwrap();
+        assert_eq!(skill.intents.len(), 2);
+        assert!(skill.verify_requests, "verification is on by default");
     }
 
     #[test]

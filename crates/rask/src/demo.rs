@@ -33,6 +33,8 @@ pub struct Embedded {
     pub sim_url: String,
     /// The demo skill's id in it.
     pub skill_id: String,
+    /// The demo custom skill's id in it ("Alexa, open the front door").
+    pub custom_skill_id: String,
     /// The doorbell's trigger secret.
     pub doorbell_secret: String,
     /// The kitchen window contact's webhook secret.
@@ -143,10 +145,40 @@ impl Embedded {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             skill.skill_id
         };
+        // The custom skill: "Alexa, open the front door", signed as Alexa signs, verified by
+        // rask against the simulator's signing root, which it trusts only here.
+        let custom = json!({"name": "front door", "customEndpoint": format!("http://{rask}/alexa/skill")});
+        let custom_skill_id = sim
+            .world()
+            .register_skill(serde_json::from_value(custom)?)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .skill_id;
+        let signer = sim.signer().map_err(|e| anyhow::anyhow!("{e}"))?;
+        config.skill = Some(crate::custom_skill::SkillSection {
+            id: custom_skill_id.clone(),
+            launch: "Welcome to the front door. Say ring the bell.".into(),
+            reprompt: Some("Say ring the bell, or stop.".into()),
+            help: "Say ring the bell, and every Echo in the house announces the front door.".into(),
+            stop: "Goodbye.".into(),
+            fallback: "Sorry, I can only ring the bell. Say ring the bell.".into(),
+            intents: vec![crate::custom_skill::IntentSection {
+                name: "RingIntent".into(),
+                say: "Ringing the {door}.".into(),
+                slot_defaults: [("door".to_owned(), "front door".to_owned())].into(),
+                end_session: true,
+                press: Some("front-door".into()),
+                publish: None,
+            }],
+            verify_requests: true,
+            cert_mirror: Some(sim_url.clone()),
+            trust_root_file: None,
+            trust_root_der: Some(signer.root_der().to_vec()),
+        });
         Ok(Embedded {
             sim,
             sim_url,
             skill_id,
+            custom_skill_id,
             doorbell_secret,
             window_secret,
         })
@@ -189,6 +221,14 @@ impl Embedded {
             format!(
                 "  curl -X POST -H 'Authorization: Bearer {}' -d open http://{rask}/hooks/devices/kitchen-window/state",
                 self.window_secret
+            ),
+            format!(
+                "  rask sim request {} {USER} LaunchRequest --sim {sim}",
+                self.custom_skill_id
+            ),
+            format!(
+                "  rask sim request {} {USER} IntentRequest --intent RingIntent --sim {sim}",
+                self.custom_skill_id
             ),
         ] {
             crate::sim::say(&line);
@@ -297,6 +337,39 @@ pub async fn run() -> anyhow::Result<bool> {
         change.body
     );
     step("F5 the Event Gateway accepted its ChangeReport (detectionState DETECTED): routines can follow it");
+
+    let launch = serde_json::from_value(json!({"type": "LaunchRequest"}))?;
+    let open = rask_sim::drivers::custom::send(&demo.sim, &demo.custom_skill_id, USER, &launch).await?;
+    anyhow::ensure!(
+        open.valid,
+        "F9 the LaunchRequest failed: {} {:?}",
+        open.received,
+        open.findings
+    );
+    step(&format!(
+        "F9 \"Alexa, open the front door\": a signed LaunchRequest, verified; rask said {}",
+        open.received["response"]["outputSpeech"]["text"]
+    ));
+    let ring = serde_json::from_value(json!({"type": "IntentRequest", "intent": "RingIntent"}))?;
+    let rang = rask_sim::drivers::custom::send(&demo.sim, &demo.custom_skill_id, USER, &ring).await?;
+    anyhow::ensure!(
+        rang.valid,
+        "F9 the RingIntent failed: {} {:?}",
+        rang.received,
+        rang.findings
+    );
+    step(&format!(
+        "F9 \"ring the bell\": rask said {} and pressed the front door",
+        rang.received["response"]["outputSpeech"]["text"]
+    ));
+    let forged = serde_json::from_value(json!({"type": "LaunchRequest", "forge": "changed-body"}))?;
+    let refused = rask_sim::drivers::custom::send(&demo.sim, &demo.custom_skill_id, USER, &forged).await?;
+    anyhow::ensure!(
+        refused.status == 400,
+        "F9 a request changed after Alexa signed it was answered {}",
+        refused.status
+    );
+    step("F9 the same request changed after signing: refused with 400, no handler ran");
     Ok(true)
 }
 

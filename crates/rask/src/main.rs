@@ -7,6 +7,7 @@
 mod bench;
 mod check;
 mod config;
+mod custom_skill;
 mod demo;
 mod link;
 mod listener;

@@ -77,6 +77,21 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         None => "off: add [alexa] to the configuration (docs/config.md)".to_owned(),
     };
     crate::sim::say(&format!("  smart home:       {smart_home}"));
+    if let Some(skill) = &config.skill {
+        let verified = if skill.verify_requests {
+            "requests verified"
+        } else {
+            "requests NOT verified"
+        };
+        crate::sim::say(&format!(
+            "  custom skill:     {scheme}://{addr}/alexa/skill  ({}, {verified})",
+            skill.id
+        ));
+        if !skill.verify_requests {
+            tracing::warn!("{}", crate::custom_skill::UNVERIFIED);
+            crate::sim::say(&format!("  {}", crate::custom_skill::UNVERIFIED));
+        }
+    }
     crate::sim::say(&format!(
         "  database:         {}",
         rask_store::redact_url(&config.database.url)
@@ -130,9 +145,9 @@ pub async fn build(config: &Config, from_file: bool) -> anyhow::Result<(Router, 
         audience.map(|a| validator.for_audience(a)),
     )
     .await?;
-    let (smart_home, states) = match smart_home {
-        Some((routes, states)) => (Some(routes), Some(states)),
-        None => (None, None),
+    let (smart_home, states, home) = match smart_home {
+        Some((routes, states, home)) => (Some(routes), Some(states), home),
+        None => (None, None, crate::custom_skill::Home::default()),
     };
     follow_other_instances(&store, validator, states).await?;
     let mut app = Router::new()
@@ -140,6 +155,11 @@ pub async fn build(config: &Config, from_file: bool) -> anyhow::Result<(Router, 
         .merge(rask_link::router(linking));
     if let Some(routes) = smart_home {
         app = app.merge(routes);
+    }
+    if let Some(section) = &config.skill {
+        let skill = crate::custom_skill::skill(section, &store, home);
+        let verifier = crate::custom_skill::verifier(section)?;
+        app = app.nest("/alexa/skill", rask_skill::service::router(skill, verifier));
     }
     let proxies = config.trusted_proxies();
     if !proxies.is_empty() {
@@ -161,7 +181,7 @@ async fn smart_home(
     from_file: bool,
     store: &Store,
     validator: Option<rask_link::Validator>,
-) -> anyhow::Result<Option<(Router, rask_home::state::DeviceStates)>> {
+) -> anyhow::Result<Option<(Router, rask_home::state::DeviceStates, crate::custom_skill::Home)>> {
     let Some(alexa) = &config.alexa else {
         return Ok(None);
     };
@@ -228,6 +248,10 @@ async fn smart_home(
     );
     reporter.window = std::time::Duration::from_millis(alexa.change_report_window_ms);
     reporter.spawn();
+    let home = crate::custom_skill::Home {
+        triggers: Some(triggers.clone()),
+        publisher: publisher.clone(),
+    };
     let controller =
         rask_home::control::Controller::new(store.clone(), states.clone(), publisher, delivery.waker());
     {
@@ -256,6 +280,7 @@ async fn smart_home(
     Ok(Some((
         rask_home::router(endpoint).merge(rask_home::triggers::router(triggers)),
         states,
+        home,
     )))
 }
 

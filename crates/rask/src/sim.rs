@@ -135,6 +135,10 @@ enum Action {
         /// A slot value, NAME=VALUE; repeat for more.
         #[arg(long = "slot", value_name = "NAME=VALUE")]
         slots: Vec<String>,
+        /// Send a forgery instead, which the skill must refuse with 400: unsigned,
+        /// bad-signature, changed-body, old-timestamp, other-skill or bad-cert-url.
+        #[arg(long, value_name = "KIND")]
+        forge: Option<String>,
         #[command(flatten)]
         target: Target,
     },
@@ -427,6 +431,7 @@ async fn drive(action: Action) -> anyhow::Result<bool> {
             kind,
             intent,
             slots,
+            forge,
             target,
         } => {
             let mut slot_map = Map::new();
@@ -436,7 +441,10 @@ async fn drive(action: Action) -> anyhow::Result<bool> {
                     .with_context(|| format!("--slot is NAME=VALUE; got {s:?}"))?;
                 slot_map.insert(k.to_owned(), json!(v));
             }
-            let body = json!({"type": kind, "intent": intent, "slots": slot_map});
+            let mut body = json!({"type": kind, "intent": intent, "slots": slot_map});
+            if let Some(f) = forge {
+                body["forge"] = json!(f);
+            }
             (
                 target,
                 "POST",

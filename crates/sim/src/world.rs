@@ -382,6 +382,16 @@ impl World {
             .ok_or_else(|| WorldError::NoSkill(skill_id.to_owned()))
     }
 
+    /// Points a skill's custom-skill requests at `url` (the developer console's "Endpoint").
+    pub fn set_custom_endpoint(&mut self, skill_id: &str, url: &str) -> Result<(), WorldError> {
+        let skill = self
+            .skills
+            .get_mut(skill_id)
+            .ok_or_else(|| WorldError::NoSkill(skill_id.to_owned()))?;
+        skill.custom_endpoint = Some(url.to_owned());
+        Ok(())
+    }
+
     /// Removes a skill: tokens issued for it now get SKILL_NOT_FOUND_EXCEPTION.
     pub fn remove_skill(&mut self, skill_id: &str) -> Result<(), WorldError> {
         self.skills

@@ -1,0 +1,370 @@
+//! `[skill]`: a custom skill declared in rask.toml, hosted at `POST /alexa/skill` with no code:
+//! a launch speech, intents answered with speech (slot values put in by `{slot}`) and an
+//! optional action on the home side (press a configured doorbell, publish to an MQTT topic),
+//! help, stop and session end. Requests are verified as Amazon requires unless
+//! `verify_requests = false`, which every start warns about.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use rask_home::mqtt::MqttPublisher;
+use rask_home::triggers::Triggers;
+use rask_skill::verify::Verifier;
+use rask_skill::{HandlerError, HandlerInput, ResponseBuilder, Skill, StorePersistence};
+use rask_store::Store;
+use serde::Deserialize;
+
+use crate::config::ConfigError;
+
+/// `[skill]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkillSection {
+    /// The skill id (developer console: `amzn1.ask.skill.…`); requests for another are refused.
+    pub id: String,
+    /// What Alexa says when the skill is opened.
+    #[serde(default = "default_launch")]
+    pub launch: String,
+    /// What Alexa says if the user does not answer the launch (default: the help speech).
+    #[serde(default)]
+    pub reprompt: Option<String>,
+    /// The answer to "help" (`AMAZON.HelpIntent`).
+    #[serde(default = "default_help")]
+    pub help: String,
+    /// The answer to "stop" and "cancel"; ends the session.
+    #[serde(default = "default_stop")]
+    pub stop: String,
+    /// The answer to anything else (`AMAZON.FallbackIntent` and intents not listed).
+    #[serde(default = "default_fallback")]
+    pub fallback: String,
+    /// `[[skill.intents]]`.
+    #[serde(default)]
+    pub intents: Vec<IntentSection>,
+    /// Verify Amazon's signature, certificate and timestamp on every request (default true).
+    #[serde(default = "yes")]
+    pub verify_requests: bool,
+    /// Fetch signing certificate chains from here instead of Amazon (a `rask sim`'s URL).
+    #[serde(default)]
+    pub cert_mirror: Option<String>,
+    /// Also trust this PEM root for signing certificates (a `rask sim`'s
+    /// `/sim/signing-root.pem`).
+    #[serde(default)]
+    pub trust_root_file: Option<PathBuf>,
+    /// The same root given in memory (the embedded default's simulator).
+    #[serde(skip)]
+    pub trust_root_der: Option<Vec<u8>>,
+}
+
+/// `[[skill.intents]]`: one intent and its answer.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntentSection {
+    /// The intent's name in the interaction model, such as `RingIntent`.
+    pub name: String,
+    /// What Alexa says; `{slot}` is replaced by that slot's value.
+    pub say: String,
+    /// A slot's words when the user did not say it, by slot name.
+    #[serde(default)]
+    pub slot_defaults: BTreeMap<String, String>,
+    /// End the session after answering (default true).
+    #[serde(default = "yes")]
+    pub end_session: bool,
+    /// Press this `[[devices]]` doorbell: every linked user's Echo announces it.
+    #[serde(default)]
+    pub press: Option<String>,
+    /// Publish to the MQTT broker of `[mqtt]`.
+    #[serde(default)]
+    pub publish: Option<Publish>,
+}
+
+/// An MQTT message an intent publishes; `{slot}` works in both fields.
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Publish {
+    /// The topic.
+    pub topic: String,
+    /// The payload.
+    #[serde(default)]
+    pub payload: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_launch() -> String {
+    "Welcome. What would you like to do?".into()
+}
+
+fn default_help() -> String {
+    "You can ask me to do what this skill was set up for, or say stop.".into()
+}
+
+fn default_stop() -> String {
+    "Goodbye.".into()
+}
+
+fn default_fallback() -> String {
+    "Sorry, I cannot help with that. Say help to hear what I can do.".into()
+}
+
+fn err(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.into(),
+        problem: problem.into(),
+    }
+}
+
+/// Every problem of `[skill]`, each naming its key. `doorbells` are the configured doorbells'
+/// ids; `mqtt` and `alexa`: whether those sections are there.
+pub fn check(s: &SkillSection, doorbells: &[&str], mqtt: bool, alexa: bool) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    if !s.id.starts_with("amzn1.ask.skill.") && !s.id.starts_with("amzn1.echo-sdk-ams.app.") {
+        errors.push(err(
+            "skill.id",
+            format!("{:?} is not a skill id (amzn1.ask.skill.…)", s.id),
+        ));
+    }
+    if let Some(m) = &s.cert_mirror
+        && !(m.starts_with("http://") || m.starts_with("https://"))
+    {
+        errors.push(err("skill.cert_mirror", format!("{m:?} is not an http(s) URL")));
+    }
+    for (field, text) in [
+        ("launch", &s.launch),
+        ("help", &s.help),
+        ("stop", &s.stop),
+        ("fallback", &s.fallback),
+    ] {
+        if text.trim().is_empty() {
+            errors.push(err(format!("skill.{field}"), "must say something"));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, intent) in s.intents.iter().enumerate() {
+        let key = |k: &str| format!("skill.intents[{i}].{k}");
+        if intent.name.is_empty()
+            || !intent
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._".contains(c))
+        {
+            errors.push(err(
+                key("name"),
+                format!("{:?} is not an intent name", intent.name),
+            ));
+        }
+        if !seen.insert(intent.name.as_str()) {
+            errors.push(err(key("name"), format!("{} is listed twice", intent.name)));
+        }
+        if intent.say.trim().is_empty() {
+            errors.push(err(key("say"), "must say something"));
+        }
+        if let Some(d) = &intent.press {
+            if !alexa {
+                errors.push(err(
+                    key("press"),
+                    "pressing a doorbell needs [alexa] (docs/config.md)",
+                ));
+            } else if !doorbells.contains(&d.as_str()) {
+                errors.push(err(
+                    key("press"),
+                    format!("{d:?} is not a [[devices]] doorbell (kind = \"doorbell\")"),
+                ));
+            }
+        }
+        if let Some(p) = &intent.publish {
+            if !mqtt {
+                errors.push(err(key("publish"), "publishing needs [mqtt] (docs/config.md)"));
+            }
+            if p.topic.is_empty() || p.topic.contains(['+', '#']) {
+                errors.push(err(
+                    key("publish.topic"),
+                    format!("{:?} is not a topic one can publish to", p.topic),
+                ));
+            }
+        }
+    }
+    errors
+}
+
+/// `text` with each `{slot}` replaced by the slot's value, its default, or nothing.
+fn fill(text: &str, input: &HandlerInput, defaults: &BTreeMap<String, String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}').map(|c| open + c) else {
+            break;
+        };
+        out.push_str(&rest[..open]);
+        let slot = &rest[open + 1..close];
+        let value = input
+            .slot_value(slot)
+            .or_else(|| defaults.get(slot).map(String::as_str))
+            .unwrap_or("");
+        // A value is what the user said: cut, so that a long utterance cannot make a long topic.
+        out.push_str(&rask_model::limits::cut_to(value, 100));
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// What an intent can do at home.
+#[derive(Clone, Default)]
+pub struct Home {
+    /// Presses doorbells.
+    pub triggers: Option<Triggers>,
+    /// Publishes to the broker.
+    pub publisher: Option<MqttPublisher>,
+}
+
+/// The skill `s` declares, its persistent data in `store`.
+pub fn skill(s: &SkillSection, store: &Store, home: Home) -> Skill {
+    let speak = |text: String, end: bool| {
+        move |_: HandlerInput| {
+            let text = text.clone();
+            async move { Ok::<_, HandlerError>(ResponseBuilder::new().speak(text).end_session(Some(end))) }
+        }
+    };
+    let reprompt = s.reprompt.clone().unwrap_or_else(|| s.help.clone());
+    let (launch, help) = (s.launch.clone(), s.help.clone());
+    let mut b = Skill::builder()
+        .skill_id(s.id.clone())
+        .persistence(StorePersistence::new(store.clone(), s.id.clone()))
+        .on_launch(move |_: HandlerInput| {
+            let (launch, reprompt) = (launch.clone(), reprompt.clone());
+            async move { Ok(ResponseBuilder::new().speak(launch).reprompt(reprompt)) }
+        })
+        .on_intent("AMAZON.HelpIntent", move |_: HandlerInput| {
+            let help = help.clone();
+            async move { Ok(ResponseBuilder::new().speak(help.clone()).reprompt(help)) }
+        })
+        .on_intent("AMAZON.StopIntent", speak(s.stop.clone(), true))
+        .on_intent("AMAZON.CancelIntent", speak(s.stop.clone(), true))
+        .on_session_ended(|_| async { Ok(ResponseBuilder::new()) });
+    for intent in &s.intents {
+        let (say, defaults, end) = (
+            intent.say.clone(),
+            intent.slot_defaults.clone(),
+            intent.end_session,
+        );
+        let (press, publish) = (intent.press.clone(), intent.publish.clone());
+        let home = home.clone();
+        b = b.on_intent(intent.name.clone(), move |input: HandlerInput| {
+            let (say, defaults, press, publish, home) = (
+                say.clone(),
+                defaults.clone(),
+                press.clone(),
+                publish.clone(),
+                home.clone(),
+            );
+            async move {
+                if let (Some(device), Some(t)) = (&press, &home.triggers) {
+                    t.press(device).await?;
+                }
+                if let (Some(p), Some(m)) = (&publish, &home.publisher) {
+                    m.publish(
+                        &fill(&p.topic, &input, &defaults),
+                        fill(&p.payload, &input, &defaults),
+                    )
+                    .await?;
+                }
+                let b = ResponseBuilder::new().speak(fill(&say, &input, &defaults));
+                Ok(if end {
+                    b.end_session(Some(true))
+                } else {
+                    b.reprompt("What else?")
+                })
+            }
+        });
+    }
+    let fallback = s.fallback.clone();
+    b.fallback(move |_: HandlerInput| {
+        let fallback = fallback.clone();
+        async move {
+            Ok(ResponseBuilder::new()
+                .speak(fallback)
+                .reprompt("Say help to hear what I can do."))
+        }
+    })
+    .build()
+}
+
+/// The warning every start gives when verification is off.
+pub const UNVERIFIED: &str = "WARNING skill.verify_requests = false: /alexa/skill answers requests that are \
+     not Amazon's; use it only behind something that verifies them";
+
+/// The verifier `s` asks for, or `None` when verification is off ([`UNVERIFIED`]).
+pub fn verifier(s: &SkillSection) -> anyhow::Result<Option<Verifier>> {
+    if !s.verify_requests {
+        return Ok(None);
+    }
+    let mut v = Verifier::amazon();
+    if let Some(der) = &s.trust_root_der {
+        v = v.trust_root(der).context("skill: the simulator's signing root")?;
+    }
+    if let Some(path) = &s.trust_root_file {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("skill.trust_root_file: cannot read {}", path.display()))?;
+        let roots: Vec<_> = rustls_pemfile::certs(&mut &pem[..])
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("skill.trust_root_file: {} is not PEM", path.display()))?;
+        anyhow::ensure!(
+            !roots.is_empty(),
+            "skill.trust_root_file: {} holds no certificate",
+            path.display()
+        );
+        for r in roots {
+            v = v
+                .trust_root(&r)
+                .with_context(|| format!("skill.trust_root_file: {}", path.display()))?;
+        }
+    }
+    if let Some(m) = &s.cert_mirror {
+        v = v.mirror(m.parse().context("skill.cert_mirror")?);
+    }
+    Ok(Some(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(toml_text: &str) -> SkillSection {
+        toml::from_str(toml_text).unwrap()
+    }
+
+    #[test]
+    fn each_problem_names_its_key() {
+        let s = section(
+            r#"
+            id = "my-skill"
+            [[intents]]
+            name = "Ring Intent"
+            say = ""
+            press = "garage"
+            [[intents]]
+            name = "LightIntent"
+            say = "ok"
+            publish = { topic = "home/#" }
+            "#,
+        );
+        let errors: Vec<String> = check(&s, &["front-door"], false, true)
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                "skill.id: \"my-skill\" is not a skill id (amzn1.ask.skill.…)",
+                "skill.intents[0].name: \"Ring Intent\" is not an intent name",
+                "skill.intents[0].say: must say something",
+                "skill.intents[0].press: \"garage\" is not a [[devices]] doorbell (kind = \"doorbell\")",
+                "skill.intents[1].publish: publishing needs [mqtt] (docs/config.md)",
+                "skill.intents[1].publish.topic: \"home/#\" is not a topic one can publish to",
+            ]
+        );
+    }
+}
