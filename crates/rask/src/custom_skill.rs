@@ -308,19 +308,9 @@ pub fn verifier(s: &SkillSection) -> anyhow::Result<Option<Verifier>> {
     if let Some(path) = &s.trust_root_file {
         let pem = std::fs::read(path)
             .with_context(|| format!("skill.trust_root_file: cannot read {}", path.display()))?;
-        let roots: Vec<_> = rustls_pemfile::certs(&mut &pem[..])
-            .collect::<Result<_, _>>()
-            .with_context(|| format!("skill.trust_root_file: {} is not PEM", path.display()))?;
-        anyhow::ensure!(
-            !roots.is_empty(),
-            "skill.trust_root_file: {} holds no certificate",
-            path.display()
-        );
-        for r in roots {
-            v = v
-                .trust_root(&r)
-                .with_context(|| format!("skill.trust_root_file: {}", path.display()))?;
-        }
+        v = v
+            .trust_root_pem(&pem)
+            .with_context(|| format!("skill.trust_root_file: {}", path.display()))?;
     }
     if let Some(m) = &s.cert_mirror {
         v = v.mirror(m.parse().context("skill.cert_mirror")?);

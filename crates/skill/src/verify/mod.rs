@@ -141,6 +141,21 @@ impl Verifier {
         Ok(self)
     }
 
+    /// Also trusts every certificate in `pem` as a root, such as a simulator's
+    /// `/sim/signing-root.pem`.
+    pub fn trust_root_pem(mut self, pem: &[u8]) -> Result<Self, VerifyError> {
+        let roots: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut &pem[..])
+            .collect::<Result<_, _>>()
+            .map_err(|_| VerifyError::NoCertificate)?;
+        if roots.is_empty() {
+            return Err(VerifyError::NoCertificate);
+        }
+        for root in roots {
+            self = self.trust_root(&root)?;
+        }
+        Ok(self)
+    }
+
     /// Trusts only the given roots (DER), and not the public web's.
     pub fn only_roots(mut self, ders: &[Vec<u8>]) -> Result<Self, VerifyError> {
         self.roots = Arc::new(Vec::new());
