@@ -271,7 +271,12 @@ pub async fn run() -> anyhow::Result<bool> {
     step("F1 account linked: Alexa signed in on rask's login page, consented, and got tokens");
 
     let grant = rask_sim::drivers::smarthome::accept_grant(&demo.sim, &demo.skill_id, USER).await?;
-    anyhow::ensure!(grant.valid, "F2 AcceptGrant failed: {}", grant.received);
+    anyhow::ensure!(
+        grant.valid && grant.error.is_none(),
+        "F2 AcceptGrant failed: {} {}",
+        grant.error.unwrap_or_default(),
+        grant.received
+    );
     step("F2 AcceptGrant: rask exchanged the grant code at LWA and sealed the user's tokens");
 
     let spec = serde_json::from_value(json!({"namespace": "Alexa.Discovery", "name": "Discover"}))?;

@@ -340,6 +340,15 @@ impl World {
                 })?;
             }
         }
+        // Amazon's LWA client ids are unique: two skills with one would be told apart at random.
+        if let Some(id) = &r.lwa_client_id
+            && let Some(other) = self.skills.values().find(|s| &s.lwa_client_id == id)
+        {
+            return Err(WorldError::Invalid(format!(
+                "lwaClientId {id:?} is already skill {}'s; each skill has its own LWA client",
+                other.skill_id
+            )));
+        }
         let skill_id = format!("amzn1.ask.skill.{}", uuid::Uuid::new_v4());
         let vendor_id = r.vendor_id.unwrap_or_else(|| {
             format!(

@@ -109,6 +109,10 @@ fn request_base(kind: &str, locale: &str) -> Value {
     })
 }
 
+fn invalid(why: String) -> DriverError {
+    DriverError::World(crate::world::WorldError::Invalid(why))
+}
+
 /// Sends a request in the user's session with the skill, opening one where needed.
 pub async fn send(
     sim: &Sim,
@@ -142,17 +146,40 @@ pub async fn send(
                 .iter()
                 .map(|(k, v)| {
                     let value = v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
-                    (
-                        k.clone(),
-                        json!({"name": k, "value": value, "confirmationStatus": "NONE"}),
-                    )
+                    // A slot the user did not fill has no value at all, as Alexa sends it.
+                    let slot = if value.is_empty() {
+                        json!({"name": k, "confirmationStatus": "NONE"})
+                    } else {
+                        json!({"name": k, "value": value, "confirmationStatus": "NONE"})
+                    };
+                    (k.clone(), slot)
                 })
                 .collect();
             request["dialogState"] = json!("STARTED");
             request["intent"] = json!({"name": name, "confirmationStatus": "NONE", "slots": slots});
         }
         "SessionEndedRequest" => {
-            request["reason"] = json!(spec.reason.clone().unwrap_or_else(|| "USER_INITIATED".into()));
+            let reason = spec.reason.clone().unwrap_or_else(|| "USER_INITIATED".into());
+            if !["USER_INITIATED", "ERROR", "EXCEEDED_MAX_REPROMPTS"].contains(&reason.as_str()) {
+                return Err(invalid(format!(
+                    "reason {reason:?}: Alexa ends a session for USER_INITIATED, ERROR or EXCEEDED_MAX_REPROMPTS"
+                )));
+            }
+            let open = sim
+                .world()
+                .enablement(skill_id, user)
+                .is_ok_and(|e| e.session.is_some());
+            if !open {
+                return Err(invalid(
+                    "there is no open session to end: Alexa sends SessionEndedRequest only for one (send a LaunchRequest first)".into(),
+                ));
+            }
+            if reason == "ERROR" {
+                // Alexa says what went wrong with the skill's last response.
+                request["error"] =
+                    json!({"type": "INVALID_RESPONSE", "message": "The skill's response could not be used."});
+            }
+            request["reason"] = json!(reason);
         }
         other => {
             return Err(DriverError::World(crate::world::WorldError::Invalid(format!(

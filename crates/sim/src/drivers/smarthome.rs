@@ -90,7 +90,17 @@ pub async fn accept_grant(sim: &Sim, skill_id: &str, user: &str) -> Result<Excha
         "payload": {"grant": {"type": "OAuth2.AuthorizationCode", "code": code},
                     "grantee": {"type": "BearerToken", "token": token}}
     }});
-    exchange(sim, skill_id, user, directive).await
+    let mut ex = exchange(sim, skill_id, user, directive).await?;
+    // A well-formed refusal is a valid answer, and still a failed grant: say so.
+    if ex.error.is_none() && ex.received["event"]["header"]["name"] == "ErrorResponse" {
+        let p = &ex.received["event"]["payload"];
+        ex.error = Some(format!(
+            "the skill refused the grant: {}: {}",
+            p["type"].as_str().unwrap_or("?"),
+            p["message"].as_str().unwrap_or("")
+        ));
+    }
+    Ok(ex)
 }
 
 async fn exchange(sim: &Sim, skill_id: &str, user: &str, sent: Value) -> Result<Exchange, DriverError> {

@@ -229,3 +229,80 @@ async fn custom_requests_keep_a_session() {
     let (s, _) = h.post(&path, json!({"type": "CanFulfillIntentRequest"})).await;
     assert_eq!(s, 400);
 }
+
+#[tokio::test]
+async fn session_ends_and_slots_are_sent_as_alexa_sends_them() {
+    let h = Harness::start().await;
+    h.link("alice", PASSWORD).await;
+    let path = format!("/sim/skills/{}/users/alice/requests", h.skill_id);
+    // No open session: Alexa sends no SessionEndedRequest.
+    let (s, e) = h.post(&path, json!({"type": "SessionEndedRequest"})).await;
+    assert_eq!(s, 400, "{e}");
+    let (_, launch) = h.post(&path, json!({"type": "LaunchRequest"})).await;
+    assert_eq!(launch["valid"], true, "{launch:#}");
+    // A slot the user left empty has no value.
+    let (_, turn) = h
+        .post(
+            &path,
+            json!({"type": "IntentRequest", "intent": "CountIntent", "slots": {"n": ""}}),
+        )
+        .await;
+    assert_eq!(
+        turn["sent"]["request"]["intent"]["slots"]["n"],
+        json!({"name": "n", "confirmationStatus": "NONE"})
+    );
+    // A reason Alexa never sends is refused; ERROR carries its error object.
+    let (s, e) = h
+        .post(&path, json!({"type": "SessionEndedRequest", "reason": "BORED"}))
+        .await;
+    assert_eq!(s, 400, "{e}");
+    let (_, ended) = h
+        .post(&path, json!({"type": "SessionEndedRequest", "reason": "ERROR"}))
+        .await;
+    assert_eq!(ended["sent"]["request"]["reason"], "ERROR");
+    assert_eq!(ended["sent"]["request"]["error"]["type"], "INVALID_RESPONSE");
+    assert_eq!(ended["sent"]["session"]["new"], false);
+}
+
+#[tokio::test]
+async fn a_second_skill_with_the_same_lwa_client_id_is_refused() {
+    let h = Harness::start().await;
+    let (s, body) = h
+        .post(
+            "/sim/skills",
+            json!({"customEndpoint": "http://127.0.0.1:9/a", "lwaClientId": h.lwa.0}),
+        )
+        .await;
+    assert_eq!(s, 400, "{body}");
+    assert!(
+        body.to_string().contains("each skill has its own LWA client"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_grant_the_skill_refuses_is_said_to_have_failed() {
+    let h = Harness::start().await;
+    h.link("alice", PASSWORD).await;
+    // The skill's code exchange at LWA fails: it answers AcceptGrant with an ErrorResponse.
+    let (s, _) = h
+        .post("/sim/faults", json!({"target": "lwa", "status": 500, "count": 5}))
+        .await;
+    assert_eq!(s, 201);
+    let (_, grant) = h
+        .post(
+            &format!("/sim/skills/{}/users/alice/grant", h.skill_id),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        grant["received"]["event"]["header"]["name"], "ErrorResponse",
+        "{grant:#}"
+    );
+    assert!(
+        grant["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("the skill refused the grant: ACCEPT_GRANT_FAILED")),
+        "{grant:#}"
+    );
+}
