@@ -36,10 +36,15 @@ pub fn router(skill: Skill, verifier: Option<Verifier>) -> Router {
         .with_state(Hosted { skill, verifier })
 }
 
+/// 400, with the reason in the log only: the caller learns nothing about this server (a
+/// mirror's address, say) from the answer.
 fn refuse(why: impl std::fmt::Display) -> Response {
-    let why = why.to_string();
     tracing::warn!("a custom-skill request was refused: {why}");
-    (StatusCode::BAD_REQUEST, why).into_response()
+    (
+        StatusCode::BAD_REQUEST,
+        "refused: not a valid Alexa request for this skill",
+    )
+        .into_response()
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -56,20 +61,39 @@ async fn endpoint(State(h): State<Hosted>, headers: HeaderMap, body: Bytes) -> R
     }
     let envelope: RequestEnvelope = match serde_json::from_slice(&body) {
         Ok(e) => e,
-        Err(e) => return refuse(format!("not an Alexa request: {}", logged(&e.to_string()))),
+        // Where and what kind, not serde's message, which quotes the body.
+        Err(e) => {
+            return refuse(format!(
+                "not an Alexa request: {:?} error at line {} column {}",
+                e.classify(),
+                e.line(),
+                e.column()
+            ));
+        }
     };
     if let Some(v) = &h.verifier
         && let Err(e) = v.check_timestamp(&envelope)
     {
         return refuse(e);
     }
-    if let Some(id) = h.skill.skill_id()
-        && envelope.application_id() != id
-    {
-        return refuse(format!(
-            "the request is for skill {}, not this one",
-            logged(envelope.application_id())
-        ));
+    match h.skill.skill_id() {
+        Some(id) => {
+            let session_app = envelope
+                .session
+                .as_ref()
+                .map(|s| s.application.application_id.as_str());
+            if envelope.application_id() != id || session_app.is_some_and(|s| s != id) {
+                return refuse(format!(
+                    "the request is for skill {}, not this one",
+                    logged(envelope.application_id())
+                ));
+            }
+        }
+        // Verified but for any skill: another skill's genuine requests would be answered.
+        None if h.verifier.is_some() => {
+            return refuse("this skill has no skill id: set one with Skill::builder().skill_id(...)");
+        }
+        None => {}
     }
     let answer = h.skill.invoke(envelope).await;
     ([(header::CONTENT_TYPE, "application/json")], answer.bytes).into_response()
@@ -205,9 +229,28 @@ mod tests {
         for (what, b, h, why) in cases {
             let (status, text) = post(&url, b, &h).await;
             assert_eq!(status, 400, "{what}: {text}");
-            assert!(text.contains(why), "{what}: {text}");
+            // The reason is logged, never told to the caller.
+            assert_eq!(
+                text, "refused: not a valid Alexa request for this skill",
+                "{what} ({why})"
+            );
         }
         assert_eq!(ran.load(Ordering::SeqCst), 1, "no handler ran for any of them");
+    }
+
+    #[tokio::test]
+    async fn a_verified_skill_without_an_id_answers_no_one() {
+        let skill = Skill::builder()
+            .on_launch(|_: HandlerInput| async { Ok(ResponseBuilder::new().speak("anyone")) })
+            .build();
+        let p = pki(crate::verify::SIGNER_NAME, CA_KEY, SIGNER_KEY);
+        let v = verifier(&p, at(2026, 6, 1)).await.0;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router(skill, Some(v))).await });
+        let b = body("amzn1.ask.skill.anyone", "2026-06-01T00:00:10Z");
+        let (status, _) = post(&url, b.clone(), &signed(&b)).await;
+        assert_eq!(status, 400, "a genuine request for another skill");
     }
 
     #[tokio::test]

@@ -24,6 +24,10 @@ pub enum CertUrlError {
     /// Outside `/echo.api/`.
     #[error("SignatureCertChainUrl's path must start with /echo.api/, it is {0}")]
     Path(String),
+    /// A user name, query or fragment, which Amazon's URLs never have: each would make the
+    /// same chain another cache entry.
+    #[error("SignatureCertChainUrl must have no user name, query or fragment")]
+    Extra,
 }
 
 /// Checks `raw` against Amazon's rules, and returns it parsed (with its path normalised).
@@ -43,6 +47,13 @@ pub fn check(raw: &str) -> Result<Url, CertUrlError> {
     }
     if !url.path().starts_with("/echo.api/") {
         return Err(CertUrlError::Path(cut(url.path())));
+    }
+    if !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(CertUrlError::Extra);
     }
     Ok(url)
 }
@@ -105,6 +116,26 @@ mod tests {
             (
                 "https://s3.amazonaws.com/echo.api",
                 CertUrlError::Path("/echo.api".into()),
+            ),
+            (
+                "https://s3.amazonaws.com/echo.api/echo-api-cert.pem?n=1",
+                CertUrlError::Extra,
+            ),
+            (
+                "https://s3.amazonaws.com/echo.api/echo-api-cert.pem#1",
+                CertUrlError::Extra,
+            ),
+            (
+                "https://me@s3.amazonaws.com/echo.api/echo-api-cert.pem",
+                CertUrlError::Extra,
+            ),
+            (
+                "https://s3.amazonaws.com@evil.com/echo.api/echo-api-cert.pem",
+                CertUrlError::Host("evil.com".into()),
+            ),
+            (
+                "https://s3.amazonaws.com./echo.api/echo-api-cert.pem",
+                CertUrlError::Host("s3.amazonaws.com.".into()),
             ),
             ("not a url", CertUrlError::NotAUrl),
             ("", CertUrlError::NotAUrl),

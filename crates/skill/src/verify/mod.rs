@@ -45,6 +45,10 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
 /// How many chains are cached (Amazon uses one or two at a time).
 const CACHE_ENTRIES: usize = 16;
 
+/// How many chains are fetched at once: a fetch happens before anything is authenticated, so
+/// strangers must not be able to make this server fetch without end.
+const CONCURRENT_FETCHES: usize = 4;
+
 /// Why a request was refused. The message never holds the body.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum VerifyError {
@@ -102,6 +106,7 @@ pub struct Verifier {
     mirror: Option<Url>,
     clock: Clock,
     cache: Arc<Mutex<HashMap<String, Arc<Verified>>>>,
+    fetches: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -128,7 +133,15 @@ impl Verifier {
             mirror: None,
             clock: Arc::new(SystemTime::now),
             cache: Default::default(),
+            fetches: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_FETCHES)),
         }
+    }
+
+    /// A cache of its own: what was verified under other roots, or fetched from elsewhere,
+    /// must not be taken as verified under these settings.
+    fn fresh_cache(mut self) -> Self {
+        self.cache = Default::default();
+        self
     }
 
     /// Also trusts this root (DER), such as the simulator's CA.
@@ -138,7 +151,7 @@ impl Verifier {
             .map_err(|e| VerifyError::Untrusted(format!("the extra root cannot be read: {e}")))?
             .to_owned();
         Arc::make_mut(&mut self.roots).push(anchor);
-        Ok(self)
+        Ok(self.fresh_cache())
     }
 
     /// Also trusts every certificate in `pem` as a root, such as a simulator's
@@ -159,6 +172,7 @@ impl Verifier {
     /// Trusts only the given roots (DER), and not the public web's.
     pub fn only_roots(mut self, ders: &[Vec<u8>]) -> Result<Self, VerifyError> {
         self.roots = Arc::new(Vec::new());
+        self = self.fresh_cache();
         for der in ders {
             self = self.trust_root(der)?;
         }
@@ -169,7 +183,7 @@ impl Verifier {
     /// simulator serves its chain so). The URL rules are still checked on the original.
     pub fn mirror(mut self, mirror: Url) -> Self {
         self.mirror = Some(mirror);
-        self
+        self.fresh_cache()
     }
 
     /// Tells the time with `clock`.
@@ -181,7 +195,7 @@ impl Verifier {
     /// Fetches chains with `client` (its timeout should stay well inside Alexa's 8 s).
     pub fn client(mut self, client: reqwest::Client) -> Self {
         self.client = client;
-        self
+        self.fresh_cache()
     }
 
     /// Checks the signature headers against the raw body.
@@ -234,13 +248,23 @@ impl Verifier {
         if let Some(v) = self.cache_lock().get(&key).filter(|v| v.until > now) {
             return Ok(v.clone());
         }
-        let pem = self.fetch(url).await?;
+        let pem = {
+            let _turn = self
+                .fetches
+                .acquire()
+                .await
+                .map_err(|_| VerifyError::Fetch("the verifier is shutting down".into()))?;
+            self.fetch(url).await?
+        };
         let verified = Arc::new(self.verify_chain(&pem, now)?);
         let mut cache = self.cache_lock();
         if cache.len() >= CACHE_ENTRIES {
             cache.retain(|_, v| v.until > now);
-            if cache.len() >= CACHE_ENTRIES {
-                cache.clear();
+            // Still full: the entry that expires first goes, not Amazon's current chain too.
+            if cache.len() >= CACHE_ENTRIES
+                && let Some(first) = cache.iter().min_by_key(|(_, v)| v.until).map(|(k, _)| k.clone())
+            {
+                cache.remove(&first);
             }
         }
         cache.insert(key, verified.clone());
@@ -298,8 +322,9 @@ impl Verifier {
         let name = ServerName::try_from(SIGNER_NAME).map_err(|_| VerifyError::WrongName)?;
         end.verify_is_valid_for_subject_name(&name)
             .map_err(|_| VerifyError::WrongName)?;
-        // Valid until the first certificate of the chain expires (webpki has checked each is
-        // valid now).
+        // Kept until the first certificate in the file expires: never longer than the chain
+        // webpki verified (a certificate whose date cannot be read counts as expiring now,
+        // which costs a fetch per request, never a pass).
         let until = certs
             .iter()
             .map(|c| der::not_after(c).unwrap_or(now))

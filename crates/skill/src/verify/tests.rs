@@ -178,3 +178,23 @@ fn timestamps_within_150_seconds_and_an_hour_for_skill_events() {
         Err(VerifyError::TimestampUnreadable)
     );
 }
+
+#[tokio::test]
+async fn a_stricter_clone_does_not_inherit_what_was_verified_under_wider_roots() {
+    let p = pki(SIGNER_NAME, CA_KEY, SIGNER_KEY);
+    let (wide, _) = verifier(&p, at(2026, 6, 1)).await;
+    let body = b"{}";
+    let sig = sign(SIGNER_KEY, body);
+    wide.verify_signature(Some(CERT_URL), Some(&sig), body)
+        .await
+        .unwrap();
+    let other = pki(SIGNER_NAME, STRANGER_KEY, SIGNER_KEY);
+    let strict = wide
+        .clone()
+        .only_roots(std::slice::from_ref(&other.ca_der))
+        .unwrap();
+    assert!(matches!(
+        strict.verify_signature(Some(CERT_URL), Some(&sig), body).await,
+        Err(VerifyError::Untrusted(_))
+    ));
+}
