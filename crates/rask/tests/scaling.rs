@@ -275,7 +275,14 @@ async fn three_instances_behind_haproxy_lose_nothing_when_one_is_killed() {
         answered.load(Ordering::Relaxed),
         failed.len()
     );
-    assert_eq!(ids.len(), accepted, "every accepted press is delivered, once");
+    // A press whose answer was lost when its instance died may have been stored first: the
+    // caller saw it refused, and it is delivered all the same. So every accepted press is
+    // delivered, and at most the refused ones besides.
+    assert!(
+        ids.len() >= accepted && ids.len() <= accepted + refused,
+        "every accepted press is delivered, once: {} delivered, {accepted} accepted, {refused} refused",
+        ids.len()
+    );
     // Only what the dead instance had in flight can go twice: presses accepted in the last
     // second before the kill, at most.
     let in_flight = accepted_at
