@@ -13,7 +13,6 @@ use crate::Sim;
 use crate::faults::Target;
 use crate::http;
 use crate::log::Entry;
-use crate::messaging::error;
 use crate::region::Region;
 
 /// `GET /v1/endpoints`.
@@ -58,4 +57,23 @@ fn refuse(sim: &Sim, entry: Entry, status: u16, message: &str) -> Response {
     entry.status = status;
     sim.world().log.push(entry);
     error(status, message)
+}
+
+/// `{"code", "message"}`: Amazon's model for this API has `code` as a string, "a domain
+/// specific error code" (Skill Messaging's has a number). Amazon names no values; the sim's
+/// are the status's name (docs/sim.md).
+pub fn error(status: u16, message: &str) -> Response {
+    let code = match status {
+        400 => "INVALID_REQUEST",
+        401 => "UNAUTHORIZED",
+        403 => "FORBIDDEN",
+        429 => "TOO_MANY_REQUESTS",
+        500 => "INTERNAL_SERVER_ERROR",
+        503 => "SERVICE_UNAVAILABLE",
+        _ => "ERROR",
+    };
+    http::json(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        &json!({"code": code, "message": message}),
+    )
 }

@@ -35,6 +35,32 @@ pub async fn post_token(State(sim): State<Sim>, headers: HeaderMap, body: Bytes)
         return answer(&sim, status, Err(err), false, &body, Some("fault injected"));
     }
     let basic = http::basic(&headers);
+    // A JSON body would parse as a form of one odd key, and then lack credentials: say what
+    // is really wrong with it.
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
+    let not_form = content_type
+        .as_deref()
+        .is_some_and(|t| t != "application/x-www-form-urlencoded")
+        || body
+            .trim_ascii_start()
+            .first()
+            .is_some_and(|b| matches!(b, b'{' | b'['));
+    if not_form {
+        let err = TokenError::new(
+            OAuthErrorCode::InvalidRequest,
+            "The request body is not a form: send application/x-www-form-urlencoded",
+        );
+        return answer(&sim, 400, Err(err), false, &body, None);
+    }
     let request: TokenRequest = match serde_urlencoded::from_bytes(&body) {
         Ok(r) => r,
         Err(e) => {

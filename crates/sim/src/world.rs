@@ -213,6 +213,9 @@ pub struct SessionState {
     pub attributes: serde_json::Map<String, Value>,
     /// Whether the next request is the session's first.
     pub new: bool,
+    /// The intent whose dialog the skill continued with a `Dialog.*` directive in its last
+    /// answer: its next IntentRequest is `IN_PROGRESS`, any other `STARTED`.
+    pub dialog: Option<String>,
 }
 
 /// Whom an LWA access token speaks for.

@@ -155,7 +155,6 @@ pub async fn send(
                     (k.clone(), slot)
                 })
                 .collect();
-            request["dialogState"] = json!("STARTED");
             request["intent"] = json!({"name": name, "confirmationStatus": "NONE", "slots": slots});
         }
         "SessionEndedRequest" => {
@@ -195,9 +194,18 @@ pub async fn send(
                 session_id: format!("amzn1.echo-api.session.{}", uuid::Uuid::new_v4()),
                 attributes: Map::new(),
                 new: true,
+                dialog: None,
             });
         }
         let s = e.session.clone().expect("just ensured");
+        if let Some(intent) = spec.intent.as_deref().filter(|_| spec.kind == "IntentRequest") {
+            let state = if s.dialog.as_deref() == Some(intent) {
+                "IN_PROGRESS"
+            } else {
+                "STARTED"
+            };
+            request["dialogState"] = json!(state);
+        }
         json!({
             "new": s.new, "sessionId": s.session_id,
             "application": {"applicationId": skill_id},
@@ -236,9 +244,29 @@ pub async fn send(
             if let Some(a) = ex.received["sessionAttributes"].as_object() {
                 s.attributes = a.clone();
             }
+            s.dialog = dialog_continued(spec, &ex.received);
         }
     }
     Ok(ex)
+}
+
+/// The intent whose dialog `answer` continues: the one a `Dialog.Delegate`, `ElicitSlot`,
+/// `ConfirmSlot` or `ConfirmIntent` names in `updatedIntent`, else the request's own.
+fn dialog_continued(spec: &RequestSpec, answer: &Value) -> Option<String> {
+    const DIALOG: [&str; 4] = [
+        "Dialog.Delegate",
+        "Dialog.ElicitSlot",
+        "Dialog.ConfirmSlot",
+        "Dialog.ConfirmIntent",
+    ];
+    let directive = answer["response"]["directives"]
+        .as_array()?
+        .iter()
+        .find(|d| d["type"].as_str().is_some_and(|t| DIALOG.contains(&t)))?;
+    directive["updatedIntent"]["name"]
+        .as_str()
+        .map(str::to_owned)
+        .or_else(|| spec.intent.clone().filter(|_| spec.kind == "IntentRequest"))
 }
 
 /// Delivers one Skill Messaging message as `Messaging.MessageReceived`: no session, the linked

@@ -260,6 +260,15 @@ async fn custom(State(s): State<Shared>, Json(v): Json<Value>) -> Response {
         Some("IntentRequest") if v["request"]["intent"]["name"] == "AMAZON.StopIntent" => {
             ResponseEnvelope::speak("Bye").end_session()
         }
+        // A dialog the skill hands back to Alexa until the user says "done".
+        Some("IntentRequest")
+            if v["request"]["intent"]["name"] == "BookIntent"
+                && v["request"]["intent"]["slots"]["done"]["value"].is_null() =>
+        {
+            serde_json::from_value(json!({"version": "1.0", "sessionAttributes": attrs,
+                "response": {"directives": [{"type": "Dialog.Delegate"}], "shouldEndSession": false}}))
+            .unwrap()
+        }
         Some("IntentRequest") => {
             ResponseEnvelope::ask(format!("Turn {count}"), "More?").with_session_attributes(attrs)
         }

@@ -1,7 +1,7 @@
 //! The drivers, against the test skill: account linking through real HTML pages, AcceptGrant,
 //! directives with verdicts, and custom-skill sessions.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::common::{Harness, PASSWORD};
 
@@ -262,6 +262,37 @@ async fn session_ends_and_slots_are_sent_as_alexa_sends_them() {
     assert_eq!(ended["sent"]["request"]["reason"], "ERROR");
     assert_eq!(ended["sent"]["request"]["error"]["type"], "INVALID_RESPONSE");
     assert_eq!(ended["sent"]["session"]["new"], false);
+}
+
+#[tokio::test]
+async fn dialog_state_follows_the_dialog() {
+    let h = Harness::start().await;
+    h.link("alice", PASSWORD).await;
+    let path = format!("/sim/skills/{}/users/alice/requests", h.skill_id);
+    h.post(&path, json!({"type": "LaunchRequest"})).await;
+    let state = |ex: &Value| ex["sent"]["request"]["dialogState"].clone();
+    let (_, first) = h
+        .post(&path, json!({"type": "IntentRequest", "intent": "BookIntent"}))
+        .await;
+    assert_eq!(state(&first), "STARTED", "{first:#}");
+    // The skill delegated: the next turn of the same intent is in progress.
+    let (_, second) = h
+        .post(
+            &path,
+            json!({"type": "IntentRequest", "intent": "BookIntent", "slots": {"done": "yes"}}),
+        )
+        .await;
+    assert_eq!(state(&second), "IN_PROGRESS");
+    // That answer ended the dialog (no Dialog directive): the next one starts again.
+    let (_, other) = h
+        .post(&path, json!({"type": "IntentRequest", "intent": "CountIntent"}))
+        .await;
+    assert_eq!(state(&other), "STARTED");
+    let (_, again) = h
+        .post(&path, json!({"type": "IntentRequest", "intent": "BookIntent"}))
+        .await;
+    assert_eq!(state(&again), "STARTED");
+    assert_eq!(again["valid"], true, "{again:#}");
 }
 
 #[tokio::test]

@@ -118,6 +118,23 @@ async fn client_authentication_errors() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+
+    // JSON instead of a form, credentials and all: the body is what is wrong, not the client.
+    let json = serde_json::json!({"grant_type": "client_credentials", "scope": "alexa:skill_messaging",
+                                   "client_id": id, "client_secret": h.lwa.1});
+    for content_type in ["application/json", "application/x-www-form-urlencoded"] {
+        let r = h
+            .http
+            .post(format!("{}/auth/o2/token", h.url))
+            .header("content-type", content_type)
+            .body(json.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{content_type}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "{content_type}: {body}");
+    }
 }
 
 #[tokio::test]
@@ -224,7 +241,8 @@ async fn grant_codes_are_single_use_and_refresh_tokens_work() {
 #[tokio::test]
 async fn an_expired_grant_code_is_invalid_grant() {
     let config = rask_sim::SimConfig {
-        grant_code_lifetime: std::time::Duration::from_millis(1),
+        // Expired the moment it is issued: whatever the machine's speed, the skill is too late.
+        grant_code_lifetime: std::time::Duration::ZERO,
         ..Default::default()
     };
     let h = Harness::with_config(config).await;

@@ -289,6 +289,10 @@ async fn endpoint_enumeration_with_the_api_access_token_of_a_request() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+    // Amazon's model of this error has a string code (the ASK SDKs fail on a number).
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "UNAUTHORIZED", "{body}");
+    assert!(body["message"].is_string());
     let r = h
         .http
         .get(format!("{endpoint}/v1/endpoints"))
@@ -314,4 +318,6 @@ async fn endpoint_enumeration_with_the_api_access_token_of_a_request() {
         .await
         .unwrap();
     assert_eq!(r.status(), 500);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "INTERNAL_SERVER_ERROR", "{body}");
 }
