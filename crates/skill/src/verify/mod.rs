@@ -49,6 +49,14 @@ const CACHE_ENTRIES: usize = 16;
 /// strangers must not be able to make this server fetch without end.
 const CONCURRENT_FETCHES: usize = 4;
 
+/// How long a chain that could not be fetched or verified is not tried again: requests naming
+/// it are refused at once meanwhile, so that a stranger repeating a bad URL makes one fetch,
+/// not one per request. Short, so that Amazon's own chain after a hiccup is soon tried again.
+const FAILED_HOLD: Duration = Duration::from_secs(5);
+
+/// How many such failures are remembered.
+const FAILED_ENTRIES: usize = 64;
+
 /// Why a request was refused. The message never holds the body.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum VerifyError {
@@ -98,6 +106,10 @@ struct Verified {
     until: SystemTime,
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Verifies requests; cheap to clone, one cache shared by clones.
 #[derive(Clone)]
 pub struct Verifier {
@@ -106,6 +118,10 @@ pub struct Verifier {
     mirror: Option<Url>,
     clock: Clock,
     cache: Arc<Mutex<HashMap<String, Arc<Verified>>>>,
+    /// Recent failures by URL: until when, and why.
+    failed: Arc<Mutex<HashMap<String, (SystemTime, VerifyError)>>>,
+    /// One fetch per URL at a time: the others wait for it and take what it cached.
+    in_flight: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
     fetches: Arc<tokio::sync::Semaphore>,
 }
 
@@ -133,6 +149,8 @@ impl Verifier {
             mirror: None,
             clock: Arc::new(SystemTime::now),
             cache: Default::default(),
+            failed: Default::default(),
+            in_flight: Default::default(),
             fetches: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_FETCHES)),
         }
     }
@@ -141,6 +159,8 @@ impl Verifier {
     /// must not be taken as verified under these settings.
     fn fresh_cache(mut self) -> Self {
         self.cache = Default::default();
+        self.failed = Default::default();
+        self.in_flight = Default::default();
         self
     }
 
@@ -210,8 +230,13 @@ impl Verifier {
         let signature = base64::engine::general_purpose::STANDARD
             .decode(signature.trim())
             .map_err(|_| VerifyError::SignatureEncoding)?;
-        let url = cert_url::check(cert_url)?;
-        let verified = self.chain(&url).await?;
+        // Alexa's own spelling is already normalised, so it is a cache key as it comes: a chain
+        // cached under it has passed the URL rules (keys are only URLs that did), and the parse
+        // is skipped (2 % of a verified request's CPU).
+        let verified = match self.cached(cert_url, (self.clock)()) {
+            Some(v) => v,
+            None => self.chain(&cert_url::check(cert_url)?).await?,
+        };
         let signer = webpki::EndEntityCert::try_from(&verified.signer)
             .map_err(|e| VerifyError::Untrusted(e.to_string()))?;
         signer
@@ -242,11 +267,40 @@ impl Verifier {
         Ok(())
     }
 
+    fn cached(&self, key: &str, now: SystemTime) -> Option<Arc<Verified>> {
+        self.cache_lock().get(key).filter(|v| v.until > now).cloned()
+    }
+
     async fn chain(&self, url: &Url) -> Result<Arc<Verified>, VerifyError> {
-        let now = (self.clock)();
         let key = url.as_str().to_owned();
-        if let Some(v) = self.cache_lock().get(&key).filter(|v| v.until > now) {
-            return Ok(v.clone());
+        if let Some(v) = self.cached(&key, (self.clock)()) {
+            return Ok(v);
+        }
+        let gate = lock(&self.in_flight).entry(key.clone()).or_default().clone();
+        let outcome = {
+            let _turn = gate.lock().await;
+            self.fetch_and_verify(url, &key).await
+        };
+        {
+            // The map's and ours: nobody else waits on this URL.
+            let mut in_flight = lock(&self.in_flight);
+            if in_flight.get(&key).is_some_and(|g| Arc::strong_count(g) <= 2) {
+                in_flight.remove(&key);
+            }
+        }
+        outcome
+    }
+
+    async fn fetch_and_verify(&self, url: &Url, key: &str) -> Result<Arc<Verified>, VerifyError> {
+        let now = (self.clock)();
+        // Fetched, or failed, while this request waited its turn.
+        if let Some(v) = self.cached(key, now) {
+            return Ok(v);
+        }
+        if let Some((until, why)) = lock(&self.failed).get(key)
+            && *until > now
+        {
+            return Err(why.clone());
         }
         let pem = {
             let _turn = self
@@ -254,9 +308,25 @@ impl Verifier {
                 .acquire()
                 .await
                 .map_err(|_| VerifyError::Fetch("the verifier is shutting down".into()))?;
-            self.fetch(url).await?
+            self.fetch(url).await
         };
-        let verified = Arc::new(self.verify_chain(&pem, now)?);
+        let verified = match pem.and_then(|pem| self.verify_chain(&pem, now)) {
+            Ok(v) => Arc::new(v),
+            Err(e) => {
+                let mut failed = lock(&self.failed);
+                if failed.len() >= FAILED_ENTRIES {
+                    failed.retain(|_, (until, _)| *until > now);
+                    if failed.len() >= FAILED_ENTRIES
+                        && let Some(first) =
+                            failed.iter().min_by_key(|(_, (u, _))| *u).map(|(k, _)| k.clone())
+                    {
+                        failed.remove(&first);
+                    }
+                }
+                failed.insert(key.to_owned(), (now + FAILED_HOLD, e.clone()));
+                return Err(e);
+            }
+        };
         let mut cache = self.cache_lock();
         if cache.len() >= CACHE_ENTRIES {
             cache.retain(|_, v| v.until > now);
@@ -267,15 +337,27 @@ impl Verifier {
                 cache.remove(&first);
             }
         }
-        cache.insert(key, verified.clone());
+        cache.insert(key.to_owned(), verified.clone());
         Ok(verified)
     }
 
     fn cache_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Verified>>> {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.cache)
     }
 
+    /// The chain's bytes, within [`FETCH_TIMEOUT`] whatever client was given.
     async fn fetch(&self, url: &Url) -> Result<Vec<u8>, VerifyError> {
+        tokio::time::timeout(FETCH_TIMEOUT, self.fetch_unbounded(url))
+            .await
+            .unwrap_or_else(|_| {
+                Err(VerifyError::Fetch(format!(
+                    "the chain did not arrive within {} s",
+                    FETCH_TIMEOUT.as_secs()
+                )))
+            })
+    }
+
+    async fn fetch_unbounded(&self, url: &Url) -> Result<Vec<u8>, VerifyError> {
         let from = match &self.mirror {
             Some(m) => format!("{}{}", m.as_str().trim_end_matches('/'), url.path()),
             None => url.to_string(),

@@ -65,12 +65,20 @@ pub(crate) fn sign(key_pem: &str, body: &[u8]) -> String {
 
 /// Serves `chain` at every path on loopback; counts fetches.
 pub(crate) async fn mirror(chain: String) -> (Url, Arc<AtomicUsize>) {
+    slow_mirror(chain, std::time::Duration::ZERO).await
+}
+
+/// A mirror that takes `delay` to answer each fetch.
+pub(crate) async fn slow_mirror(chain: String, delay: std::time::Duration) -> (Url, Arc<AtomicUsize>) {
     let fetches = Arc::new(AtomicUsize::new(0));
     let counted = fetches.clone();
     let app = axum::Router::new().fallback(move || {
         let chain = chain.clone();
         counted.fetch_add(1, Ordering::SeqCst);
-        async move { chain }
+        async move {
+            tokio::time::sleep(delay).await;
+            chain
+        }
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

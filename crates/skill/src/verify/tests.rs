@@ -120,6 +120,67 @@ async fn a_cached_chain_is_dropped_when_it_expires() {
         2,
         "expired: fetched and checked again"
     );
+    // Refused again at once, without a fetch, for a few seconds; then tried again.
+    assert!(matches!(
+        v.verify_signature(Some(CERT_URL), Some(&sig), body).await,
+        Err(VerifyError::Untrusted(_))
+    ));
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        2,
+        "a failure is held, not refetched"
+    );
+    *now.lock().unwrap() = at(2027, 1, 2)() + FAILED_HOLD + Duration::from_secs(1);
+    assert!(
+        v.verify_signature(Some(CERT_URL), Some(&sig), body)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        3,
+        "tried again once the hold is over"
+    );
+}
+
+#[tokio::test]
+async fn requests_arriving_together_wait_for_one_fetch() {
+    let p = pki(SIGNER_NAME, CA_KEY, SIGNER_KEY);
+    let (url, fetches) = slow_mirror(p.chain_pem.clone(), Duration::from_millis(300)).await;
+    let v = Verifier::amazon()
+        .only_roots(std::slice::from_ref(&p.ca_der))
+        .unwrap()
+        .mirror(url)
+        .clock(at(2026, 6, 1));
+    let body = b"{}";
+    let sig = sign(SIGNER_KEY, body);
+    let asks: Vec<_> = (0..8)
+        .map(|_| {
+            let (v, sig) = (v.clone(), sig.clone());
+            tokio::spawn(async move { v.verify_signature(Some(CERT_URL), Some(&sig), body).await })
+        })
+        .collect();
+    for a in asks {
+        a.await.unwrap().unwrap();
+    }
+    assert_eq!(fetches.load(Ordering::SeqCst), 1, "one fetch for all eight");
+}
+
+#[tokio::test]
+async fn a_chain_that_never_arrives_is_given_up_on_whatever_the_client() {
+    let p = pki(SIGNER_NAME, CA_KEY, SIGNER_KEY);
+    let (url, _) = slow_mirror(p.chain_pem.clone(), Duration::from_secs(60)).await;
+    // A client with no timeout of its own.
+    let v = Verifier::amazon()
+        .client(reqwest::Client::new())
+        .only_roots(std::slice::from_ref(&p.ca_der))
+        .unwrap()
+        .mirror(url);
+    // Without the verifier's own bound this would wait the mirror's minute and then pass.
+    assert!(matches!(
+        v.verify_signature(Some(CERT_URL), Some("AAAA"), b"{}").await,
+        Err(VerifyError::Fetch(_))
+    ));
 }
 
 #[tokio::test]
