@@ -9,6 +9,9 @@
 //!   `ErrorResponse`) through the Event Gateway, for the user who asked.
 //! - A device without a state topic is trusted once the MQTT client has the command; one without a
 //!   command topic (the demo's) is virtual: the command is its new state.
+//!
+//! A custom skill sets a device too ([`Controller::set`], from words such as `on` or `40`),
+//! carried out the same way but never deferred: its answer is what the user hears.
 
 use std::sync::Arc;
 
@@ -18,7 +21,7 @@ use rask_store::{Store, now_ms};
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use crate::capabilities::{Command, command};
+use crate::capabilities::{Command, DeviceProperty, POSITION_MODES, command};
 use crate::devices::Device;
 use crate::mqtt::MqttPublisher;
 use crate::reports::properties;
@@ -179,6 +182,19 @@ impl Controller {
             })
     }
 
+    /// Sets `device`'s `property` to what `words` say (`on`, `off`, `40`, `locked`, ...), as a
+    /// custom skill's intent asks: published and confirmed as a directive's command is.
+    pub async fn set(
+        &self,
+        device: &Device,
+        property: DeviceProperty,
+        words: &str,
+    ) -> Result<(), ErrorPayload> {
+        let cmd = spoken_command(device.kind.properties(), property, words)?;
+        tracing::info!(device = %device.id, property = property.field(), target = %cmd.target, "set by a custom skill");
+        self.execute(device, &cmd).await
+    }
+
     /// Carries out a deferred command and sends its answer through the Event Gateway.
     async fn finish_deferred(&self, device: &Device, d: &Directive, user_id: &str, cmd: Command) {
         let (answer, kind) = match self.execute(device, &cmd).await {
@@ -210,4 +226,103 @@ fn internal(d: &Directive, e: rask_store::StoreError) -> EventMessage {
         d,
         ErrorPayload::new(ErrorType::InternalError, "the device state could not be read"),
     )
+}
+
+/// The command that sets `property` to what `words` say, for a device with `properties`:
+/// `on`/`off` for power, a whole percent for brightness and position (`40`, `40%`), a mode's
+/// name (`Position.Up` or `up`), `lock`/`locked`/`unlock`/`unlocked`. Sensors cannot be set.
+pub fn spoken_command(
+    properties: &[DeviceProperty],
+    property: DeviceProperty,
+    words: &str,
+) -> Result<Command, ErrorPayload> {
+    let words = words.trim();
+    let lower = words.to_ascii_lowercase();
+    if !properties.contains(&property) {
+        return Err(ErrorPayload::new(
+            ErrorType::InvalidDirective,
+            format!("this device has no {}", property.field()),
+        ));
+    }
+    let invalid = |what: &str| {
+        ErrorPayload::new(
+            ErrorType::InvalidValue,
+            format!("{:?} is not {what}", rask_model::limits::cut_to(words, 40)),
+        )
+    };
+    let target = match property {
+        DeviceProperty::Power => match lower.as_str() {
+            "on" => Value::from("ON"),
+            "off" => Value::from("OFF"),
+            _ => return Err(invalid("on or off")),
+        },
+        DeviceProperty::Brightness | DeviceProperty::Position => {
+            let n = lower
+                .trim_end_matches("percent")
+                .trim_end()
+                .trim_end_matches('%')
+                .trim_end()
+                .parse::<i64>()
+                .map_err(|_| invalid("a whole percent"))?;
+            if !(0..=100).contains(&n) {
+                return Err(ErrorPayload::value_out_of_range(
+                    format!("{n} is outside 0–100"),
+                    0.0,
+                    100.0,
+                ));
+            }
+            Value::from(n)
+        }
+        DeviceProperty::Mode => POSITION_MODES
+            .iter()
+            .find(|m| m.eq_ignore_ascii_case(words) || m[9..].eq_ignore_ascii_case(words))
+            .map(|m| Value::from(*m))
+            .ok_or_else(|| invalid("up, down or stop"))?,
+        DeviceProperty::Lock => match lower.as_str() {
+            "lock" | "locked" => Value::from("LOCKED"),
+            "unlock" | "unlocked" => Value::from("UNLOCKED"),
+            _ => return Err(invalid("locked or unlocked")),
+        },
+        DeviceProperty::Contact | DeviceProperty::Motion | DeviceProperty::Temperature => {
+            return Err(ErrorPayload::new(
+                ErrorType::InvalidDirective,
+                format!("{} is sensed, not set", property.field()),
+            ));
+        }
+    };
+    Ok(Command { property, target })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(property: DeviceProperty, words: &str) -> Result<Value, ErrorType> {
+        spoken_command(&DeviceProperty::ALL, property, words)
+            .map(|c| c.target)
+            .map_err(|e| e.kind)
+    }
+
+    #[test]
+    fn words_become_alexa_values() {
+        use DeviceProperty::*;
+        assert_eq!(set(Power, " On "), Ok(Value::from("ON")));
+        assert_eq!(set(Power, "off"), Ok(Value::from("OFF")));
+        assert_eq!(set(Power, "maybe"), Err(ErrorType::InvalidValue));
+        assert_eq!(set(Brightness, "40%"), Ok(Value::from(40)));
+        assert_eq!(set(Position, "100 percent"), Ok(Value::from(100)));
+        assert_eq!(set(Brightness, "140"), Err(ErrorType::ValueOutOfRange));
+        assert_eq!(set(Brightness, "bright"), Err(ErrorType::InvalidValue));
+        assert_eq!(set(Mode, "up"), Ok(Value::from("Position.Up")));
+        assert_eq!(set(Mode, "Position.Stop"), Ok(Value::from("Position.Stop")));
+        assert_eq!(set(Mode, "sideways"), Err(ErrorType::InvalidValue));
+        assert_eq!(set(Lock, "Locked"), Ok(Value::from("LOCKED")));
+        assert_eq!(set(Lock, "unlock"), Ok(Value::from("UNLOCKED")));
+        assert_eq!(set(Temperature, "20"), Err(ErrorType::InvalidDirective));
+        assert_eq!(
+            spoken_command(&[DeviceProperty::Power], DeviceProperty::Brightness, "4").map_err(|e| e.kind),
+            Err(ErrorType::InvalidDirective),
+            "a light without brightness"
+        );
+    }
 }

@@ -834,15 +834,14 @@ impl Config {
             }
         }
         if let Some(skill) = &self.skill {
-            let doorbells: Vec<&str> = self
+            let devices: Vec<(&str, &str)> = self
                 .devices
                 .iter()
-                .filter(|d| d.kind == "doorbell")
-                .map(|d| d.id.as_str())
+                .map(|d| (d.id.as_str(), d.kind.as_str()))
                 .collect();
             errors.extend(crate::custom_skill::check(
                 skill,
-                &doorbells,
+                &devices,
                 self.mqtt.is_some(),
                 self.alexa.is_some(),
             ));
@@ -1180,7 +1179,8 @@ mod tests {
         let text = block("## A complete example") + &block("## `[skill]`: a custom skill, without code");
         let config = parse(&text).unwrap_or_else(|e| panic!("{e:?}"));
         let skill = config.skill.unwrap();
-        assert_eq!(skill.intents.len(), 2);
+        assert_eq!(skill.intents.len(), 3);
+        assert!(skill.intents[2].set.is_some());
         assert!(skill.verify_requests, "verification is on by default");
     }
 

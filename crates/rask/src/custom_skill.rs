@@ -1,13 +1,15 @@
 //! `[skill]`: a custom skill declared in rask.toml, hosted at `POST /alexa/skill` with no code:
 //! a launch speech, intents answered with speech (slot values put in by `{slot}`) and an
-//! optional action on the home side (press a configured doorbell, publish to an MQTT topic),
-//! help, stop and session end. Requests are verified as Amazon requires unless
+//! optional action on the home side (press a configured doorbell, publish to an MQTT topic, set
+//! a device), help, stop and session end. Requests are verified as Amazon requires unless
 //! `verify_requests = false`, which every start warns about.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use rask_home::Registry;
+use rask_home::control::Controller;
 use rask_home::mqtt::MqttPublisher;
 use rask_home::triggers::Triggers;
 use rask_skill::verify::Verifier;
@@ -76,6 +78,21 @@ pub struct IntentSection {
     /// Publish to the MQTT broker of `[mqtt]`.
     #[serde(default)]
     pub publish: Option<Publish>,
+    /// Set a `[[devices]]` device, as a smart-home directive would.
+    #[serde(default)]
+    pub set: Option<SetDevice>,
+}
+
+/// A device an intent sets: `{ device = "porch", property = "power", value = "{state}" }`.
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct SetDevice {
+    /// The `[[devices]]` id.
+    pub device: String,
+    /// `power`, `brightness`, `position`, `mode` or `lock`.
+    pub property: String,
+    /// The words for the value (`on`, `40`, `locked`, `up`); `{slot}` works here.
+    pub value: String,
 }
 
 /// An MQTT message an intent publishes; `{slot}` works in both fields.
@@ -116,9 +133,14 @@ fn err(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
     }
 }
 
-/// Every problem of `[skill]`, each naming its key. `doorbells` are the configured doorbells'
-/// ids; `mqtt` and `alexa`: whether those sections are there.
-pub fn check(s: &SkillSection, doorbells: &[&str], mqtt: bool, alexa: bool) -> Vec<ConfigError> {
+/// Every problem of `[skill]`, each naming its key. `devices` are the configured devices' ids
+/// and kinds; `mqtt` and `alexa`: whether those sections are there.
+pub fn check(s: &SkillSection, devices: &[(&str, &str)], mqtt: bool, alexa: bool) -> Vec<ConfigError> {
+    let doorbells: Vec<&str> = devices
+        .iter()
+        .filter(|(_, kind)| *kind == "doorbell")
+        .map(|(id, _)| *id)
+        .collect();
     let mut errors = Vec::new();
     if !s.id.starts_with("amzn1.ask.skill.") && !s.id.starts_with("amzn1.echo-sdk-ams.app.") {
         errors.push(err(
@@ -185,8 +207,72 @@ pub fn check(s: &SkillSection, doorbells: &[&str], mqtt: bool, alexa: bool) -> V
                 ));
             }
         }
+        if let Some(set) = &intent.set {
+            errors.extend(check_set(set, devices, alexa, &key));
+        }
     }
     errors
+}
+
+fn check_set(
+    set: &SetDevice,
+    devices: &[(&str, &str)],
+    alexa: bool,
+    key: &dyn Fn(&str) -> String,
+) -> Vec<ConfigError> {
+    use rask_home::capabilities::DeviceProperty;
+    use rask_home::devices::DeviceKind;
+    if !alexa {
+        return vec![err(key("set"), "setting a device needs [alexa] (docs/config.md)")];
+    }
+    let Some(kind) = devices
+        .iter()
+        .find(|(id, _)| *id == set.device)
+        .and_then(|(_, kind)| DeviceKind::from_name(kind))
+    else {
+        return vec![err(
+            key("set.device"),
+            format!("{:?} is not a [[devices]] id", set.device),
+        )];
+    };
+    let Some(property) = DeviceProperty::from_field(&set.property) else {
+        return vec![err(
+            key("set.property"),
+            format!(
+                "{:?} is not power, brightness, position, mode or lock",
+                set.property
+            ),
+        )];
+    };
+    // A value without a slot is known now: refuse now what every request would be refused.
+    let words = if set.value.contains('{') {
+        None
+    } else {
+        Some(set.value.as_str())
+    };
+    let probe = words.unwrap_or(match property {
+        DeviceProperty::Power => "on",
+        DeviceProperty::Lock => "locked",
+        DeviceProperty::Mode => "up",
+        _ => "0",
+    });
+    match rask_home::control::spoken_command(kind.properties(), property, probe) {
+        Ok(_) => Vec::new(),
+        Err(e) => {
+            let problem = e.message.unwrap_or_default();
+            let k = if (words.is_some() && e.kind == rask_model::smarthome::ErrorType::InvalidValue)
+                || e.kind == rask_model::smarthome::ErrorType::ValueOutOfRange
+            {
+                "set.value"
+            } else {
+                "set.property"
+            };
+            vec![err(
+                key(k),
+                format!("{problem} ({} is a {})", set.device, kind.name()),
+            )]
+        }
+    }
 }
 
 /// `text` with each `{slot}` replaced by the slot's value, its default, or nothing.
@@ -218,6 +304,19 @@ pub struct Home {
     pub triggers: Option<Triggers>,
     /// Publishes to the broker.
     pub publisher: Option<MqttPublisher>,
+    /// Sets devices, and the devices it can set.
+    pub controller: Option<(Controller, Registry)>,
+}
+
+/// What Alexa says when a device could not be set, by why: the refusal's own message is for
+/// the log.
+fn set_failed(name: &str, e: &rask_model::smarthome::ErrorPayload) -> String {
+    use rask_model::smarthome::ErrorType::*;
+    match e.kind {
+        InvalidValue | ValueOutOfRange => format!("Sorry, {name} cannot be set to that."),
+        EndpointUnreachable | BridgeUnreachable => format!("Sorry, {name} is not responding."),
+        _ => format!("Sorry, I could not change {name}."),
+    }
 }
 
 /// The skill `s` declares, its persistent data in `store`.
@@ -250,17 +349,30 @@ pub fn skill(s: &SkillSection, store: &Store, home: Home) -> Skill {
             intent.slot_defaults.clone(),
             intent.end_session,
         );
-        let (press, publish) = (intent.press.clone(), intent.publish.clone());
+        let (press, publish, set) = (intent.press.clone(), intent.publish.clone(), intent.set.clone());
         let home = home.clone();
         b = b.on_intent(intent.name.clone(), move |input: HandlerInput| {
-            let (say, defaults, press, publish, home) = (
+            let (say, defaults, press, publish, set, home) = (
                 say.clone(),
                 defaults.clone(),
                 press.clone(),
                 publish.clone(),
+                set.clone(),
                 home.clone(),
             );
             async move {
+                if let (Some(set), Some((controller, registry))) = (&set, &home.controller)
+                    && let Some(device) = registry.get(&set.device)
+                    && let Some(property) = rask_home::capabilities::DeviceProperty::from_field(&set.property)
+                {
+                    let words = fill(&set.value, &input, &defaults);
+                    if let Err(e) = controller.set(device, property, &words).await {
+                        tracing::info!(device = %device.id, "a custom skill could not set it: {}", e.message.as_deref().map(rask_model::limits::logged).unwrap_or_default());
+                        return Ok(ResponseBuilder::new()
+                            .speak(set_failed(&device.name, &e))
+                            .end_session(Some(end)));
+                    }
+                }
                 if let (Some(device), Some(t)) = (&press, &home.triggers) {
                     t.press(device).await?;
                 }
@@ -341,7 +453,7 @@ mod tests {
             publish = { topic = "home/#" }
             "#,
         );
-        let errors: Vec<String> = check(&s, &["front-door"], false, true)
+        let errors: Vec<String> = check(&s, &[("front-door", "doorbell")], false, true)
             .iter()
             .map(|e| e.to_string())
             .collect();
@@ -355,6 +467,54 @@ mod tests {
                 "skill.intents[1].publish: publishing needs [mqtt] (docs/config.md)",
                 "skill.intents[1].publish.topic: \"home/#\" is not a topic one can publish to",
             ]
+        );
+    }
+
+    #[test]
+    fn a_device_to_set_is_checked_against_the_house() {
+        let s = section(
+            r#"
+            id = "amzn1.ask.skill.x"
+            [[intents]]
+            name = "A"
+            say = "ok"
+            set = { device = "shed", property = "power", value = "on" }
+            [[intents]]
+            name = "B"
+            say = "ok"
+            set = { device = "lamp", property = "colour", value = "red" }
+            [[intents]]
+            name = "C"
+            say = "ok"
+            set = { device = "lamp", property = "power", value = "up" }
+            [[intents]]
+            name = "D"
+            say = "ok"
+            set = { device = "window", property = "contact", value = "{state}" }
+            [[intents]]
+            name = "E"
+            say = "ok"
+            set = { device = "lamp", property = "brightness", value = "{level}" }
+            "#,
+        );
+        let house = [("lamp", "light"), ("window", "contact_sensor")];
+        let errors: Vec<String> = check(&s, &house, false, true)
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                "skill.intents[0].set.device: \"shed\" is not a [[devices]] id",
+                "skill.intents[1].set.property: \"colour\" is not power, brightness, position, mode or lock",
+                "skill.intents[2].set.value: \"up\" is not on or off (lamp is a light)",
+                "skill.intents[3].set.property: contact is sensed, not set (window is a contact_sensor)",
+            ]
+        );
+        let errors = check(&s, &house, false, false);
+        assert!(
+            errors.iter().all(|e| e.problem.contains("needs [alexa]")),
+            "{errors:?}"
         );
     }
 }

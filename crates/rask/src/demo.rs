@@ -161,14 +161,28 @@ impl Embedded {
             help: "Say ring the bell, and every Echo in the house announces the front door.".into(),
             stop: "Goodbye.".into(),
             fallback: "Sorry, I can only ring the bell. Say ring the bell.".into(),
-            intents: vec![crate::custom_skill::IntentSection {
-                name: "RingIntent".into(),
-                say: "Ringing the {door}.".into(),
-                slot_defaults: [("door".to_owned(), "front door".to_owned())].into(),
-                end_session: true,
-                press: Some("front-door".into()),
-                publish: None,
-            }],
+            intents: vec![
+                crate::custom_skill::IntentSection {
+                    name: "RingIntent".into(),
+                    say: "Ringing the {door}.".into(),
+                    slot_defaults: [("door".to_owned(), "front door".to_owned())].into(),
+                    end_session: true,
+                    press: Some("front-door".into()),
+                    ..Default::default()
+                },
+                crate::custom_skill::IntentSection {
+                    name: "LightIntent".into(),
+                    say: "The hall light is {state}.".into(),
+                    slot_defaults: [("state".to_owned(), "on".to_owned())].into(),
+                    end_session: true,
+                    set: Some(crate::custom_skill::SetDevice {
+                        device: "hall-light".into(),
+                        property: "power".into(),
+                        value: "{state}".into(),
+                    }),
+                    ..Default::default()
+                },
+            ],
             verify_requests: true,
             cert_mirror: Some(sim_url.clone()),
             trust_root_file: None,
@@ -228,6 +242,10 @@ impl Embedded {
             ),
             format!(
                 "  rask sim request {} {USER} IntentRequest --intent RingIntent --sim {sim}",
+                self.custom_skill_id
+            ),
+            format!(
+                "  rask sim request {} {USER} IntentRequest --intent LightIntent --slot state=off --sim {sim}",
                 self.custom_skill_id
             ),
         ] {
@@ -366,6 +384,33 @@ pub async fn run() -> anyhow::Result<bool> {
     step(&format!(
         "F9 \"ring the bell\": rask said {} and pressed the front door",
         rang.received["response"]["outputSpeech"]["text"]
+    ));
+    let light = serde_json::from_value(
+        json!({"type": "IntentRequest", "intent": "LightIntent", "slots": {"state": "off"}}),
+    )?;
+    let off = rask_sim::drivers::custom::send(&demo.sim, &demo.custom_skill_id, USER, &light).await?;
+    anyhow::ensure!(
+        off.valid,
+        "F9 the LightIntent failed: {} {:?}",
+        off.received,
+        off.findings
+    );
+    let spec = serde_json::from_value(
+        json!({"namespace": "Alexa", "name": "ReportState", "endpointId": "hall-light"}),
+    )?;
+    let state = rask_sim::drivers::smarthome::send(&demo.sim, &demo.skill_id, USER, &spec).await?;
+    let power = state.received["context"]["properties"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == "powerState"))
+        .map(|p| p["value"].clone());
+    anyhow::ensure!(
+        power == Some(json!("OFF")),
+        "F9 the LightIntent did not turn the hall light off: {}",
+        state.received
+    );
+    step(&format!(
+        "F9 \"turn the hall light off\": rask said {}, and ReportState now says powerState OFF",
+        off.received["response"]["outputSpeech"]["text"]
     ));
     let forged = serde_json::from_value(json!({"type": "LaunchRequest", "forge": "changed-body"}))?;
     let refused = rask_sim::drivers::custom::send(&demo.sim, &demo.custom_skill_id, USER, &forged).await?;

@@ -248,12 +248,17 @@ async fn smart_home(
     );
     reporter.window = std::time::Duration::from_millis(alexa.change_report_window_ms);
     reporter.spawn();
+    let controller = rask_home::control::Controller::new(
+        store.clone(),
+        states.clone(),
+        publisher.clone(),
+        delivery.waker(),
+    );
     let home = crate::custom_skill::Home {
         triggers: Some(triggers.clone()),
-        publisher: publisher.clone(),
+        publisher,
+        controller: Some((controller.clone(), registry.clone())),
     };
-    let controller =
-        rask_home::control::Controller::new(store.clone(), states.clone(), publisher, delivery.waker());
     {
         // Devices changed since the last start: Alexa hears of it without a new discovery.
         let (store, registry, wake) = (store.clone(), registry.clone(), delivery.waker());

@@ -1,7 +1,8 @@
 //! A custom skill from rask.toml, through the real `rask serve`: `rask sim` sends signed
 //! requests as Alexa does; rask verifies them through the sim's certificate mirror, answers a
-//! session, presses the doorbell and publishes to a real broker (Mosquitto) for its intents,
-//! and refuses each forgery with 400, running nothing.
+//! session, presses the doorbell, publishes to a real broker (Mosquitto) and sets a device
+//! (commanded and confirmed over MQTT) for its intents, and refuses each forgery with 400,
+//! running nothing.
 
 mod common;
 
@@ -56,6 +57,30 @@ async fn subscribe(topic: &str) -> tokio::sync::mpsc::UnboundedReceiver<(String,
     rx
 }
 
+/// Publishes one message, as a device reporting its state would.
+async fn publish(topic: &str, payload: &str) {
+    let b = broker();
+    let opts = MqttOptions::new(
+        format!("skill-test-device-{}", std::process::id()),
+        b.host_str().unwrap(),
+        b.port().unwrap_or(1883),
+    );
+    let (client, mut events) = AsyncClient::new(opts, 8);
+    client
+        .publish(topic, QoS::AtLeastOnce, false, payload.as_bytes().to_vec())
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Ok(Event::Incoming(Packet::PubAck(_))) = events.poll().await {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the broker took the state");
+}
+
 fn spec(v: Value) -> RequestSpec {
     serde_json::from_value(v).unwrap()
 }
@@ -94,6 +119,14 @@ name = "Front door"
 kind = "doorbell"
 mqtt_topic = "{prefix}/front-door/press"
 
+[[devices]]
+id = "garage-light"
+name = "Garage light"
+kind = "light"
+command_topic = "{prefix}/garage-light/set"
+state_topic = "{prefix}/garage-light/state"
+confirm_timeout_ms = 500
+
 [mqtt]
 url = "{broker}"
 client_id = "{prefix}-rask"
@@ -115,6 +148,12 @@ name = "PorchLightIntent"
 say = "Porch light {{state}}."
 end_session = false
 publish = {{ topic = "{prefix}/porch-light/set", payload = "{{state}}" }}
+
+[[skill.intents]]
+name = "GarageIntent"
+say = "The garage light is {{state}}."
+end_session = false
+set = {{ device = "garage-light", property = "power", value = "{{state}}" }}
 "#,
         broker = broker(),
         root = root.display(),
@@ -165,6 +204,53 @@ publish = {{ topic = "{prefix}/porch-light/set", payload = "{{state}}" }}
         (topic.as_str(), payload.as_str()),
         (format!("{prefix}/porch-light/set").as_str(), "off")
     );
+
+    // Setting a device: the command goes out, the device confirms it, then rask speaks.
+    let garage = |state: &str| {
+        spec(json!({"type": "IntentRequest", "intent": "GarageIntent", "slots": {"state": state}}))
+    };
+    let asked = {
+        let (sim, skill_id, off) = (sim.clone(), skill_id.clone(), garage("off"));
+        tokio::spawn(async move { custom::send(&sim, &skill_id, "alice", &off).await })
+    };
+    let (topic, payload) = tokio::time::timeout(Duration::from_secs(10), published.recv())
+        .await
+        .expect("the intent commanded the light")
+        .unwrap();
+    assert_eq!(topic, format!("{prefix}/garage-light/set"));
+    assert_eq!(
+        serde_json::from_str::<Value>(&payload).unwrap(),
+        json!({"power": "OFF"})
+    );
+    publish(&format!("{prefix}/garage-light/state"), r#"{"power": "OFF"}"#).await;
+    let confirmed = asked.await.unwrap().unwrap();
+    assert!(confirmed.valid, "{confirmed:#?}");
+    assert_eq!(
+        confirmed.received["response"]["outputSpeech"]["text"],
+        "The garage light is off."
+    );
+    let (topic, _) = published.recv().await.unwrap();
+    assert_eq!(topic, format!("{prefix}/garage-light/state"), "our own report");
+    // Not confirmed: said plainly, the session goes on. Words that are no value: nothing sent.
+    let silent = custom::send(&sim, &skill_id, "alice", &garage("on"))
+        .await
+        .unwrap();
+    assert!(silent.valid, "{silent:#?}");
+    assert_eq!(
+        silent.received["response"]["outputSpeech"]["text"],
+        "Sorry, Garage light is not responding."
+    );
+    let (topic, _) = published.recv().await.unwrap();
+    assert_eq!(topic, format!("{prefix}/garage-light/set"));
+    let nonsense = custom::send(&sim, &skill_id, "alice", &garage("purple"))
+        .await
+        .unwrap();
+    assert!(nonsense.valid, "{nonsense:#?}");
+    assert_eq!(
+        nonsense.received["response"]["outputSpeech"]["text"],
+        "Sorry, Garage light cannot be set to that."
+    );
+    assert_eq!(nonsense.sent["session"]["new"], false, "the session went on");
 
     let ended = custom::send(
         &sim,
