@@ -1,7 +1,8 @@
-//! A custom Alexa skill in Rust: "Alexa, open counter", "add three". The count is kept per
-//! user in SQLite (or PostgreSQL with DATABASE_URL), and every request is verified as Amazon
-//! requires. With SIM_URL set, it trusts that `rask sim`'s signing root and fetches signing
-//! certificates from it; without, it takes only Amazon's.
+//! A custom Alexa skill in Rust: "Alexa, open counter", "add three", "stop". The count is kept
+//! per user in SQLite (or PostgreSQL with DATABASE_URL), what this session added in its session
+//! attributes, and every request is verified as Amazon requires. With SIM_URL set, it trusts
+//! that `rask sim`'s signing root and fetches signing certificates from it; without, it takes
+//! only Amazon's.
 
 use rask_skill::verify::Verifier;
 use rask_skill::{HandlerError, HandlerInput, ResponseBuilder, Skill, StorePersistence};
@@ -24,13 +25,26 @@ async fn add(input: HandlerInput) -> Result<ResponseBuilder, HandlerError> {
     let n = count(&input).await? + by;
     // Saved once, when the request ends, because it changed.
     input.set_persistent_attribute("count", n).await?;
+    // Comes back with the session's next request.
+    let added = input
+        .session_attribute("added")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0)
+        + by;
+    input.set_session_attribute("added", added);
     Ok(ResponseBuilder::new()
         .speak(format!("Added {by}. The count is {n}."))
-        .end_session(Some(true)))
+        .reprompt("Add more, or say stop."))
 }
 
-async fn stop(_: HandlerInput) -> Result<ResponseBuilder, HandlerError> {
-    Ok(ResponseBuilder::new().speak("Goodbye.").end_session(Some(true)))
+async fn stop(input: HandlerInput) -> Result<ResponseBuilder, HandlerError> {
+    let added = input
+        .session_attribute("added")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0);
+    Ok(ResponseBuilder::new()
+        .speak(format!("You added {added} this time. Goodbye."))
+        .end_session(Some(true)))
 }
 
 #[tokio::main]

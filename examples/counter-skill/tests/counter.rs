@@ -1,5 +1,6 @@
-//! The example as its README section runs it: the built binary against `rask sim`, a count
-//! kept across a restart, and the README showing this very source.
+//! The example as its README section runs it: the built binary against `rask sim`, on SQLite
+//! and PostgreSQL: a session with its attributes round-tripped, a count kept across a restart
+//! and across a crash while it was being saved, and the README showing this very source.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -48,9 +49,29 @@ async fn say(sim: &Sim, skill: &str, spec: serde_json::Value) -> String {
         .to_owned()
 }
 
-// Several threads: starting the skill blocks on its first line while it asks the sim for its root.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_count_survives_a_restart_and_every_request_is_verified() {
+/// Holds the database's write lock from outside the skill, as a long transaction would: the
+/// skill still reads, and its save waits.
+async fn hold_writes(database: &str) -> sqlx::AnyConnection {
+    use sqlx::{Connection, Executor};
+    sqlx::any::install_default_drivers();
+    let mut c = sqlx::AnyConnection::connect(database).await.unwrap();
+    if database.starts_with("sqlite:") {
+        c.execute("BEGIN IMMEDIATE").await.unwrap();
+    } else {
+        c.execute("BEGIN").await.unwrap();
+        c.execute("LOCK TABLE skill_attributes IN EXCLUSIVE MODE")
+            .await
+            .unwrap();
+    }
+    c
+}
+
+fn add(by: &str) -> serde_json::Value {
+    json!({"type": "IntentRequest", "intent": "AddIntent", "slots": {"by": by}})
+}
+
+/// A session, a restart, and a crash while the count is being saved, on `database`.
+async fn the_count_survives(database: &str) {
     let (sim, addr) = Sim::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
@@ -63,23 +84,35 @@ async fn the_count_survives_a_restart_and_every_request_is_verified() {
     sim.world()
         .add_user("alice", rask_sim::Region::Na, vec![])
         .unwrap();
-    let dir = std::env::temp_dir().join(format!("counter-skill-{}", std::process::id()));
-    let database = format!("sqlite://{}/counter.db", dir.display());
 
-    let (running, url) = start(&skill, &sim_url, &database);
+    let (running, url) = start(&skill, &sim_url, database);
     sim.world().set_custom_endpoint(&skill, &url).unwrap();
     assert_eq!(
         say(&sim, &skill, json!({"type": "LaunchRequest"})).await,
         "The count is 0. Say add, or add three."
     );
+    assert_eq!(say(&sim, &skill, add("3")).await, "Added 3. The count is 3.");
+    let second = custom::send(&sim, &skill, "alice", &serde_json::from_value(add("2")).unwrap())
+        .await
+        .unwrap();
+    assert!(second.valid, "{second:#?}");
+    assert_eq!(
+        second.sent["session"]["attributes"],
+        json!({"added": 3}),
+        "the session's attributes came back"
+    );
+    assert_eq!(
+        second.received["response"]["outputSpeech"]["text"],
+        "Added 2. The count is 5."
+    );
     assert_eq!(
         say(
             &sim,
             &skill,
-            json!({"type": "IntentRequest", "intent": "AddIntent", "slots": {"by": "3"}})
+            json!({"type": "IntentRequest", "intent": "AMAZON.StopIntent"})
         )
         .await,
-        "Added 3. The count is 3."
+        "You added 5 this time. Goodbye."
     );
     let forged = custom::send(
         &sim,
@@ -95,12 +128,49 @@ async fn the_count_survives_a_restart_and_every_request_is_verified() {
     assert_eq!(forged.status, 400);
     drop(running);
 
-    let (_running, url) = start(&skill, &sim_url, &database);
+    let (running, url) = start(&skill, &sim_url, database);
     sim.world().set_custom_endpoint(&skill, &url).unwrap();
     assert_eq!(
         say(&sim, &skill, json!({"type": "LaunchRequest"})).await,
-        "The count is 3. Say add, or add three."
+        "The count is 5. Say add, or add three."
     );
+
+    // Killed after the handler counted 5 + 4, while its save waits for the lock.
+    let lock = hold_writes(database).await;
+    let asked = {
+        let (sim, skill) = (sim.clone(), skill.clone());
+        tokio::spawn(async move {
+            custom::send(&sim, &skill, "alice", &serde_json::from_value(add("4")).unwrap()).await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    drop(running);
+    let crashed = asked.await.unwrap().unwrap();
+    assert!(
+        crashed.error.is_some() || crashed.status != 200,
+        "the add must still have been saving when the skill died: {crashed:#?}"
+    );
+    drop(lock);
+
+    // Alexa heard no answer, so nothing was counted; the next add counts from 5.
+    let (_running, url) = start(&skill, &sim_url, database);
+    sim.world().set_custom_endpoint(&skill, &url).unwrap();
+    assert_eq!(
+        say(&sim, &skill, json!({"type": "LaunchRequest"})).await,
+        "The count is 5. Say add, or add three."
+    );
+    assert_eq!(say(&sim, &skill, add("4")).await, "Added 4. The count is 9.");
+}
+
+// Several threads: starting the skill blocks on its first line while it asks the sim for its root.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_count_survives_a_restart_and_a_crash_on_sqlite() {
+    the_count_survives(&rask_store::testing::sqlite_url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_count_survives_a_restart_and_a_crash_on_postgres() {
+    the_count_survives(&rask_store::testing::postgres_url().await).await;
 }
 
 #[test]
