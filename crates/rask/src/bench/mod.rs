@@ -3,11 +3,14 @@
 //!
 //! - [`doorbell`]: presses to the Event Gateway, latency and sustained rate, with the ceiling;
 //! - [`mqtt`]: device states in over MQTT, stored, at a paced rate and flat out;
-//! - [`peers`]: rask side by side with the ASK SDKs and the bare-server limit, in one run.
+//! - [`peers`]: rask side by side with the ASK SDKs and the bare-server limit, in one run;
+//! - [`skill`]: the benchmark's reference custom skill on rask-skill, which `peers` runs.
 
 mod doorbell;
 mod mqtt;
 mod peers;
+mod signed;
+mod skill;
 
 /// Arguments of `rask bench`.
 #[derive(clap::Args)]
@@ -68,13 +71,32 @@ enum What {
         /// Request types (the harness's requests/*.json).
         #[arg(
             long,
-            default_value = "smarthome-discover,smarthome-turnon",
+            default_value = "smarthome-discover,smarthome-turnon,custom-launch,custom-ring-intent,custom-message-received",
             value_delimiter = ','
         )]
         types: Vec<String>,
-        /// Servers to run.
-        #[arg(long, default_value = "rask,limit,node,python", value_delimiter = ',')]
+        /// Servers to run: rask (smart home: rask serve; custom: the reference skill on
+        /// rask-skill, verification off), rask-verified (custom only, every request signed by
+        /// the sim and verified), and the harness's peers.
+        #[arg(
+            long,
+            default_value = "rask,rask-verified,limit,node,python",
+            value_delimiter = ','
+        )]
         servers: Vec<String>,
+    },
+    /// The benchmark's reference custom skill on rask-skill (started by `bench peers`).
+    #[command(hide = true)]
+    ReferenceSkill {
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        bind: String,
+        /// Verify every request against this rask sim's signing root and chains.
+        #[arg(long)]
+        sim: Option<String>,
+        /// Where its SQLite database goes.
+        #[arg(long)]
+        data: std::path::PathBuf,
     },
 }
 
@@ -101,5 +123,6 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
             types,
             servers,
         } => peers::run(harness, runs, types, servers).await,
+        What::ReferenceSkill { bind, sim, data } => skill::serve(bind, sim, &data).await,
     }
 }

@@ -143,7 +143,9 @@ fn parse_table(md: &str) -> BTreeMap<String, Row> {
     out
 }
 
-/// Runs `run.sh` for one server `runs` times; its rows per type, one per run.
+/// Runs `run.sh` for one server `runs` times; its rows per type, one per run. `before_run`
+/// is called before each (the signed bodies are signed afresh there).
+#[allow(clippy::too_many_arguments)]
 fn drive(
     harness: &Path,
     name: &str,
@@ -152,9 +154,11 @@ fn drive(
     types: &[String],
     results: &Path,
     pid: u32,
+    before_run: &dyn Fn() -> anyhow::Result<()>,
 ) -> anyhow::Result<BTreeMap<String, Vec<Row>>> {
     let mut rows: BTreeMap<String, Vec<Row>> = BTreeMap::new();
     for r in 1..=runs {
+        before_run()?;
         let out_dir = results.join(format!("{name}-run{r}"));
         let out = Command::new(harness.join("run.sh"))
             .arg(url)
@@ -204,6 +208,37 @@ fn reference_config(dir: &Path, sim_url: &str, broker: &str) -> String {
     c
 }
 
+/// Starts this executable with `args` in its own process group, and reads the URL it says it
+/// listens on from the end of its first line.
+fn spawn_rask(args: &[&str], log: &Path) -> anyhow::Result<(Running, String)> {
+    let log = std::fs::File::create(log)?;
+    let exe = std::env::current_exe()?;
+    let mut child = Command::new(exe)
+        .args(args)
+        .env("RASK_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .process_group(0)
+        .spawn()?;
+    let mut first = String::new();
+    {
+        use std::io::BufRead;
+        let out = child.stdout.take().context("rask's output")?;
+        let mut reader = std::io::BufReader::new(out);
+        reader.read_line(&mut first)?;
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+    }
+    let running = Running(child);
+    let url = first
+        .trim()
+        .rsplit(' ')
+        .next()
+        .filter(|u| u.starts_with("http"))
+        .with_context(|| format!("rask {} did not say where it listens: {first:?}", args[0]))?
+        .to_owned();
+    Ok((running, url))
+}
+
 /// Starts rask serve for the reference skill and links a user; returns the server, its URL
 /// and the user's access token.
 async fn start_rask(work: &Path, results: &Path) -> anyhow::Result<(Running, rask_sim::Sim, String, String)> {
@@ -226,31 +261,10 @@ async fn start_rask(work: &Path, results: &Path) -> anyhow::Result<(Running, ras
         )
         .await?;
     drop(store);
-    let log = std::fs::File::create(results.join("rask.server.log"))?;
-    let exe = std::env::current_exe()?;
-    let mut child = Command::new(exe)
-        .args(["serve", "--config", config.to_str().unwrap_or_default()])
-        .env("RASK_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .process_group(0)
-        .spawn()?;
-    let mut first = String::new();
-    {
-        use std::io::BufRead;
-        let out = child.stdout.take().context("rask serve's output")?;
-        let mut reader = std::io::BufReader::new(out);
-        reader.read_line(&mut first)?;
-        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-    }
-    let running = Running(child);
-    let url = first
-        .trim()
-        .rsplit(' ')
-        .next()
-        .filter(|u| u.starts_with("http"))
-        .with_context(|| format!("rask serve did not say where it listens: {first:?}"))?
-        .to_owned();
+    let (running, url) = spawn_rask(
+        &["serve", "--config", config.to_str().unwrap_or_default()],
+        &results.join("rask.server.log"),
+    )?;
     let registration = json!({
         "vendorId": "M2AAAAAAAAAAAA", "smartHomeEndpoint": format!("{url}/alexa/smarthome"),
         "lwaClientId": "bench-lwa", "lwaClientSecret": secret,
@@ -324,21 +338,70 @@ pub async fn run(
     std::fs::create_dir_all(&work)?;
     crate::sim::say(&format!("results: {}", results.display()));
 
-    let (rask, _sim, rask_url, token) = start_rask(&work, &results).await?;
+    let (smart_home, custom): (Vec<String>, Vec<String>) =
+        types.iter().cloned().partition(|t| t.starts_with("smarthome-"));
+    let wants = |name: &str| servers.iter().any(|s| s == name);
+    let (rask, sim, rask_url, token) = start_rask(&work, &results).await?;
     bodies_with_token(&harness, &token)?;
     let mut all: BTreeMap<String, BTreeMap<String, Vec<Row>>> = BTreeMap::new();
     let launch = std::fs::read(harness.join("requests/custom-launch.json"))?;
-    let rask_pid = rask.0.id();
-    // rask first, then each peer, one at a time.
-    let rask_rows = if servers.iter().any(|s| s == "rask") {
-        Some(drive(
-            &harness, "rask", &rask_url, runs, &types, &results, rask_pid,
-        )?)
-    } else {
-        None
-    };
+    let unsigned = || Ok(());
+    // rask first (rask serve for the smart-home requests, the reference skill on rask-skill
+    // for the custom ones), then each peer, one at a time.
+    if wants("rask") && !smart_home.is_empty() {
+        let rows = drive(
+            &harness,
+            "rask",
+            &rask_url,
+            runs,
+            &smart_home,
+            &results,
+            rask.0.id(),
+            &unsigned,
+        )?;
+        all.entry("rask".into()).or_default().extend(rows);
+    }
     drop(rask);
-    for peer in PEERS.iter().filter(|p| servers.iter().any(|s| s == p.name)) {
+    let data = work.join("skill");
+    let data_arg = data.to_str().unwrap_or_default().to_owned();
+    if wants("rask") && !custom.is_empty() {
+        let (skill, url) = spawn_rask(
+            &["bench", "reference-skill", "--data", &data_arg],
+            &results.join("rask-skill.server.log"),
+        )?;
+        let rows = drive(
+            &harness,
+            "rask-skill",
+            &url,
+            runs,
+            &custom,
+            &results,
+            skill.0.id(),
+            &unsigned,
+        )?;
+        all.entry("rask".into()).or_default().extend(rows);
+    }
+    if wants("rask-verified") && !custom.is_empty() {
+        let signer = sim.signer().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let signed = super::signed::SignedHarness::new(&harness, &work.join("signed"), &custom)?;
+        let sim_url = sim.base_url().to_owned();
+        let (skill, url) = spawn_rask(
+            &["bench", "reference-skill", "--data", &data_arg, "--sim", &sim_url],
+            &results.join("rask-verified.server.log"),
+        )?;
+        let rows = drive(
+            signed.dir(),
+            "rask-verified",
+            &url,
+            runs,
+            &custom,
+            &results,
+            skill.0.id(),
+            &|| signed.sign(&signer),
+        )?;
+        all.insert("rask-verified".into(), rows);
+    }
+    for peer in PEERS.iter().filter(|p| wants(p.name)) {
         let binary = peer.command.split(' ').nth(2).unwrap_or_default();
         if peer.name == "limit" && !harness.join(binary).exists() {
             crate::sim::say(&format!(
@@ -360,60 +423,87 @@ pub async fn run(
         let pid = running.0.id();
         all.insert(
             peer.name.to_owned(),
-            drive(&harness, peer.name, peer.url, runs, &types, &results, pid)?,
+            drive(
+                &harness, peer.name, peer.url, runs, &types, &results, pid, &unsigned,
+            )?,
         );
         drop(running);
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    if let Some(r) = rask_rows {
-        all.insert("rask".to_owned(), r);
-    }
-    // rask's answers, as the harness kept them, against the official schema.
+    let valid = check_kept(&results, &smart_home, &custom);
+    print_tables(&all, &types, runs);
+    println!("\nraw output: {}", results.display());
+    Ok(valid)
+}
+
+/// rask's answers, as the harness kept them: smart home against the official schema (and
+/// the wanted answer, since an ErrorResponse is valid too, and cheaper than the work), custom
+/// against the reference behaviour.
+fn check_kept(results: &Path, smart_home: &[String], custom: &[String]) -> bool {
     let mut valid = true;
-    for t in &types {
-        let kept = results.join("rask-run1").join(format!("{t}.response.json"));
-        if let Ok(text) = std::fs::read_to_string(&kept) {
-            let verdict = match serde_json::from_str::<serde_json::Value>(&text) {
-                Ok(v) => rask_model::check::check_value(&v),
-                Err(e) => {
-                    crate::sim::say(&format!("rask {t}: not JSON: {e}"));
-                    valid = false;
-                    continue;
-                }
-            };
-            // Valid is not enough: an ErrorResponse is valid too, and cheaper than the work.
-            let wanted = match t.as_str() {
-                "smarthome-discover" => "Discover.Response",
-                "smarthome-acceptgrant" => "AcceptGrant.Response",
-                _ => "Response",
-            };
-            let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-            let named = v["event"]["header"]["name"].as_str().unwrap_or_default();
-            if named != wanted {
-                crate::sim::say(&format!(
-                    "rask {t}: answered {named} ({}), not {wanted}: its figures do not count",
-                    v["event"]["payload"]["type"].as_str().unwrap_or("?")
-                ));
-                valid = false;
+    let kept = |dir: &str, t: &str| -> Option<serde_json::Value> {
+        let text = std::fs::read_to_string(results.join(dir).join(format!("{t}.response.json"))).ok()?;
+        match serde_json::from_str(&text) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                crate::sim::say(&format!("{dir} {t}: not JSON: {e}"));
+                Some(serde_json::Value::Null)
             }
+        }
+    };
+    for t in smart_home {
+        let Some(v) = kept("rask-run1", t) else { continue };
+        let verdict = rask_model::check::check_value(&v);
+        let wanted = match t.as_str() {
+            "smarthome-discover" => "Discover.Response",
+            "smarthome-acceptgrant" => "AcceptGrant.Response",
+            _ => "Response",
+        };
+        let named = v["event"]["header"]["name"].as_str().unwrap_or_default();
+        if named != wanted {
             crate::sim::say(&format!(
-                "rask {t}: {}",
-                if verdict.is_valid() {
-                    "valid under Amazon's schema".to_owned()
+                "rask {t}: answered {named} ({}), not {wanted}: its figures do not count",
+                v["event"]["payload"]["type"].as_str().unwrap_or("?")
+            ));
+            valid = false;
+        }
+        crate::sim::say(&format!(
+            "rask {t}: {}",
+            if verdict.is_valid() {
+                "valid under Amazon's schema".to_owned()
+            } else {
+                format!("INVALID: {:?}", verdict.findings)
+            }
+        ));
+        valid &= verdict.is_valid();
+    }
+    for dir in ["rask-skill-run1", "rask-verified-run1"] {
+        for t in custom {
+            let Some(v) = kept(dir, t) else { continue };
+            let problems = super::skill::check(t, &v);
+            crate::sim::say(&format!(
+                "{dir} {t}: {}",
+                if problems.is_empty() {
+                    "the reference behaviour".to_owned()
                 } else {
-                    format!("INVALID: {:?}", verdict.findings)
+                    format!("WRONG: {}", problems.join(", "))
                 }
             ));
-            valid &= verdict.is_valid();
+            valid &= problems.is_empty();
         }
     }
+    valid
+}
+
+/// The figures, and rask's ratios to each peer.
+fn print_tables(all: &BTreeMap<String, BTreeMap<String, Vec<Row>>>, types: &[String], runs: u32) {
     println!();
     println!(
         "| request | server | req/s (mean of {runs}) | p50 ms | p99 ms | errors | resp B | peak RSS MB |"
     );
     println!("|---|---|---:|---:|---:|---:|---:|---:|");
-    for t in &types {
-        for (server, rows) in &all {
+    for t in types {
+        for (server, rows) in all {
             if let Some(rs) = rows.get(t) {
                 println!(
                     "| {t} | {server} | {:.0} | {:.2} | {:.2} | {} | {} | {:.1} |",
@@ -427,39 +517,46 @@ pub async fn run(
             }
         }
     }
+    let stat = |server: &str, t: &str, f: fn(&Row) -> f64| {
+        all.get(server).and_then(|r| r.get(t)).map(|rs| mean(rs, f))
+    };
     println!();
-    println!("| request | rask ÷ limit | rask ÷ Node | rask ÷ Python | rask p99 vs Node / Python |");
-    println!("|---|---:|---:|---:|---|");
-    let rps = |server: &str, t: &str| {
-        all.get(server)
-            .and_then(|r| r.get(t))
-            .map(|rs| mean(rs, |r| r.rps))
-    };
-    let p99 = |server: &str, t: &str| {
-        all.get(server)
-            .and_then(|r| r.get(t))
-            .map(|rs| mean(rs, |r| r.p99))
-    };
-    for t in &types {
-        let ratio = |peer: &str| match (rps("rask", t), rps(peer, t)) {
-            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
-            _ => "-".into(),
-        };
-        let p = |peer: &str| {
-            p99(peer, t)
-                .map(|v| format!("{v:.2}"))
-                .unwrap_or_else(|| "-".into())
-        };
-        println!(
-            "| {t} | {} | {} | {} | {} ms vs {} / {} ms |",
-            ratio("limit"),
-            ratio("node"),
-            ratio("python"),
-            p("rask"),
-            p("node"),
-            p("python")
-        );
+    println!("| request | server | ÷ limit | ÷ Node | ÷ Python | p99 vs Node / Python |");
+    println!("|---|---|---:|---:|---:|---|");
+    for t in types {
+        for server in ["rask", "rask-verified"] {
+            let Some(ours) = stat(server, t, |r| r.rps) else {
+                continue;
+            };
+            let ratio = |peer: &str| match stat(peer, t, |r| r.rps) {
+                Some(b) if b > 0.0 => format!("{:.2}", ours / b),
+                _ => "-".into(),
+            };
+            let p = |s: &str| {
+                stat(s, t, |r| r.p99)
+                    .map(|v| format!("{v:.2}"))
+                    .unwrap_or_else(|| "-".into())
+            };
+            println!(
+                "| {t} | {server} | {} | {} | {} | {} ms vs {} / {} ms |",
+                ratio("limit"),
+                ratio("node"),
+                ratio("python"),
+                p(server),
+                p("node"),
+                p("python")
+            );
+        }
     }
-    println!("\nraw output: {}", results.display());
-    Ok(valid)
+    println!();
+    for t in types {
+        if let (Some(off), Some(on)) = (stat("rask", t, |r| r.rps), stat("rask-verified", t, |r| r.rps))
+            && off > 0.0
+        {
+            println!(
+                "{t}: verification costs {:.1} % of requests/s",
+                (1.0 - on / off) * 100.0
+            );
+        }
+    }
 }
