@@ -5,8 +5,10 @@
 //! - [`lwa`]: Login with Amazon, all three grants, with a per-scope token cache;
 //! - [`gateway`]: the Event Gateway client, whose errors are decided by Amazon's
 //!   `payload.code` rather than the HTTP status alone;
-//! - [`retry`]: what to do after each gateway answer, as a plain decision.
+//! - [`retry`]: what to do after each gateway answer, as a plain decision;
+//! - [`enumeration`]: Endpoint Enumeration, the gadgets paired with a custom-skill user's Echo.
 
+pub mod enumeration;
 pub mod gateway;
 pub mod lwa;
 pub mod region;

@@ -219,3 +219,63 @@ async fn client_credential_tokens_are_cached_per_scope() {
     assert!(e.credentials_refused());
     assert!(!e.to_string().contains("not-the-secret"));
 }
+
+#[tokio::test]
+async fn endpoint_enumeration_lists_custom_gadgets_and_types_each_refusal() {
+    use rask_cloud::enumeration::{EnumerationError, get_endpoints};
+    let w = world().await;
+    let robot = json!({"endpointId": "amzn1.ask.endpoint.R1", "friendlyName": "Robot",
+        "capabilities": [{"type": "AlexaInterface", "interface": "Custom.Robot", "version": "1.0"},
+                         {"type": "AlexaInterface", "interface": "Alexa.Gadget.StateListener", "version": "1.0"}]});
+    w.sim
+        .world()
+        .set_gadgets("alice", vec![serde_json::from_value(robot).unwrap()])
+        .unwrap();
+    let token = w.sim.world().mint_api_token(&w.skill, "alice", Instant::now());
+    let http = rask_cloud::http_client(Duration::from_secs(10));
+    let eu = format!("{}/eu", w.url);
+
+    let gadgets = get_endpoints(&http, &eu, &token).await.unwrap();
+    assert_eq!(gadgets.len(), 1);
+    assert_eq!(gadgets[0].endpoint_id, "amzn1.ask.endpoint.R1");
+    assert_eq!(
+        gadgets[0].custom_interfaces().collect::<Vec<_>>(),
+        ["Custom.Robot"]
+    );
+
+    let refused = get_endpoints(&http, &eu, "not-a-token").await.unwrap_err();
+    assert!(
+        matches!(&refused, EnumerationError::Unauthorized { code, .. } if code == "UNAUTHORIZED"),
+        "{refused}"
+    );
+    let other_region = get_endpoints(&http, &format!("{}/fe", w.url), &token)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(other_region, EnumerationError::Forbidden { .. }),
+        "{other_region}"
+    );
+    for status in [400, 500, 503] {
+        w.sim
+            .world()
+            .faults
+            .add(serde_json::from_value(json!({"target": "endpoints", "status": status})).unwrap());
+        let e = get_endpoints(&http, &eu, &token).await.unwrap_err();
+        match status {
+            400 => assert!(matches!(e, EnumerationError::BadRequest { .. }), "{e}"),
+            s => assert!(
+                matches!(e, EnumerationError::Unavailable { status, .. } if status == s),
+                "{e}"
+            ),
+        }
+    }
+    // A hang longer than the deadline: given up on, not waited for.
+    w.sim
+        .world()
+        .faults
+        .add(serde_json::from_value(json!({"target": "endpoints", "hangMs": 10000})).unwrap());
+    let e = get_endpoints(&http, &eu, &token).await.unwrap_err();
+    assert!(matches!(e, EnumerationError::Transport(_)), "{e}");
+    // Still works after all that.
+    assert_eq!(get_endpoints(&http, &eu, &token).await.unwrap().len(), 1);
+}
