@@ -4,12 +4,13 @@
 //! skill's response" and end the session without a word of why.
 
 use rask_model::custom::{
-    Card, Image, OutputSpeech, Reprompt, Response, ResponseDirective, ResponseEnvelope,
+    Card, Image, OutputSpeech, Reprompt, Response, ResponseDirective, ResponseEnvelope, StopEventHandler,
 };
 use rask_model::limits::{MAX_RESPONSE_BYTES, MAX_SPEECH_CHARS};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+use crate::gadgets::{EventHandler, MAX_EVENT_HANDLER};
 use crate::ssml::{self, SsmlError};
 
 /// A response that Alexa would not accept, naming the part at fault.
@@ -46,6 +47,18 @@ pub enum ResponseError {
         part: &'static str,
         /// What is wrong, and where.
         error: SsmlError,
+    },
+    /// An event handler longer than Alexa runs one.
+    #[error(
+        "directives[{index}] (CustomInterfaceController.StartEventHandler) lasts {ms} ms; Alexa runs one for at most {max} ms"
+    )]
+    EventHandlerTooLong {
+        /// Which directive.
+        index: usize,
+        /// Its duration.
+        ms: u64,
+        /// The most Alexa takes.
+        max: u64,
     },
 }
 
@@ -170,6 +183,24 @@ impl ResponseBuilder {
         self
     }
 
+    /// Starts a gadget event handler. The skill keeps its token in the session attributes;
+    /// unless [`ResponseBuilder::end_session`] says otherwise, `shouldEndSession` is left out,
+    /// so that the session stays open while the handler runs, as Alexa documents.
+    pub fn start_event_handler(mut self, handler: &EventHandler) -> Self {
+        self.directives
+            .push(ResponseDirective::StartEventHandler(handler.directive()));
+        self
+    }
+
+    /// Stops the event handler with `token` (the session's: [`crate::HandlerInput::event_handler_token`]).
+    pub fn stop_event_handler(mut self, token: impl Into<String>) -> Self {
+        self.directives
+            .push(ResponseDirective::StopEventHandler(StopEventHandler {
+                token: token.into(),
+            }));
+        self
+    }
+
     /// `shouldEndSession`: `Some(true)`, `Some(false)` or `None` (left out).
     pub fn end_session(mut self, end: Option<bool>) -> Self {
         self.end = Some(end);
@@ -205,8 +236,20 @@ impl ResponseBuilder {
                 ssml::check(ssml).map_err(|error| ResponseError::Ssml { part, error })?;
             }
         }
+        let mut starts_handler = false;
+        for (index, d) in self.directives.iter().enumerate() {
+            if let ResponseDirective::StartEventHandler(h) = d {
+                starts_handler = true;
+                let ms = h.expiration.duration_in_milliseconds;
+                let max = MAX_EVENT_HANDLER.as_millis() as u64;
+                if ms > max {
+                    return Err(ResponseError::EventHandlerTooLong { index, ms, max });
+                }
+            }
+        }
         let should_end_session = match self.end {
             Some(end) => end,
+            None if starts_handler => None,
             None if self.reprompt.is_some() => Some(false),
             None => None,
         };

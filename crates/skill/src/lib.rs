@@ -32,12 +32,14 @@
 //! - [`input`]: what handlers are given, with request, session and persistent attributes;
 //! - [`attributes`]: the persistence adapter trait; [`store`]: its rask-store implementation;
 //! - [`builder`]: the response builder and Alexa's limits;
+//! - [`gadgets`]: the Echo's gadgets (Endpoint Enumeration once per session), event handlers;
 //! - [`ssml`]: escaping text for SSML and checking SSML is well formed;
 //! - [`verify`]: Amazon's request verification (signature, certificate chain, timestamp);
 //! - [`service`]: the axum router that hosts a skill.
 
 pub mod attributes;
 pub mod builder;
+pub mod gadgets;
 pub mod handler;
 pub mod input;
 pub mod service;
@@ -48,6 +50,7 @@ pub mod verify;
 
 pub use attributes::{AttributeMap, MemoryPersistence, PersistenceAdapter};
 pub use builder::{ResponseBuilder, ResponseError};
+pub use gadgets::{EventHandler, Gadget, GadgetError};
 pub use handler::{HandlerError, HandlerResult};
 pub use input::HandlerInput;
 pub use skill::{Answer, Skill, SkillBuilder, SkillError};

@@ -7,13 +7,15 @@
 //! handler's, or a spoken apology; the error is logged with the request id.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use rask_model::custom::{RequestBody, RequestEnvelope, ResponseEnvelope};
+use rask_model::custom::{RequestBody, RequestEnvelope, ResponseDirective, ResponseEnvelope};
 use rask_model::limits::logged;
 use thiserror::Error;
 
 use crate::attributes::{AttributesError, PersistenceAdapter};
 use crate::builder::{self, ResponseBuilder, ResponseError};
+use crate::gadgets::EVENT_HANDLER_KEY;
 use crate::handler::{ErrorHandler, Handler, HandlerError, RequestInterceptor, ResponseInterceptor};
 use crate::input::HandlerInput;
 
@@ -75,6 +77,7 @@ pub struct SkillBuilder {
     error_handlers: Vec<Box<dyn ErrorHandler>>,
     persistence: Option<Arc<dyn PersistenceAdapter>>,
     apology: Option<String>,
+    stale_events: AtomicU64,
 }
 
 impl SkillBuilder {
@@ -231,6 +234,12 @@ impl Skill {
         self.inner.skill_id.as_deref()
     }
 
+    /// How many gadget requests (`EventsReceived`, `Expired`) came with a token other than the
+    /// session's event handler's, and were answered without running a handler.
+    pub fn stale_events(&self) -> u64 {
+        self.inner.stale_events.load(Ordering::Relaxed)
+    }
+
     /// Answers one request: interceptors, the handler, response interceptors, Alexa's limits,
     /// persistent attributes saved if changed. Never fails: on any error the answer is an
     /// error handler's response or the apology, and carries the error.
@@ -277,6 +286,26 @@ impl Skill {
                 tracing::warn!(request_id = %logged(input.request_id()), "the user's region could not be recorded: {e}");
             }
         }
+        let gadget_token = match input.body() {
+            RequestBody::EventsReceived(e) => Some(e.token.as_str()),
+            RequestBody::Expired(e) => Some(e.token.as_str()),
+            _ => None,
+        };
+        if let Some(token) = gadget_token {
+            if input.event_handler_token().as_deref() != Some(token) {
+                // From a handler this session stopped, or another session's: not for anyone.
+                self.inner.stale_events.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(
+                    request_id = %logged(input.request_id()),
+                    "{} for an event handler this session does not run: ignored",
+                    input.request_type()
+                );
+                return self.finish(input, ResponseBuilder::new()).await;
+            }
+            if matches!(input.body(), RequestBody::Expired(_)) {
+                input.remove_session_attribute(EVENT_HANDLER_KEY);
+            }
+        }
         for i in &self.inner.request_interceptors {
             i.process(input.clone()).await.map_err(SkillError::Handler)?;
         }
@@ -302,6 +331,20 @@ impl Skill {
     async fn finish(&self, input: &HandlerInput, mut b: ResponseBuilder) -> Result<Answer, SkillError> {
         for i in &self.inner.response_interceptors {
             b = i.process(input.clone(), b).await.map_err(SkillError::Handler)?;
+        }
+        // The session's event handler, kept for the requests its events come in.
+        for d in b.directives() {
+            match d {
+                ResponseDirective::StartEventHandler(h) => {
+                    input.set_session_attribute(EVENT_HANDLER_KEY, h.token.clone());
+                }
+                ResponseDirective::StopEventHandler(h)
+                    if input.event_handler_token().as_deref() == Some(h.token.as_str()) =>
+                {
+                    input.remove_session_attribute(EVENT_HANDLER_KEY);
+                }
+                _ => {}
+            }
         }
         // A SessionEndedRequest's answer is not read; its session has no next request.
         let session = input.session_attributes();
