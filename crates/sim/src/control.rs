@@ -31,6 +31,11 @@ pub fn router() -> Router<Sim> {
         .route("/users", post(add_user).get(list_users))
         .route("/users/{user}", get(get_user).delete(delete_user))
         .route("/users/{user}/gadgets", put(set_gadgets))
+        .route(
+            "/users/{user}/gadgets/{endpoint}/directives",
+            get(gadget_directives),
+        )
+        .route("/users/{user}/gadgets/{endpoint}/events", post(gadget_event))
         .route("/skills/{skill}/users/{user}", get(get_enablement))
         .route("/skills/{skill}/users/{user}/enable", post(enable))
         .route("/skills/{skill}/users/{user}/disable", post(disable))
@@ -301,6 +306,27 @@ async fn request(
 ) -> ApiResult {
     let spec: custom::RequestSpec = body(&bytes)?;
     exchange(custom::send(&sim, &skill, &user, &spec).await)
+}
+
+/// `GET /sim/users/{user}/gadgets/{endpoint}/directives`: what that gadget received.
+async fn gadget_directives(
+    State(sim): State<Sim>,
+    Path((user, endpoint)): Path<(String, String)>,
+) -> ApiResult {
+    let w = sim.world();
+    w.user(&user).map_err(DriverError::World)?;
+    ok(StatusCode::OK, json!(w.gadget_directives(&user, &endpoint)))
+}
+
+/// `POST /sim/users/{user}/gadgets/{endpoint}/events`: the gadget sends an event.
+async fn gadget_event(
+    State(sim): State<Sim>,
+    Path((user, endpoint)): Path<(String, String)>,
+    bytes: axum::body::Bytes,
+) -> ApiResult {
+    let spec: drivers::gadgets::GadgetEventSpec = body(&bytes)?;
+    let outcome = drivers::gadgets::gadget_event(&sim, &user, &endpoint, &spec).await?;
+    ok(StatusCode::OK, json!(outcome))
 }
 
 fn exchange(r: Result<drivers::Exchange, DriverError>) -> ApiResult {

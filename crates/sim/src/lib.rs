@@ -23,6 +23,7 @@ pub mod enumeration;
 pub mod faults;
 pub mod gateway;
 mod http;
+pub mod jsonlogic;
 pub mod log;
 pub mod lwa;
 pub mod messaging;

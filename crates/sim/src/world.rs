@@ -216,6 +216,8 @@ pub struct SessionState {
     /// The intent whose dialog the skill continued with a `Dialog.*` directive in its last
     /// answer: its next IntentRequest is `IN_PROGRESS`, any other `STARTED`.
     pub dialog: Option<String>,
+    /// The gadget event handler the skill started in this session, while it runs.
+    pub event_handler: Option<crate::drivers::gadgets::EventHandlerState>,
 }
 
 /// Whom an LWA access token speaks for.
@@ -301,6 +303,8 @@ pub struct World {
     refresh_tokens: HashMap<String, (String, String)>,
     grant_codes: HashMap<String, GrantCode>,
     api_tokens: HashMap<String, ApiToken>,
+    /// Directives each gadget received, by (user, endpoint id), the latest first out.
+    gadget_inbox: HashMap<(String, String), std::collections::VecDeque<Value>>,
     proactive_references: HashSet<(String, String, String, String)>,
     /// Everything received.
     pub log: EventLog,
@@ -321,6 +325,7 @@ impl World {
             refresh_tokens: HashMap::new(),
             grant_codes: HashMap::new(),
             api_tokens: HashMap::new(),
+            gadget_inbox: HashMap::new(),
             proactive_references: HashSet::new(),
             log: EventLog::default(),
             faults: Faults::default(),
@@ -761,6 +766,26 @@ impl World {
             )),
             None => Err("The access token is invalid or has expired".into()),
         }
+    }
+
+    /// A directive reaches one of `user`'s gadgets.
+    pub fn deliver_to_gadget(&mut self, user: &str, endpoint_id: &str, directive: Value) {
+        let inbox = self
+            .gadget_inbox
+            .entry((user.to_owned(), endpoint_id.to_owned()))
+            .or_default();
+        if inbox.len() >= crate::drivers::gadgets::INBOX {
+            inbox.pop_front();
+        }
+        inbox.push_back(directive);
+    }
+
+    /// The directives one of `user`'s gadgets received, oldest first.
+    pub fn gadget_directives(&self, user: &str, endpoint_id: &str) -> Vec<Value> {
+        self.gadget_inbox
+            .get(&(user.to_owned(), endpoint_id.to_owned()))
+            .map(|i| i.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// A fresh `apiAccessToken` for a custom-skill request.

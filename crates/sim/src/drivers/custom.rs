@@ -37,6 +37,26 @@ pub struct RequestSpec {
     /// must refuse it with HTTP 400 (the sim's verdict says whether it did).
     #[serde(default)]
     pub forge: Option<Forgery>,
+    /// For the gadget requests the sim sends itself (`CustomInterfaceController.*`): the
+    /// request's fields beyond its type.
+    #[serde(skip)]
+    pub gadget: Option<Value>,
+}
+
+impl RequestSpec {
+    /// A gadget request (`CustomInterfaceController.EventsReceived` or `.Expired`) in the
+    /// session, with these fields.
+    pub fn gadget(kind: &str, fields: Value) -> Self {
+        RequestSpec {
+            kind: kind.to_owned(),
+            intent: None,
+            slots: Map::new(),
+            reason: None,
+            locale: None,
+            forge: None,
+            gadget: Some(fields),
+        }
+    }
 }
 
 /// A request Alexa would never send, to show a skill refusing it.
@@ -180,9 +200,25 @@ pub async fn send(
             }
             request["reason"] = json!(reason);
         }
+        "CustomInterfaceController.EventsReceived" | "CustomInterfaceController.Expired"
+            if spec.gadget.is_some() =>
+        {
+            let open = sim
+                .world()
+                .enablement(skill_id, user)
+                .is_ok_and(|e| e.session.is_some());
+            if !open {
+                return Err(invalid("gadget events come only in an open session".into()));
+            }
+            if let Some(Value::Object(fields)) = &spec.gadget {
+                for (k, v) in fields {
+                    request[k.as_str()] = v.clone();
+                }
+            }
+        }
         other => {
             return Err(DriverError::World(crate::world::WorldError::Invalid(format!(
-                "the sim sends LaunchRequest, IntentRequest or SessionEndedRequest, not {other}"
+                "the sim sends LaunchRequest, IntentRequest or SessionEndedRequest, not {other} (gadget events: POST /sim/users/{{user}}/gadgets/{{endpointId}}/events)"
             ))));
         }
     }
@@ -195,6 +231,7 @@ pub async fn send(
                 attributes: Map::new(),
                 new: true,
                 dialog: None,
+                event_handler: None,
             });
         }
         let s = e.session.clone().expect("just ensured");
@@ -232,6 +269,23 @@ pub async fn send(
         return Ok(ex);
     }
 
+    if ex.status == 200 && spec.kind != "SessionEndedRequest" && super::gadgets::refused(&ex.findings) {
+        // Alexa does not act on such an answer: it ends the session and tells the skill why.
+        let ended = RequestSpec {
+            kind: "SessionEndedRequest".into(),
+            intent: None,
+            slots: Map::new(),
+            reason: Some("ERROR".into()),
+            locale: None,
+            forge: None,
+            gadget: None,
+        };
+        Box::pin(send(sim, skill_id, user, &ended)).await?;
+        return Ok(ex);
+    }
+    if ex.status == 200 {
+        super::gadgets::act(sim, skill_id, user, &ex.received);
+    }
     let mut w = sim.world();
     if let Ok(e) = w.enablement_mut(skill_id, user) {
         let ends = spec.kind == "SessionEndedRequest"
@@ -348,7 +402,11 @@ async fn exchange(
             ),
         )],
         None if error.is_some() => Vec::new(),
-        None => judge(status, &received),
+        None => {
+            let mut f = judge(status, &received);
+            f.extend(super::gadgets::unpaired(sim, user, &received));
+            f
+        }
     };
     Ok(record(
         sim,

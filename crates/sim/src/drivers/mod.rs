@@ -9,6 +9,7 @@
 
 pub mod custom;
 pub mod form;
+pub mod gadgets;
 pub mod link;
 pub mod smarthome;
 

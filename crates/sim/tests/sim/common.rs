@@ -45,6 +45,8 @@ pub struct SkillState {
     pub directives: Vec<Value>,
     /// Answer the next N custom requests with 500.
     pub fail_custom: u32,
+    /// Answers for the next custom requests, in order, before the usual ones.
+    pub custom_answers: std::collections::VecDeque<Value>,
     /// expires_in of the token endpoint.
     pub expires_in: u64,
     /// Whether the token endpoint demands HTTP Basic.
@@ -249,6 +251,9 @@ async fn custom(State(s): State<Shared>, Json(v): Json<Value>) -> Response {
         if st.fail_custom > 0 {
             st.fail_custom -= 1;
             return (StatusCode::INTERNAL_SERVER_ERROR, "busy").into_response();
+        }
+        if let Some(answer) = st.custom_answers.pop_front() {
+            return Json(answer).into_response();
         }
     }
     let count = v["session"]["attributes"]["count"].as_i64().unwrap_or(0) + 1;

@@ -4,6 +4,7 @@
 mod browser;
 mod common;
 mod drivers;
+mod gadgets;
 mod gateway;
 mod lwa;
 mod python_sdk;
