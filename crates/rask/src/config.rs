@@ -1184,6 +1184,26 @@ mod tests {
         assert!(skill.verify_requests, "verification is on by default");
     }
 
+    /// The gadget skill example is valid in the complete example's house.
+    #[test]
+    fn the_gadget_skill_example_in_docs_config_md_is_valid() {
+        let doc = include_str!("../../../docs/config.md");
+        let block = |heading: &str| {
+            doc.split(heading)
+                .nth(1)
+                .and_then(|rest| rest.split("```toml\n").nth(1))
+                .and_then(|block| block.split("```").next())
+                .unwrap_or_else(|| panic!("docs/config.md has {heading}"))
+                .to_owned()
+        };
+        let text = block("## A complete example") + &block("### A gadget skill");
+        let config = parse(&text).unwrap_or_else(|e| panic!("{e:?}"));
+        let skill = config.skill.unwrap();
+        assert_eq!(skill.interfaces, ["Custom.Robot"]);
+        assert_eq!(skill.gadget_events.len(), 2);
+        assert!(skill.intents[0].gadget_directive.is_some());
+    }
+
     #[test]
     fn a_topic_has_one_use() {
         let errors = parse(

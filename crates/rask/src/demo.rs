@@ -187,6 +187,16 @@ impl Embedded {
             cert_mirror: Some(sim_url.clone()),
             trust_root_file: None,
             trust_root_der: Some(signer.root_der().to_vec()),
+            // The seed's robot: launched with gadgets paired, every one spins.
+            interfaces: vec!["Custom.Robot".into()],
+            no_gadget: "No robot is connected to your Echo.".into(),
+            launch_directive: Some(crate::custom_skill::gadgets::GadgetDirective {
+                namespace: "Custom.Robot".into(),
+                name: "Spin".into(),
+                payload: r#"{"direction": "clockwise", "turns": 2}"#.into(),
+            }),
+            listen: None,
+            gadget_events: Vec::new(),
         });
         Ok(Embedded {
             sim,
@@ -420,6 +430,56 @@ pub async fn run() -> anyhow::Result<bool> {
         refused.status
     );
     step("F9 the same request changed after signing: refused with 400, no handler ran");
+
+    // F8: the same skill with two robots paired to the Echo.
+    let robots = [
+        "amzn1.ask.endpoint.demo-robot-1",
+        "amzn1.ask.endpoint.demo-robot-2",
+    ];
+    let paired = robots
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            serde_json::from_value(
+                json!({"endpointId": id, "friendlyName": format!("Robot {}", i + 1),
+                "capabilities": [{"type": "AlexaInterface", "interface": "Custom.Robot", "version": "1.0"}]}),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    demo.sim
+        .world()
+        .set_gadgets(USER, paired)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let spun = rask_sim::drivers::custom::send(&demo.sim, &demo.custom_skill_id, USER, &launch).await?;
+    anyhow::ensure!(
+        spun.valid,
+        "F8 the LaunchRequest failed: {} {:?}",
+        spun.received,
+        spun.findings
+    );
+    for id in robots {
+        let got = demo.sim.world().gadget_directives(USER, id);
+        anyhow::ensure!(
+            got.last().is_some_and(|d| d["header"]["name"] == "Spin"),
+            "F8 {id} received no Spin: {got:?}"
+        );
+    }
+    step(
+        "F8 two robots paired: the launch found them (Endpoint Enumeration) and each received Custom.Robot Spin",
+    );
+    demo.sim
+        .world()
+        .set_gadgets(USER, Vec::new())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let none = rask_sim::drivers::custom::send(&demo.sim, &demo.custom_skill_id, USER, &launch).await?;
+    anyhow::ensure!(
+        none.received["response"]["outputSpeech"]["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("No robot is connected")),
+        "F8 with no robot, the launch said {}",
+        none.received["response"]["outputSpeech"]
+    );
+    step("F8 no robot paired: rask says that no robot is connected");
     Ok(true)
 }
 

@@ -142,6 +142,33 @@ enum Action {
         #[command(flatten)]
         target: Target,
     },
+    /// Make a user's gadget send an event (delivered while a skill's event handler lets it).
+    GadgetEvent {
+        /// User name in the sim.
+        user: String,
+        /// The gadget's endpoint id.
+        endpoint: String,
+        /// One of the gadget's custom interfaces, such as Custom.Robot.
+        #[arg(long)]
+        namespace: String,
+        /// The event's name, such as Spun.
+        #[arg(long)]
+        name: String,
+        /// Its payload, JSON.
+        #[arg(long, default_value = "{}")]
+        payload: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Print the directives a user's gadget received.
+    Gadget {
+        /// User name in the sim.
+        user: String,
+        /// The gadget's endpoint id.
+        endpoint: String,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Print what the sim received, with verdicts.
     Events {
         /// Only entries after this sequence number.
@@ -452,6 +479,32 @@ async fn drive(action: Action) -> anyhow::Result<bool> {
                 Some(body),
             )
         }
+        Action::GadgetEvent {
+            user,
+            endpoint,
+            namespace,
+            name,
+            payload,
+            target,
+        } => {
+            let payload: Value = serde_json::from_str(&payload).context("--payload is not JSON")?;
+            (
+                target,
+                "POST",
+                format!("/sim/users/{user}/gadgets/{endpoint}/events"),
+                Some(json!({"namespace": namespace, "name": name, "payload": payload})),
+            )
+        }
+        Action::Gadget {
+            user,
+            endpoint,
+            target,
+        } => (
+            target,
+            "GET",
+            format!("/sim/users/{user}/gadgets/{endpoint}/directives"),
+            None,
+        ),
         Action::Events { since, api, target } => {
             let q = api.map(|a| format!("&api={a}")).unwrap_or_default();
             (target, "GET", format!("/sim/events?since={since}{q}"), None)

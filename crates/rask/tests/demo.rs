@@ -36,6 +36,9 @@ fn rask_demo_walks_f1_to_f4() {
         "F4 the Event Gateway accepted it (202)",
         "F5 \"Alexa, turn on the hall light\": Alexa.Response",
         "F5 the Event Gateway accepted its ChangeReport",
+        "F9 \"turn the hall light off\"",
+        "F8 two robots paired",
+        "F8 no robot paired",
     ] {
         assert!(out.contains(step), "{step:?} missing from:\n{out}");
     }

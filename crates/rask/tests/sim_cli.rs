@@ -105,6 +105,45 @@ async fn serves_on_a_free_port_and_is_driven_from_the_command_line() {
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("NAMESPACE.NAME"));
+
+    // Bob's robot: its inbox, and an event while no skill listens.
+    let robot = "amzn1.ask.endpoint.BOB1";
+    let r = reqwest::Client::new()
+        .put(format!("{}/sim/users/bob/gadgets", sim.url()))
+        .json(&serde_json::json!([{"endpointId": robot, "friendlyName": "Robot",
+            "capabilities": [{"type": "AlexaInterface", "interface": "Custom.Robot", "version": "1.0"}]}]))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let o = rask(&["sim", "gadget", "bob", robot, "--sim", &sim.url()], None);
+    assert!(o.status.success());
+    assert_eq!(json(&o), serde_json::json!([]));
+    let event = |endpoint: &str| {
+        rask(
+            &[
+                "sim",
+                "gadget-event",
+                "bob",
+                endpoint,
+                "--namespace",
+                "Custom.Robot",
+                "--name",
+                "Spun",
+                "--payload",
+                r#"{"turns": 2}"#,
+                "--sim",
+                &sim.url(),
+            ],
+            None,
+        )
+    };
+    let o = event(robot);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(json(&o)["delivered"], false);
+    assert!(json(&o)["reason"].as_str().unwrap().contains("no skill session"));
+    let o = event("amzn1.ask.endpoint.NOT-BOBS");
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stdout));
 }
 
 #[tokio::test]

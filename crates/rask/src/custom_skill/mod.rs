@@ -1,8 +1,11 @@
 //! `[skill]`: a custom skill declared in rask.toml, hosted at `POST /alexa/skill` with no code:
 //! a launch speech, intents answered with speech (slot values put in by `{slot}`) and an
 //! optional action on the home side (press a configured doorbell, publish to an MQTT topic, set
-//! a device), help, stop and session end. Requests are verified as Amazon requires unless
-//! `verify_requests = false`, which every start warns about.
+//! a device), help, stop and session end; with `interfaces`, a gadget skill ([`gadgets`]).
+//! Requests are verified as Amazon requires unless `verify_requests = false`, which every start
+//! warns about.
+
+pub mod gadgets;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -56,6 +59,25 @@ pub struct SkillSection {
     /// The same root given in memory (the embedded default's simulator).
     #[serde(skip)]
     pub trust_root_der: Option<Vec<u8>>,
+    /// The custom interfaces the skill's gadgets have (`["Custom.Robot"]`): a gadget skill.
+    #[serde(default)]
+    pub interfaces: Vec<String>,
+    /// What Alexa says when no gadget with them is connected.
+    #[serde(default = "default_no_gadget")]
+    pub no_gadget: String,
+    /// The directive launch sends to every gadget.
+    #[serde(default)]
+    pub launch_directive: Option<gadgets::GadgetDirective>,
+    /// The event handler launch starts.
+    #[serde(default)]
+    pub listen: Option<gadgets::Listen>,
+    /// `[[skill.gadget_events]]`: what each gadget event does.
+    #[serde(default)]
+    pub gadget_events: Vec<gadgets::GadgetEventSection>,
+}
+
+fn default_no_gadget() -> String {
+    "No gadget is connected to your Echo.".into()
 }
 
 /// `[[skill.intents]]`: one intent and its answer.
@@ -81,6 +103,9 @@ pub struct IntentSection {
     /// Set a `[[devices]]` device, as a smart-home directive would.
     #[serde(default)]
     pub set: Option<SetDevice>,
+    /// Send this directive to every gadget with its interface.
+    #[serde(default)]
+    pub gadget_directive: Option<gadgets::GadgetDirective>,
 }
 
 /// A device an intent sets: `{ device = "porch", property = "power", value = "{state}" }`.
@@ -211,6 +236,7 @@ pub fn check(s: &SkillSection, devices: &[(&str, &str)], mqtt: bool, alexa: bool
             errors.extend(check_set(set, devices, alexa, &key));
         }
     }
+    errors.extend(gadgets::check(s, &doorbells, mqtt, alexa));
     errors
 }
 
@@ -329,12 +355,19 @@ pub fn skill(s: &SkillSection, store: &Store, home: Home) -> Skill {
     };
     let reprompt = s.reprompt.clone().unwrap_or_else(|| s.help.clone());
     let (launch, help) = (s.launch.clone(), s.help.clone());
+    let gadget = gadgets::GadgetSkill::of(s).map(std::sync::Arc::new);
+    let on_launch = gadget.clone();
     let mut b = Skill::builder()
         .skill_id(s.id.clone())
         .persistence(StorePersistence::new(store.clone(), s.id.clone()))
-        .on_launch(move |_: HandlerInput| {
-            let (launch, reprompt) = (launch.clone(), reprompt.clone());
-            async move { Ok(ResponseBuilder::new().speak(launch).reprompt(reprompt)) }
+        .on_launch(move |input: HandlerInput| {
+            let (launch, reprompt, gadget) = (launch.clone(), reprompt.clone(), on_launch.clone());
+            async move {
+                match gadget {
+                    Some(g) => g.launch(&input, &launch, &reprompt).await,
+                    None => Ok(ResponseBuilder::new().speak(launch).reprompt(reprompt)),
+                }
+            }
         })
         .on_intent("AMAZON.HelpIntent", move |_: HandlerInput| {
             let help = help.clone();
@@ -350,14 +383,16 @@ pub fn skill(s: &SkillSection, store: &Store, home: Home) -> Skill {
             intent.end_session,
         );
         let (press, publish, set) = (intent.press.clone(), intent.publish.clone(), intent.set.clone());
+        let directive = intent.gadget_directive.clone().zip(gadget.clone());
         let home = home.clone();
         b = b.on_intent(intent.name.clone(), move |input: HandlerInput| {
-            let (say, defaults, press, publish, set, home) = (
+            let (say, defaults, press, publish, set, directive, home) = (
                 say.clone(),
                 defaults.clone(),
                 press.clone(),
                 publish.clone(),
                 set.clone(),
+                directive.clone(),
                 home.clone(),
             );
             async move {
@@ -384,13 +419,29 @@ pub fn skill(s: &SkillSection, store: &Store, home: Home) -> Skill {
                     .await?;
                 }
                 let b = ResponseBuilder::new().speak(fill(&say, &input, &defaults));
-                Ok(if end {
+                let b = if end {
                     b.end_session(Some(true))
                 } else {
                     b.reprompt("What else?")
-                })
+                };
+                match &directive {
+                    Some((d, g)) => g.directive(&input, d, &defaults, b).await,
+                    None => Ok(b),
+                }
             }
         });
+    }
+    if let Some(g) = gadget {
+        let (events, expired, home) = (g.clone(), g, home.clone());
+        b = b
+            .on_gadget_events(move |input: HandlerInput| {
+                let (g, home) = (events.clone(), home.clone());
+                async move { g.events_received(&input, &home).await }
+            })
+            .on_gadget_expired(move |_: HandlerInput| {
+                let g = expired.clone();
+                async move { Ok(g.expired()) }
+            });
     }
     let fallback = s.fallback.clone();
     b.fallback(move |_: HandlerInput| {
@@ -516,5 +567,50 @@ mod tests {
             errors.iter().all(|e| e.problem.contains("needs [alexa]")),
             "{errors:?}"
         );
+    }
+
+    #[test]
+    fn gadget_keys_name_what_is_wrong() {
+        let s = section(
+            r#"
+            id = "amzn1.ask.skill.x"
+            interfaces = ["Robot"]
+            launch_directive = { namespace = "Custom.Other", name = "", payload = "{not json" }
+            listen = { seconds = 120 }
+            [[gadget_events]]
+            name = "Spun"
+            press = "garage"
+            publish = { topic = "a/#" }
+            "#,
+        );
+        let keys: Vec<String> = check(&s, &[("front-door", "doorbell")], false, true)
+            .iter()
+            .map(|e| e.key.clone())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "skill.interfaces[0]",
+                "skill.launch_directive.namespace",
+                "skill.launch_directive.name",
+                "skill.launch_directive.payload",
+                "skill.listen.seconds",
+                "skill.gadget_events[0].press",
+                "skill.gadget_events[0].publish",
+                "skill.gadget_events[0].publish.topic",
+            ]
+        );
+        // Gadget keys without interfaces: the missing key is named.
+        let s = section(
+            r#"
+            id = "amzn1.ask.skill.x"
+            listen = { seconds = 10 }
+            "#,
+        );
+        let keys: Vec<String> = check(&s, &[], false, true)
+            .iter()
+            .map(|e| e.key.clone())
+            .collect();
+        assert_eq!(keys, ["skill.interfaces"]);
     }
 }
