@@ -1,4 +1,4 @@
-// The simulator's console as a person sees it: skills, users, and events with their verdicts.
+// The simulator's console as a person sees it: skills, users, gadgets, and events with their verdicts.
 // Environment: SIM_URL, SKILL_ID, SCREENSHOT (where to save a picture of the page).
 import assert from 'node:assert/strict';
 import { launch } from './browser.mjs';
@@ -16,6 +16,9 @@ try {
 
   const users = page.locator('h2:text("Users") + table');
   assert.match(await users.textContent(), /alice\s*EU.*linked, granted/s);
+
+  const gadgets = page.locator('h2:text("Gadgets") + table');
+  assert.match(await gadgets.textContent(), /alice\s*Robot amzn1\.ask\.endpoint\.R1\s*Custom\.Robot\s*1\s*Custom\.Robot\.Spin \{"speed":3\}/);
 
   const events = page.locator('h2:text("Latest events") + table tr');
   assert.ok(await events.count() >= 3, 'the header row and at least two events');

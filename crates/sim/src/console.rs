@@ -1,8 +1,10 @@
-//! The console at `/sim/`: skills, users and the latest events with their verdicts, as one
-//! server-rendered page that refreshes itself (no JavaScript).
+//! The console at `/sim/`: skills, users, their gadgets with what each received, and the latest
+//! events with their verdicts, as one server-rendered page that refreshes itself (no
+//! JavaScript).
 
 use axum::extract::State;
 use axum::response::Html;
+use serde_json::Value;
 
 use crate::Sim;
 
@@ -15,9 +17,18 @@ fn esc(s: &str) -> String {
 
 /// `GET /sim/`.
 pub async fn page(State(sim): State<Sim>) -> Html<String> {
-    let (skills, users, events) = {
+    let (skills, users, events, inboxes) = {
         let w = sim.world();
-        (w.skills(), w.users(), w.log.latest(50))
+        let users = w.users();
+        let inboxes: Vec<Vec<Value>> = users
+            .iter()
+            .flat_map(|u| {
+                u.gadgets
+                    .iter()
+                    .map(|g| w.gadget_directives(&u.name, &g.endpoint_id))
+            })
+            .collect();
+        (w.skills(), users, w.log.latest(50), inboxes)
     };
     let mut html = String::from(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"5\">\
@@ -65,6 +76,42 @@ pub async fn page(State(sim): State<Sim>) -> Html<String> {
             u.region,
             skills.join("<br>")
         ));
+    }
+    html.push_str(
+        "</table><h2>Gadgets</h2><table><tr><th>User</th><th>Gadget</th><th>Interfaces</th>\
+         <th>Directives received</th><th>Latest</th></tr>",
+    );
+    let mut inbox = inboxes.iter();
+    for u in &users {
+        for g in &u.gadgets {
+            let got = inbox.next().map(Vec::as_slice).unwrap_or_default();
+            let interfaces: Vec<&str> = g
+                .capabilities
+                .iter()
+                .filter_map(|c| c["interface"].as_str())
+                .collect();
+            let latest = got
+                .last()
+                .map(|d| {
+                    let payload = d["payload"].to_string();
+                    format!(
+                        "{}.{} {}",
+                        d["header"]["namespace"].as_str().unwrap_or(""),
+                        d["header"]["name"].as_str().unwrap_or(""),
+                        rask_model::limits::cut_to(&payload, 120)
+                    )
+                })
+                .unwrap_or_else(|| "—".into());
+            html.push_str(&format!(
+                "<tr><td>{}</td><td>{} <code>{}</code></td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                esc(&u.name),
+                esc(&g.friendly_name),
+                esc(&g.endpoint_id),
+                esc(&interfaces.join(", ")),
+                got.len(),
+                esc(&latest)
+            ));
+        }
     }
     html.push_str("</table><h2>Latest events</h2><table><tr><th>#</th><th>Time</th><th>API</th><th>Status</th><th>Message</th><th>Verdict</th></tr>");
     for e in &events {

@@ -31,6 +31,27 @@ async fn the_console_in_chromium() {
         .send()
         .await
         .unwrap();
+    // A robot that received one directive.
+    h.sim
+        .world()
+        .set_gadgets(
+            "alice",
+            vec![
+                serde_json::from_value(
+                    serde_json::json!({"endpointId": "amzn1.ask.endpoint.R1", "friendlyName": "Robot",
+                "capabilities": [{"type": "AlexaInterface", "interface": "Custom.Robot", "version": "1.0"}]}),
+                )
+                .unwrap(),
+            ],
+        )
+        .unwrap();
+    h.sim.world().deliver_to_gadget(
+        "alice",
+        "amzn1.ask.endpoint.R1",
+        serde_json::json!({"type": "CustomInterfaceController.SendDirective",
+            "header": {"namespace": "Custom.Robot", "name": "Spin"},
+            "endpoint": {"endpointId": "amzn1.ask.endpoint.R1"}, "payload": {"speed": 3}}),
+    );
     let dir = browser_tests();
     let shot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots/sim-console.png");
     std::fs::create_dir_all(shot.parent().unwrap()).unwrap();
