@@ -6,13 +6,15 @@
 //! - [`gateway`]: the Event Gateway client, whose errors are decided by Amazon's
 //!   `payload.code` rather than the HTTP status alone;
 //! - [`retry`]: what to do after each gateway answer, as a plain decision;
-//! - [`enumeration`]: Endpoint Enumeration, the gadgets paired with a custom-skill user's Echo.
+//! - [`enumeration`]: Endpoint Enumeration, the gadgets paired with a custom-skill user's Echo;
+//! - [`services`]: Skill Messaging and Proactive Events, to a skill's users out of session.
 
 pub mod enumeration;
 pub mod gateway;
 pub mod lwa;
 pub mod region;
 pub mod retry;
+pub mod services;
 
 /// The HTTP client rask uses for Alexa's cloud: rustls, a deadline, no cookies.
 pub fn http_client(timeout: std::time::Duration) -> reqwest::Client {

@@ -135,6 +135,11 @@ impl LwaClient {
             .insert(scope.to_owned(), (t.access_token.clone(), until));
         Ok(t.access_token)
     }
+
+    /// Drops the cached token for `scope`: Amazon refused it before its time.
+    pub fn forget_scope(&self, scope: &str) {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).remove(scope);
+    }
 }
 
 fn snippet(body: &[u8]) -> String {

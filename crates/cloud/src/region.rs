@@ -10,6 +10,9 @@ pub struct Endpoints {
     pub lwa: String,
     /// The Alexa API base per region (`https://api.amazonalexa.com`, ...).
     pub alexa_api: [String; 3],
+    /// Skill Messaging's base per region: the Alexa API's, but for the Far East
+    /// (`https://api.fe.amazon.com`).
+    pub skill_messaging: [String; 3],
 }
 
 impl Endpoints {
@@ -22,6 +25,11 @@ impl Endpoints {
                 "https://api.eu.amazonalexa.com".into(),
                 "https://api.fe.amazonalexa.com".into(),
             ],
+            skill_messaging: [
+                "https://api.amazonalexa.com".into(),
+                "https://api.eu.amazonalexa.com".into(),
+                "https://api.fe.amazon.com".into(),
+            ],
         }
     }
 
@@ -31,6 +39,7 @@ impl Endpoints {
         Endpoints {
             lwa: base.into(),
             alexa_api: [format!("{base}/na"), format!("{base}/eu"), format!("{base}/fe")],
+            skill_messaging: [format!("{base}/na"), format!("{base}/eu"), format!("{base}/fe")],
         }
     }
 
@@ -40,6 +49,15 @@ impl Endpoints {
             Region::Na => &self.alexa_api[0],
             Region::Eu => &self.alexa_api[1],
             Region::Fe => &self.alexa_api[2],
+        }
+    }
+
+    /// Skill Messaging's base in a region.
+    pub fn skill_messaging(&self, region: Region) -> &str {
+        match region {
+            Region::Na => &self.skill_messaging[0],
+            Region::Eu => &self.skill_messaging[1],
+            Region::Fe => &self.skill_messaging[2],
         }
     }
 
@@ -65,5 +83,11 @@ mod tests {
         assert_eq!(a.token_url(), "https://api.amazon.com/auth/o2/token");
         let s = Endpoints::simulator("http://127.0.0.1:9090/");
         assert_eq!(s.gateway(Region::Fe), "http://127.0.0.1:9090/fe/v3/events");
+        assert_eq!(
+            a.skill_messaging(Region::Fe),
+            "https://api.fe.amazon.com",
+            "not amazonalexa"
+        );
+        assert_eq!(a.skill_messaging(Region::Na), a.api(Region::Na));
     }
 }

@@ -279,3 +279,199 @@ async fn endpoint_enumeration_lists_custom_gadgets_and_types_each_refusal() {
     // Still works after all that.
     assert_eq!(get_endpoints(&http, &eu, &token).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn skill_messages_go_to_each_users_region_and_every_answer_is_typed() {
+    use rask_cloud::services::{OutOfSession, ServiceError};
+    use rask_model::messaging::SkillMessageRequest;
+    let w = world().await;
+    for (name, region) in [("nadia", rask_sim::Region::Na), ("fumiko", rask_sim::Region::Fe)] {
+        w.sim.world().add_user(name, region, vec![]).unwrap();
+        w.sim.world().enable(&w.skill, name).unwrap();
+    }
+    let id = |user: &str| w.sim.world().enablement(&w.skill, user).unwrap().user_id.clone();
+    let endpoints = Endpoints::simulator(&w.url);
+    let http = rask_cloud::http_client(Duration::from_secs(2));
+    let lwa = std::sync::Arc::new(LwaClient::new(
+        http.clone(),
+        endpoints.token_url(),
+        "client-1",
+        "secret-1",
+    ));
+    let out = OutOfSession::new(http, lwa, endpoints);
+    let message = SkillMessageRequest::new(serde_json::from_value(json!({"order": "shipped"})).unwrap());
+
+    for (user, region) in [
+        ("nadia", Region::Na),
+        ("alice", Region::Eu),
+        ("fumiko", Region::Fe),
+    ] {
+        out.send_message(region, &id(user), &message).await.unwrap();
+    }
+    let accepted: Vec<Option<String>> = w
+        .sim
+        .world()
+        .log
+        .since(0, Some("messaging"))
+        .iter()
+        .filter(|e| e.status == 202)
+        .map(|e| e.region.clone())
+        .collect();
+    assert_eq!(
+        accepted,
+        [Some("NA".into()), Some("EU".into()), Some("FE".into())]
+    );
+    let tokens = || w.sim.world().log.since(0, Some("lwa")).len();
+    assert_eq!(tokens(), 1, "one client-credentials token for all three");
+
+    // In another region than the user's: Amazon does not know them there.
+    let e = out
+        .send_message(Region::Fe, &id("alice"), &message)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ServiceError::UnknownUser(_)), "{e}");
+
+    // A 403 once: a fresh token, and it goes through; twice: refused, not retried.
+    w.sim
+        .world()
+        .faults
+        .add(serde_json::from_value(json!({"target": "messaging", "status": 403})).unwrap());
+    out.send_message(Region::Eu, &id("alice"), &message)
+        .await
+        .unwrap();
+    assert_eq!(tokens(), 2, "the token was fetched again after the 403");
+    w.sim
+        .world()
+        .faults
+        .add(serde_json::from_value(json!({"target": "messaging", "status": 403, "count": 2})).unwrap());
+    let e = out
+        .send_message(Region::Eu, &id("alice"), &message)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ServiceError::Forbidden(_)) && !e.retryable(), "{e}");
+
+    for (status, retryable) in [(400, false), (429, true), (500, true)] {
+        w.sim
+            .world()
+            .faults
+            .add(serde_json::from_value(json!({"target": "messaging", "status": status})).unwrap());
+        let e = out
+            .send_message(Region::Eu, &id("alice"), &message)
+            .await
+            .unwrap_err();
+        assert_eq!(e.retryable(), retryable, "{status}: {e}");
+    }
+    w.sim
+        .world()
+        .faults
+        .add(serde_json::from_value(json!({"target": "messaging", "hangMs": 5000})).unwrap());
+    let e = out
+        .send_message(Region::Eu, &id("alice"), &message)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ServiceError::Transport(_)), "{e}");
+
+    // Too big, or expiring outside 60 s to a day: refused here, nothing sent.
+    let before = w.sim.world().log.since(0, Some("messaging")).len();
+    let big = SkillMessageRequest::new(serde_json::from_value(json!({"blob": "x".repeat(7000)})).unwrap());
+    assert!(matches!(
+        out.send_message(Region::Eu, &id("alice"), &big).await,
+        Err(ServiceError::Invalid(_))
+    ));
+    let mut soon = message.clone();
+    soon.expires_after_seconds = Some(10);
+    assert!(matches!(
+        out.send_message(Region::Eu, &id("alice"), &soon).await,
+        Err(ServiceError::Invalid(_))
+    ));
+    assert_eq!(w.sim.world().log.since(0, Some("messaging")).len(), before);
+}
+
+#[tokio::test]
+async fn proactive_events_by_stage_and_audience_with_amazons_refusals() {
+    use rask_cloud::services::{OutOfSession, ServiceError, Stage};
+    use rask_model::proactive::{ProactiveEventRequest, RelevantAudience};
+    let w = world().await;
+    let alice = w
+        .sim
+        .world()
+        .enablement(&w.skill, "alice")
+        .unwrap()
+        .user_id
+        .clone();
+    let endpoints = Endpoints::simulator(&w.url);
+    let http = rask_cloud::http_client(Duration::from_secs(5));
+    let lwa = std::sync::Arc::new(LwaClient::new(
+        http.clone(),
+        endpoints.token_url(),
+        "client-1",
+        "secret-1",
+    ));
+    let out = OutOfSession::new(http, lwa, endpoints);
+    let now = time::OffsetDateTime::now_utc();
+    let at = |t: time::OffsetDateTime| rask_model::timestamp::seconds(t);
+    let event = |reference: &str, audience: RelevantAudience| -> ProactiveEventRequest {
+        serde_json::from_value(json!({
+            "timestamp": at(now), "referenceId": reference,
+            "expiryTime": at(now + time::Duration::hours(1)),
+            "event": {"name": "AMAZON.OrderStatus.Updated",
+                      "payload": {"state": {"status": "ORDER_SHIPPED"},
+                                  "order": {"seller": {"name": "localizedattribute:sellerName"}}}},
+            "localizedAttributes": [{"locale": "en-US", "sellerName": "The Shop"}],
+            "relevantAudience": audience
+        }))
+        .unwrap()
+    };
+    out.send_event(
+        Region::Eu,
+        Stage::Development,
+        &event("order-1", RelevantAudience::unicast(&alice)),
+    )
+    .await
+    .unwrap();
+    out.send_event(
+        Region::Eu,
+        Stage::Development,
+        &event("order-2", RelevantAudience::multicast()),
+    )
+    .await
+    .unwrap();
+    let e = out
+        .send_event(
+            Region::Eu,
+            Stage::Development,
+            &event("order-1", RelevantAudience::unicast(&alice)),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ServiceError::Duplicate(_)), "{e}");
+    w.sim
+        .world()
+        .faults
+        .add(serde_json::from_value(json!({"target": "proactive", "status": 432})).unwrap());
+    let e = out
+        .send_event(
+            Region::Eu,
+            Stage::Live,
+            &event("order-3", RelevantAudience::unicast(&alice)),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, ServiceError::LimitReached(_)) && !e.retryable(),
+        "{e}"
+    );
+    // Broken before it leaves: an unknown schema, an expiry in the past.
+    let mut odd = event("order-4", RelevantAudience::multicast());
+    odd.event.name = "AMAZON.Custom.Thing".into();
+    assert!(matches!(
+        out.send_event(Region::Eu, Stage::Live, &odd).await,
+        Err(ServiceError::Invalid(_))
+    ));
+    let mut late = event("order-5", RelevantAudience::multicast());
+    late.expiry_time = at(now - time::Duration::hours(1));
+    assert!(matches!(
+        out.send_event(Region::Eu, Stage::Live, &late).await,
+        Err(ServiceError::Invalid(_))
+    ));
+}
