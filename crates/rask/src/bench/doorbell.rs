@@ -57,9 +57,23 @@ async fn grant_users(r: &Rig, n: usize) -> anyhow::Result<Vec<String>> {
         )?)
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .skill_id;
+    grant_users_in(&r.sim, &skill, &r.store, &r.sealer, &r.endpoints, n).await
+}
+
+/// [`grant_users`] for a skill already in the simulator whose LWA client is
+/// `bench`/`bench-secret`, into a given store (`rask bench scale`'s, which rask serve
+/// instances share).
+pub(super) async fn grant_users_in(
+    sim: &Sim,
+    skill: &str,
+    store: &Store,
+    sealer: &Sealer,
+    endpoints: &Endpoints,
+    n: usize,
+) -> anyhow::Result<Vec<String>> {
     let lwa = LwaClient::new(
         rask_cloud::http_client(Duration::from_secs(10)),
-        r.endpoints.token_url(),
+        endpoints.token_url(),
         "bench",
         "bench-secret",
     );
@@ -67,20 +81,20 @@ async fn grant_users(r: &Rig, n: usize) -> anyhow::Result<Vec<String>> {
     for i in 0..n {
         let name = format!("user-{i}");
         let code = {
-            let mut w = r.sim.world();
+            let mut w = sim.world();
             w.add_user(&name, rask_sim::Region::Na, vec![])
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            w.enable(&skill, &name).map_err(|e| anyhow::anyhow!("{e}"))?;
-            w.mint_grant_code(&skill, &name, Instant::now())
+            w.enable(skill, &name).map_err(|e| anyhow::anyhow!("{e}"))?;
+            w.mint_grant_code(skill, &name, Instant::now())
                 .map_err(|e| anyhow::anyhow!("{e}"))?
         };
         let t = lwa.exchange_code(&code).await?;
         let id = uuid::Uuid::new_v4().to_string();
-        r.store.add_user(&id, &name, "bench").await?;
+        store.add_user(&id, &name, "bench").await?;
         let expires = rask_store::now_ms() + t.expires_in as i64 * 1000;
-        r.store
+        store
             .save_grant(
-                &r.sealer,
+                sealer,
                 &id,
                 "NA",
                 &t.access_token,

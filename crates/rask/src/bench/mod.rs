@@ -4,11 +4,13 @@
 //! - [`doorbell`]: presses to the Event Gateway, latency and sustained rate, with the ceiling;
 //! - [`mqtt`]: device states in over MQTT, stored, at a paced rate and flat out;
 //! - [`peers`]: rask side by side with the ASK SDKs and the bare-server limit, in one run;
-//! - [`skill`]: the benchmark's reference custom skill on rask-skill, which `peers` runs.
+//! - [`skill`]: the benchmark's reference custom skill on rask-skill, which `peers` runs;
+//! - [`scale`]: 1, 2 and 3 instances on one PostgreSQL behind HAProxy.
 
 mod doorbell;
 mod mqtt;
 mod peers;
+mod scale;
 mod signed;
 mod skill;
 
@@ -85,6 +87,26 @@ enum What {
         )]
         servers: Vec<String>,
     },
+    /// Instances behind HAProxy on one PostgreSQL: directives/s and deliveries/s for each
+    /// number of instances.
+    Scale {
+        /// The PostgreSQL server (default RASK_TEST_DATABASE_URL, else
+        /// postgres://postgres@127.0.0.1:5432/test); a fresh database is made there per run.
+        #[arg(long)]
+        database: Option<String>,
+        /// Numbers of instances to run, comma-separated.
+        #[arg(long, default_value = "1,2,3", value_delimiter = ',')]
+        instances: Vec<usize>,
+        /// Granted users (each press is one event per user).
+        #[arg(long, default_value_t = 500)]
+        users: usize,
+        /// Presses.
+        #[arg(long, default_value_t = 10)]
+        presses: usize,
+        /// Seconds of TurnOn load.
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
+    },
     /// The benchmark's reference custom skill on rask-skill (started by `bench peers`).
     #[command(hide = true)]
     ReferenceSkill {
@@ -124,5 +146,12 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
             servers,
         } => peers::run(harness, runs, types, servers).await,
         What::ReferenceSkill { bind, sim, data } => skill::serve(bind, sim, &data).await,
+        What::Scale {
+            database,
+            instances,
+            users,
+            presses,
+            seconds,
+        } => scale::run(database, instances, users, presses, seconds).await,
     }
 }

@@ -62,7 +62,7 @@ struct Row {
 }
 
 /// A child process group, stopped when dropped.
-struct Running(Child);
+pub(super) struct Running(pub(super) Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -77,7 +77,7 @@ impl Drop for Running {
     }
 }
 
-fn spawn_group(dir: &Path, command: &str, log: &Path) -> anyhow::Result<Running> {
+pub(super) fn spawn_group(dir: &Path, command: &str, log: &Path) -> anyhow::Result<Running> {
     let log = std::fs::File::create(log)?;
     let child = Command::new("setsid")
         .args(command.split(' '))
@@ -210,7 +210,7 @@ fn reference_config(dir: &Path, sim_url: &str, broker: &str) -> String {
 
 /// Starts this executable with `args` in its own process group, and reads the URL it says it
 /// listens on from the end of its first line.
-fn spawn_rask(args: &[&str], log: &Path) -> anyhow::Result<(Running, String)> {
+pub(super) fn spawn_rask(args: &[&str], log: &Path) -> anyhow::Result<(Running, String)> {
     let log = std::fs::File::create(log)?;
     let exe = std::env::current_exe()?;
     let mut child = Command::new(exe)
