@@ -26,6 +26,9 @@ use crate::Sim;
 use crate::log::FindingView;
 use crate::world::WorldError;
 
+/// Numbers each handler start.
+static STARTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// How many directives a gadget's inbox keeps, the latest.
 pub const INBOX: usize = 100;
 
@@ -43,6 +46,10 @@ pub struct EventHandlerState {
     pub expiration_payload: Option<Value>,
     /// How long it runs.
     pub duration_ms: u64,
+    /// Which start this is: a handler started again with the same token is another one,
+    /// and the first one's timer must not end it.
+    #[serde(skip)]
+    pub start: u64,
 }
 
 /// An event a gadget sends.
@@ -127,6 +134,7 @@ pub(crate) fn act(sim: &Sim, skill_id: &str, user: &str, answer: &Value) {
                     terminate: d["eventFilter"]["filterMatchAction"] == "SEND_AND_TERMINATE",
                     expiration_payload: d["expiration"].get("expirationPayload").cloned(),
                     duration_ms: d["expiration"]["durationInMilliseconds"].as_u64().unwrap_or(0),
+                    start: STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 };
                 if let Ok(e) = sim.world().enablement_mut(skill_id, user)
                     && let Some(s) = e.session.as_mut()

@@ -247,3 +247,25 @@ async fn an_answer_alexa_would_refuse_ends_the_session_with_error() {
     assert_eq!(g.last_request()["request"]["reason"], "ERROR");
     assert!(g.inbox("amzn1.ask.endpoint.R1").await.is_empty());
 }
+
+#[tokio::test]
+async fn a_handler_started_again_with_its_token_is_not_ended_by_the_first_ones_timer() {
+    let g = Gadgets::start().await;
+    g.h.post(&g.requests, json!({"type": "LaunchRequest"})).await;
+    // The same handler twice, 250 ms apart: the first one's timer fires 150 ms into the second.
+    let handler = || {
+        spin(
+            &["amzn1.ask.endpoint.R1"],
+            Some(start_handler("same", "SEND", 400)),
+        )
+    };
+    g.answered(handler()).await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    g.answered(handler()).await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let (_, during) = g.event("amzn1.ask.endpoint.R1", "Spun").await;
+    assert_eq!(
+        during["delivered"], true,
+        "the first start's timer ended the second: {during:#}"
+    );
+}
