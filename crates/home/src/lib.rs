@@ -13,7 +13,9 @@
 //! - [`discovery`]: proactive discovery when the configured devices change;
 //! - [`forwarder`]: checking the forwarder Lambda's signature, timestamp and nonce;
 //! - [`triggers`]: device webhooks (`POST /hooks/devices/{id}/press` and `/state`);
-//! - [`delivery`]: the worker that takes the outbox to the Event Gateway.
+//! - [`delivery`]: the worker that takes the outbox to the Event Gateway;
+//! - [`out_of_session`]: the worker that takes Skill Messaging messages and Proactive Events
+//!   to Amazon.
 
 pub mod capabilities;
 pub mod commands;
@@ -23,6 +25,7 @@ pub mod devices;
 pub mod discovery;
 pub mod forwarder;
 pub mod mqtt;
+pub mod out_of_session;
 pub mod reports;
 pub mod smarthome;
 pub mod state;

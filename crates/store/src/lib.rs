@@ -13,7 +13,8 @@
 //! - [`device_state`]: what each device last reported, and the change reports owed;
 //! - [`retention`]: what housekeeping deletes, by age and by size;
 //! - [`notify`]: what one instance tells the others on a shared PostgreSQL database;
-//! - [`skills`]: custom skills' persistent attributes and each user's region.
+//! - [`skills`]: custom skills' persistent attributes and each user's region;
+//! - [`service_outbox`]: Skill Messaging messages and Proactive Events on their way to Amazon.
 
 mod db;
 pub mod device_state;
@@ -24,6 +25,7 @@ pub mod oauth;
 pub mod outbox;
 pub mod retention;
 pub mod sealer;
+pub mod service_outbox;
 pub mod sessions;
 pub mod skills;
 pub mod users;

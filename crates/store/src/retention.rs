@@ -40,7 +40,7 @@ pub struct Pruned {
     pub linking_log: u64,
     /// Event-log rows.
     pub event_log: u64,
-    /// Settled outbox rows.
+    /// Settled outbox rows (smart-home events, messages and proactive events).
     pub settled_events: u64,
     /// Ended sessions, old codes, expired access tokens and long-rotated refresh tokens.
     pub linking: u64,
@@ -73,7 +73,14 @@ impl Store {
                 "DELETE FROM outbox WHERE status <> 'pending' AND created_at < $1",
                 now - r.settled_events_age_ms,
             )
-            .await?;
+            .await?
+            // Messages and proactive events done with, as long as settled smart-home events.
+            + self
+                .delete(
+                    "DELETE FROM service_outbox WHERE status <> 'pending' AND created_at < $1",
+                    now - r.settled_events_age_ms,
+                )
+                .await?;
         Ok(p)
     }
 

@@ -1,0 +1,239 @@
+//! Out-of-session delivery: the worker that takes Skill Messaging messages and Proactive
+//! Events from their outbox to Amazon, in each call's own region, retrying 429 and 5xx as Amazon
+//! advises (backing off, never past the call's own expiry), and recording what Amazon said.
+//!
+//! What to do after each answer is [`after`], a plain decision; the worker only carries it out.
+//! A call is sent twice only when rask dies between Amazon's 202 and the settle; the receiving
+//! skill deduplicates (Amazon may deliver a message more than once anyway).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rask_cloud::services::{OutOfSession, ServiceError, Stage};
+use rask_model::messaging::SkillMessageRequest;
+use rask_model::proactive::ProactiveEventRequest;
+use rask_model::region::Region;
+use rask_store::service_outbox::{NewServiceCall, ServiceCall, ServiceOutcome};
+use rask_store::{Store, StoreError, now_ms};
+use tokio::sync::Notify;
+
+/// How many calls one turn claims.
+pub const BATCH: i64 = 64;
+
+/// The first wait after a retryable failure; it doubles with each attempt.
+pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The longest wait between attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// What follows an attempt made at `now`, the call's `attempts`-th before it, which must be
+/// done by `expires_at`.
+pub fn after(result: &Result<(), ServiceError>, attempts: i64, now: i64, expires_at: i64) -> ServiceOutcome {
+    match result {
+        Ok(()) => ServiceOutcome::Sent("Amazon accepted it (202)".into()),
+        Err(e) if e.retryable() => {
+            let wait = FIRST_BACKOFF
+                .saturating_mul(1u32 << attempts.clamp(0, 16) as u32)
+                .min(MAX_BACKOFF);
+            let at = now + wait.as_millis() as i64;
+            if at >= expires_at {
+                ServiceOutcome::Failed(format!("{e}; it expires before another attempt"))
+            } else {
+                ServiceOutcome::Retry {
+                    at,
+                    why: e.to_string(),
+                }
+            }
+        }
+        Err(e) => ServiceOutcome::Failed(e.to_string()),
+    }
+}
+
+/// A message for the outbox: checked now, so that a caller hears at once what is wrong.
+/// Its useful life is its `expiresAfterSeconds`.
+pub fn message_call(
+    skill_id: &str,
+    user_id: &str,
+    region: Region,
+    message: &SkillMessageRequest,
+    dedupe_key: Option<String>,
+    now: i64,
+) -> Result<NewServiceCall, String> {
+    let problems = message.check();
+    if let Some(p) = problems.first() {
+        return Err(format!("{}: {}", p.path, p.message));
+    }
+    if user_id.is_empty() {
+        return Err("the message needs a user".into());
+    }
+    Ok(NewServiceCall {
+        id: uuid::Uuid::new_v4().to_string(),
+        kind: "message".into(),
+        skill_id: skill_id.to_owned(),
+        user_id: user_id.to_owned(),
+        region: region.as_str().to_owned(),
+        stage: String::new(),
+        body: serde_json::to_string(message).map_err(|e| e.to_string())?,
+        dedupe_key,
+        created_at: now,
+        expires_at: now + message.effective_expiry() as i64 * 1000,
+    })
+}
+
+/// The worker.
+#[derive(Clone)]
+pub struct ServiceDelivery {
+    store: Store,
+    client: OutOfSession,
+    claimer: Arc<str>,
+    wake: Arc<Notify>,
+    /// How long a claimed call is this worker's.
+    pub lease: Duration,
+}
+
+impl ServiceDelivery {
+    /// A worker for the store's out-of-session outbox.
+    pub fn new(store: Store, client: OutOfSession) -> Self {
+        ServiceDelivery {
+            store,
+            client,
+            claimer: uuid::Uuid::new_v4().to_string().into(),
+            wake: Arc::new(Notify::new()),
+            lease: Duration::from_secs(30),
+        }
+    }
+
+    /// Wakes the worker when a call was stored.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Runs until the process ends.
+    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                let done = match self.run_once().await {
+                    Ok(n) => n,
+                    Err(e) => {
+                        tracing::error!(error = %e, "out-of-session delivery: the outbox could not be read");
+                        0
+                    }
+                };
+                if (done as i64) < BATCH {
+                    tokio::select! {
+                        _ = self.wake.notified() => {}
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
+                }
+            }
+        })
+    }
+
+    /// Claims what is due, sends it and records the outcomes; returns how many calls it tried.
+    pub async fn run_once(&self) -> Result<usize, StoreError> {
+        let due = self
+            .store
+            .claim_service_calls(&self.claimer, now_ms(), self.lease.as_millis() as i64, BATCH)
+            .await?;
+        let n = due.len();
+        let tasks: Vec<_> = due
+            .into_iter()
+            .map(|call| {
+                let me = self.clone();
+                tokio::spawn(async move {
+                    let outcome = me.attempt(&call).await;
+                    (call.id, outcome)
+                })
+            })
+            .collect();
+        for t in tasks {
+            let Ok((id, outcome)) = t.await else { continue };
+            match &outcome {
+                ServiceOutcome::Sent(_) => {
+                    tracing::info!(call = %id, "out-of-session call accepted by Amazon")
+                }
+                ServiceOutcome::Retry { why, .. } => {
+                    tracing::warn!(call = %id, "out-of-session call to be retried: {why}")
+                }
+                ServiceOutcome::Failed(why) => {
+                    tracing::warn!(call = %id, "out-of-session call given up: {why}")
+                }
+            }
+            // Not settled: the lease runs out and the call is tried again.
+            if let Err(e) = self.store.settle_service_call(&id, &outcome).await {
+                tracing::error!(call = %id, error = %e, "an out-of-session outcome could not be stored");
+            }
+        }
+        Ok(n)
+    }
+
+    async fn attempt(&self, call: &ServiceCall) -> ServiceOutcome {
+        let now = now_ms();
+        if now >= call.expires_at {
+            return ServiceOutcome::Failed("it expired before Amazon took it".into());
+        }
+        let Some(region) = Region::parse(&call.region) else {
+            return ServiceOutcome::Failed(format!("no region {:?}", call.region));
+        };
+        let result = match call.kind.as_str() {
+            "message" => match serde_json::from_str::<SkillMessageRequest>(&call.body) {
+                Ok(m) => self.client.send_message(region, &call.user_id, &m).await,
+                Err(e) => Err(ServiceError::Invalid(format!(
+                    "the stored message cannot be read: {e}"
+                ))),
+            },
+            "event" => match serde_json::from_str::<ProactiveEventRequest>(&call.body) {
+                Ok(ev) => {
+                    let stage = if call.stage == "live" {
+                        Stage::Live
+                    } else {
+                        Stage::Development
+                    };
+                    self.client.send_event(region, stage, &ev).await
+                }
+                Err(e) => Err(ServiceError::Invalid(format!(
+                    "the stored event cannot be read: {e}"
+                ))),
+            },
+            other => Err(ServiceError::Invalid(format!("no kind {other:?}"))),
+        };
+        after(&result, call.attempts, now_ms(), call.expires_at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retried_with_growing_waits_never_past_expiry_and_refusals_are_final() {
+        let busy = Err(ServiceError::Throttled("slow down".into()));
+        assert_eq!(
+            after(&busy, 0, 1_000, 100_000),
+            ServiceOutcome::Retry {
+                at: 2_000,
+                why: busy.clone().unwrap_err().to_string()
+            }
+        );
+        assert!(matches!(
+            after(&busy, 3, 1_000, 100_000),
+            ServiceOutcome::Retry { at: 9_000, .. }
+        ));
+        assert!(matches!(
+            after(&busy, 30, 1_000, 1_000_000),
+            ServiceOutcome::Retry { at: 61_000, .. }
+        ));
+        assert!(
+            matches!(after(&busy, 3, 1_000, 5_000), ServiceOutcome::Failed(_)),
+            "would be past expiry"
+        );
+        assert!(matches!(
+            after(&Err(ServiceError::UnknownUser("who".into())), 0, 1_000, 100_000),
+            ServiceOutcome::Failed(_)
+        ));
+        assert!(matches!(
+            after(&Ok(()), 5, 1_000, 100_000),
+            ServiceOutcome::Sent(_)
+        ));
+    }
+}

@@ -1,0 +1,368 @@
+//! The out-of-session outbox: Skill Messaging messages and Proactive Events accepted from a
+//! caller, kept until Amazon accepts them (`sent`), refuses them or they expire (`failed`).
+//! A call is stored before the caller hears it was accepted, so a crash loses nothing; a
+//! caller's dedupe key makes the same call twice one row.
+//!
+//! Claims work as the smart-home outbox's do: a worker claims due rows for a lease, and rows
+//! whose lease ran out (their worker died) are claimed again.
+
+use sqlx::Row;
+
+use crate::db::{Backend, Store, StoreError};
+
+/// The largest body stored (a message's `data` is at most 6 KB; an event's is larger).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The longest dedupe key.
+pub const MAX_DEDUPE_KEY: usize = 128;
+
+/// A call to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewServiceCall {
+    /// Its id, returned to the caller.
+    pub id: String,
+    /// `message` or `event`.
+    pub kind: String,
+    /// The skill it is for.
+    pub skill_id: String,
+    /// The Alexa user id; empty for a multicast event.
+    pub user_id: String,
+    /// `NA`, `EU` or `FE`.
+    pub region: String,
+    /// Empty for a message; `development` or `live` for an event.
+    pub stage: String,
+    /// The JSON body to send.
+    pub body: String,
+    /// The caller's key: a second call with it is the first one.
+    pub dedupe_key: Option<String>,
+    /// When accepted, Unix milliseconds.
+    pub created_at: i64,
+    /// After this, not worth sending.
+    pub expires_at: i64,
+}
+
+/// A claimed call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceCall {
+    /// Its id.
+    pub id: String,
+    /// `message` or `event`.
+    pub kind: String,
+    /// The skill.
+    pub skill_id: String,
+    /// The Alexa user id, or empty.
+    pub user_id: String,
+    /// Where it goes.
+    pub region: String,
+    /// The event's stage, or empty.
+    pub stage: String,
+    /// The body.
+    pub body: String,
+    /// Until when it is worth sending.
+    pub expires_at: i64,
+    /// Attempts before this one.
+    pub attempts: i64,
+}
+
+/// What became of an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceOutcome {
+    /// Amazon accepted it.
+    Sent(String),
+    /// Try again at this time (Unix ms).
+    Retry {
+        /// When.
+        at: i64,
+        /// Why.
+        why: String,
+    },
+    /// Given up on: refused, or expired.
+    Failed(String),
+}
+
+/// What the store made of a new call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enqueued {
+    /// Stored, under its id.
+    New(String),
+    /// The same dedupe key was stored already, under this id.
+    Duplicate(String),
+}
+
+/// A stored call, for status pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceRecord {
+    /// Its id.
+    pub id: String,
+    /// `message` or `event`.
+    pub kind: String,
+    /// The user, or empty.
+    pub user_id: String,
+    /// Where.
+    pub region: String,
+    /// `pending`, `sent` or `failed`.
+    pub status: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// Amazon's answer, or why it was given up.
+    pub outcome: Option<String>,
+    /// When accepted.
+    pub created_at: i64,
+}
+
+const COLUMNS: &str = "id, kind, skill_id, user_id, region, stage, body, expires_at, attempts";
+
+fn call(r: &sqlx::any::AnyRow) -> Result<ServiceCall, sqlx::Error> {
+    Ok(ServiceCall {
+        id: r.try_get("id")?,
+        kind: r.try_get("kind")?,
+        skill_id: r.try_get("skill_id")?,
+        user_id: r.try_get("user_id")?,
+        region: r.try_get("region")?,
+        stage: r.try_get("stage")?,
+        body: r.try_get("body")?,
+        expires_at: r.try_get("expires_at")?,
+        attempts: r.try_get("attempts")?,
+    })
+}
+
+impl Store {
+    /// Stores a call, or finds the one with the same dedupe key.
+    pub async fn enqueue_service_call(&self, c: &NewServiceCall) -> Result<Enqueued, StoreError> {
+        for (field, value, max) in [
+            ("body", c.body.as_str(), MAX_BODY_BYTES),
+            ("userId", c.user_id.as_str(), crate::skills::MAX_USER_ID),
+            (
+                "dedupe key",
+                c.dedupe_key.as_deref().unwrap_or(""),
+                MAX_DEDUPE_KEY,
+            ),
+        ] {
+            if value.len() > max {
+                return Err(StoreError::TooLong {
+                    field: field.to_owned(),
+                    len: value.len(),
+                    max,
+                });
+            }
+        }
+        let r = sqlx::query(
+            "INSERT INTO service_outbox (id, kind, skill_id, user_id, region, stage, body, dedupe_key, \
+               created_at, expires_at, next_attempt_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $9) \
+             ON CONFLICT (skill_id, dedupe_key) DO NOTHING",
+        )
+        .bind(&c.id)
+        .bind(&c.kind)
+        .bind(&c.skill_id)
+        .bind(&c.user_id)
+        .bind(&c.region)
+        .bind(&c.stage)
+        .bind(&c.body)
+        .bind(c.dedupe_key.as_deref())
+        .bind(c.created_at)
+        .bind(c.expires_at)
+        .execute(&self.writer)
+        .await?;
+        if r.rows_affected() == 1 {
+            return Ok(Enqueued::New(c.id.clone()));
+        }
+        let existing: String =
+            sqlx::query("SELECT id FROM service_outbox WHERE skill_id = $1 AND dedupe_key = $2")
+                .bind(&c.skill_id)
+                .bind(c.dedupe_key.as_deref())
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("id")?;
+        Ok(Enqueued::Duplicate(existing))
+    }
+
+    /// Claims up to `limit` due calls for `claimer` until `now + lease_ms`.
+    pub async fn claim_service_calls(
+        &self,
+        claimer: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<ServiceCall>, StoreError> {
+        let lock = if self.backend() == Backend::Postgres {
+            "FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "UPDATE service_outbox SET claimed_until = $1, claimed_by = $4 WHERE id IN (\
+               SELECT id FROM service_outbox WHERE status = 'pending' AND next_attempt_at <= $2 AND claimed_until < $2 \
+               ORDER BY next_attempt_at LIMIT $3 {lock}) \
+             AND claimed_until < $2 RETURNING {COLUMNS}"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now + lease_ms)
+            .bind(now)
+            .bind(limit)
+            .bind(claimer)
+            .fetch_all(&self.writer)
+            .await?;
+        Ok(rows.iter().map(call).collect::<Result<_, _>>()?)
+    }
+
+    /// Records what became of `id`'s attempt.
+    pub async fn settle_service_call(&self, id: &str, outcome: &ServiceOutcome) -> Result<(), StoreError> {
+        let (status, next, why) = match outcome {
+            ServiceOutcome::Sent(why) => ("sent", None, why),
+            ServiceOutcome::Retry { at, why } => ("pending", Some(*at), why),
+            ServiceOutcome::Failed(why) => ("failed", None, why),
+        };
+        let why = rask_bound(why);
+        sqlx::query(
+            "UPDATE service_outbox SET status = $1, attempts = attempts + 1, outcome = $2, \
+               next_attempt_at = COALESCE($3, next_attempt_at), claimed_until = 0 \
+             WHERE id = $4 AND status = 'pending'",
+        )
+        .bind(status)
+        .bind(why)
+        .bind(next)
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// The latest `limit` calls, newest first.
+    pub async fn service_calls(&self, limit: i64) -> Result<Vec<ServiceRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, kind, user_id, region, status, attempts, outcome, created_at FROM service_outbox \
+             ORDER BY created_at DESC, id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ServiceRecord {
+                    id: r.try_get("id")?,
+                    kind: r.try_get("kind")?,
+                    user_id: r.try_get("user_id")?,
+                    region: r.try_get("region")?,
+                    status: r.try_get("status")?,
+                    attempts: r.try_get("attempts")?,
+                    outcome: r.try_get("outcome")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+}
+
+/// An outcome as stored: at most 500 characters.
+fn rask_bound(s: &str) -> String {
+    match s.char_indices().nth(500) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new(id: &str, key: Option<&str>, now: i64) -> NewServiceCall {
+        NewServiceCall {
+            id: id.into(),
+            kind: "message".into(),
+            skill_id: "amzn1.ask.skill.s".into(),
+            user_id: "amzn1.ask.account.u".into(),
+            region: "EU".into(),
+            stage: String::new(),
+            body: r#"{"data":{"k":"v"}}"#.into(),
+            dedupe_key: key.map(str::to_owned),
+            created_at: now,
+            expires_at: now + 60_000,
+        }
+    }
+
+    #[tokio::test]
+    async fn calls_are_claimed_once_retried_when_told_and_deduplicated_by_key() {
+        for store in crate::testing::stores().await {
+            let now = crate::now_ms();
+            assert_eq!(
+                store
+                    .enqueue_service_call(&new("a", Some("order-1"), now))
+                    .await
+                    .unwrap(),
+                Enqueued::New("a".into())
+            );
+            assert_eq!(
+                store
+                    .enqueue_service_call(&new("b", Some("order-1"), now))
+                    .await
+                    .unwrap(),
+                Enqueued::Duplicate("a".into()),
+                "the same key is the same call"
+            );
+            store.enqueue_service_call(&new("c", None, now)).await.unwrap();
+            store.enqueue_service_call(&new("d", None, now)).await.unwrap();
+            let claimed = store.claim_service_calls("w1", now, 10_000, 10).await.unwrap();
+            assert_eq!(claimed.len(), 3);
+            assert!(
+                store
+                    .claim_service_calls("w2", now, 10_000, 10)
+                    .await
+                    .unwrap()
+                    .is_empty(),
+                "claimed calls are not claimed again while their lease runs"
+            );
+            store
+                .settle_service_call("a", &ServiceOutcome::Sent("202".into()))
+                .await
+                .unwrap();
+            store
+                .settle_service_call(
+                    "c",
+                    &ServiceOutcome::Retry {
+                        at: now + 1000,
+                        why: "429".into(),
+                    },
+                )
+                .await
+                .unwrap();
+            store
+                .settle_service_call("d", &ServiceOutcome::Failed("400: bad".into()))
+                .await
+                .unwrap();
+            assert!(
+                store
+                    .claim_service_calls("w1", now + 500, 10_000, 10)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            let again = store
+                .claim_service_calls("w1", now + 1000, 10_000, 10)
+                .await
+                .unwrap();
+            assert_eq!(again.len(), 1);
+            assert_eq!((again[0].id.as_str(), again[0].attempts), ("c", 1));
+            // Its worker died: the lease runs out and another takes it.
+            let taken = store
+                .claim_service_calls("w2", now + 12_000, 10_000, 10)
+                .await
+                .unwrap();
+            assert_eq!(taken.len(), 1);
+            let records = store.service_calls(10).await.unwrap();
+            let status = |id: &str| records.iter().find(|r| r.id == id).unwrap().status.clone();
+            assert_eq!(
+                (status("a"), status("c"), status("d")),
+                ("sent".into(), "pending".into(), "failed".into())
+            );
+            // Too long to keep.
+            let mut big = new("e", None, now);
+            big.body = "x".repeat(MAX_BODY_BYTES + 1);
+            assert!(matches!(
+                store.enqueue_service_call(&big).await,
+                Err(StoreError::TooLong { .. })
+            ));
+        }
+    }
+}
