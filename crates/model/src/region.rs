@@ -40,6 +40,26 @@ impl Region {
         }
     }
 
+    /// The region of a custom-skill request's `context.System.apiEndpoint`: Amazon's hosts
+    /// (`api.amazonalexa.com`, `api.eu.amazonalexa.com`, `api.fe.amazonalexa.com`), or a
+    /// simulator's per-region path (`…/na`, `…/eu`, `…/fe`).
+    pub fn from_api_endpoint(endpoint: &str) -> Option<Region> {
+        let e = endpoint.trim_end_matches('/').to_ascii_lowercase();
+        let rest = e.split_once("://").map(|(_, r)| r).unwrap_or(&e);
+        let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+        match (host, path) {
+            ("api.amazonalexa.com", "") => Some(Region::Na),
+            ("api.eu.amazonalexa.com", "") => Some(Region::Eu),
+            ("api.fe.amazonalexa.com", "") => Some(Region::Fe),
+            (_, p) => match p.rsplit('/').next() {
+                Some("na") => Some(Region::Na),
+                Some("eu") => Some(Region::Eu),
+                Some("fe") => Some(Region::Fe),
+                _ => None,
+            },
+        }
+    }
+
     /// The region served by an AWS region's smart-home Lambda: us-east-1 for North America,
     /// eu-west-1 for Europe and India, us-west-2 for the Far East.
     pub fn from_aws(aws_region: &str) -> Option<Region> {
@@ -79,6 +99,28 @@ impl std::fmt::Display for Region {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn api_endpoints_name_their_region() {
+        assert_eq!(
+            Region::from_api_endpoint("https://api.amazonalexa.com"),
+            Some(Region::Na)
+        );
+        assert_eq!(
+            Region::from_api_endpoint("https://api.eu.amazonalexa.com/"),
+            Some(Region::Eu)
+        );
+        assert_eq!(
+            Region::from_api_endpoint("https://API.FE.amazonalexa.com"),
+            Some(Region::Fe)
+        );
+        assert_eq!(
+            Region::from_api_endpoint("http://127.0.0.1:9090/eu"),
+            Some(Region::Eu)
+        );
+        assert_eq!(Region::from_api_endpoint("https://evil.example"), None);
+        assert_eq!(Region::from_api_endpoint("https://api.amazonalexa.com/x"), None);
+    }
 
     #[test]
     fn names() {

@@ -620,7 +620,7 @@ fn err(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
 
 /// A secret named by `{key}_env` (an environment variable) or `{key}_file`, trimmed; the error
 /// names whichever key was used.
-fn read_secret(key: &str, env: Option<&str>, file: Option<&Path>) -> Result<String, ConfigError> {
+pub(crate) fn read_secret(key: &str, env: Option<&str>, file: Option<&Path>) -> Result<String, ConfigError> {
     match (env, file) {
         (Some(var), _) => std::env::var(var).map_err(|_| {
             err(

@@ -197,6 +197,10 @@ impl Embedded {
             }),
             listen: None,
             gadget_events: Vec::new(),
+            client_id: None,
+            client_secret_env: None,
+            client_secret_file: None,
+            api: sim_url.clone(),
         });
         Ok(Embedded {
             sim,

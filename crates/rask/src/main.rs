@@ -11,6 +11,7 @@ mod custom_skill;
 mod demo;
 mod link;
 mod listener;
+mod message;
 mod proxy;
 mod serve;
 mod sim;
@@ -49,6 +50,8 @@ enum Command {
     Link(link::Args),
     /// Each user's state for Alexa events, and their last delivery.
     Status(status::StatusArgs),
+    /// Queue a Skill Messaging message for a user of the custom skill (sent by rask serve).
+    Message(message::MessageArgs),
     /// Press a doorbell from the command line: its events go into the outbox.
     Press(status::PressArgs),
     /// F1 to F5 end to end in one process, each step printed with its time: link an account,
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::User(args) => runtime().and_then(|rt| rt.block_on(user::run(args))),
         Command::Link(args) => runtime().and_then(|rt| rt.block_on(link::run(args))),
         Command::Status(args) => runtime().and_then(|rt| rt.block_on(status::status(args))),
+        Command::Message(args) => runtime().and_then(|rt| rt.block_on(message::run(args))),
         Command::Press(args) => runtime().and_then(|rt| rt.block_on(status::press(args))),
         Command::Demo => runtime().and_then(|rt| rt.block_on(demo::run())),
         Command::Check(args) => runtime().and_then(|rt| rt.block_on(check::run(args))),

@@ -157,6 +157,22 @@ pub async fn build(config: &Config, from_file: bool) -> anyhow::Result<(Router, 
         app = app.merge(routes);
     }
     if let Some(section) = &config.skill {
+        if let (Some(client_id), Some(secret)) = (
+            &section.client_id,
+            crate::custom_skill::client_secret(section).map_err(|e| report(vec![e]))?,
+        ) {
+            // What rask message and the API queue goes out from here, to each user's region.
+            let endpoints = crate::custom_skill::endpoints(section);
+            let http = rask_cloud::http_client(std::time::Duration::from_secs(10));
+            let lwa = std::sync::Arc::new(rask_cloud::lwa::LwaClient::new(
+                http.clone(),
+                endpoints.token_url(),
+                client_id.clone(),
+                secret,
+            ));
+            let client = rask_cloud::services::OutOfSession::new(http, lwa, endpoints);
+            rask_home::out_of_session::ServiceDelivery::new(store.clone(), client).spawn();
+        }
         let skill = crate::custom_skill::skill(section, &store, home);
         let verifier = crate::custom_skill::verifier(section)?;
         app = app.nest("/alexa/skill", rask_skill::service::router(skill, verifier));

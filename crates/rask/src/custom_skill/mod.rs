@@ -74,6 +74,45 @@ pub struct SkillSection {
     /// `[[skill.gadget_events]]`: what each gadget event does.
     #[serde(default)]
     pub gadget_events: Vec<gadgets::GadgetEventSection>,
+    /// The skill's client id for Skill Messaging and Proactive Events (the developer console's
+    /// Permissions page); with it, `rask serve` sends what `rask message` queues.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// The environment variable holding that client's secret.
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    /// Or the file holding it.
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// Amazon's APIs (`amazon`), or a `rask sim`'s URL.
+    #[serde(default = "amazon")]
+    pub api: String,
+}
+
+fn amazon() -> String {
+    "amazon".into()
+}
+
+/// The skill client's secret, when messages can be sent.
+pub fn client_secret(s: &SkillSection) -> Result<Option<String>, ConfigError> {
+    if s.client_id.is_none() {
+        return Ok(None);
+    }
+    crate::config::read_secret(
+        "skill.client_secret",
+        s.client_secret_env.as_deref(),
+        s.client_secret_file.as_deref(),
+    )
+    .map(Some)
+}
+
+/// Amazon's endpoints, or the simulator's, as `skill.api` says.
+pub fn endpoints(s: &SkillSection) -> rask_cloud::region::Endpoints {
+    if s.api == "amazon" {
+        rask_cloud::region::Endpoints::amazon()
+    } else {
+        rask_cloud::region::Endpoints::simulator(&s.api)
+    }
 }
 
 fn default_no_gadget() -> String {
@@ -237,6 +276,27 @@ pub fn check(s: &SkillSection, devices: &[(&str, &str)], mqtt: bool, alexa: bool
         }
     }
     errors.extend(gadgets::check(s, &doorbells, mqtt, alexa));
+    if s.api != "amazon" && !(s.api.starts_with("http://") || s.api.starts_with("https://")) {
+        errors.push(err(
+            "skill.api",
+            format!("{:?} is neither \"amazon\" nor an http(s) URL", s.api),
+        ));
+    }
+    match (&s.client_id, &s.client_secret_env, &s.client_secret_file) {
+        (Some(id), _, _) if id.trim().is_empty() => errors.push(err("skill.client_id", "is empty")),
+        (Some(_), None, None) => errors.push(err(
+            "skill.client_secret_env",
+            "the client needs its secret: skill.client_secret_env or skill.client_secret_file",
+        )),
+        (Some(_), Some(_), Some(_)) => errors.push(err(
+            "skill.client_secret_file",
+            "give the secret one way: skill.client_secret_env or skill.client_secret_file",
+        )),
+        (None, Some(_), _) | (None, _, Some(_)) => {
+            errors.push(err("skill.client_id", "a client secret without its client id"))
+        }
+        _ => {}
+    }
     errors
 }
 
@@ -375,7 +435,9 @@ pub fn skill(s: &SkillSection, store: &Store, home: Home) -> Skill {
         })
         .on_intent("AMAZON.StopIntent", speak(s.stop.clone(), true))
         .on_intent("AMAZON.CancelIntent", speak(s.stop.clone(), true))
-        .on_session_ended(|_| async { Ok(ResponseBuilder::new()) });
+        .on_session_ended(|_| async { Ok(ResponseBuilder::new()) })
+        // A message for the skill is taken and answered empty: Alexa retries what fails.
+        .on_message_received(|_| async { Ok(ResponseBuilder::new()) });
     for intent in &s.intents {
         let (say, defaults, end) = (
             intent.say.clone(),
@@ -612,5 +674,34 @@ mod tests {
             .map(|e| e.key.clone())
             .collect();
         assert_eq!(keys, ["skill.interfaces"]);
+    }
+
+    #[test]
+    fn the_messaging_client_needs_one_secret_and_a_known_api() {
+        let keys = |text: &str| -> Vec<String> {
+            check(&section(text), &[], false, true)
+                .iter()
+                .map(|e| e.key.clone())
+                .collect()
+        };
+        assert_eq!(
+            keys("id = \"amzn1.ask.skill.x\"\nclient_id = \"c\""),
+            ["skill.client_secret_env"]
+        );
+        assert_eq!(
+            keys(
+                "id = \"amzn1.ask.skill.x\"\nclient_id = \"c\"\nclient_secret_env = \"A\"\nclient_secret_file = \"b\""
+            ),
+            ["skill.client_secret_file"]
+        );
+        assert_eq!(
+            keys("id = \"amzn1.ask.skill.x\"\nclient_secret_env = \"A\""),
+            ["skill.client_id"]
+        );
+        assert_eq!(
+            keys("id = \"amzn1.ask.skill.x\"\napi = \"ftp://x\""),
+            ["skill.api"]
+        );
+        assert!(keys("id = \"amzn1.ask.skill.x\"\nclient_id = \"c\"\nclient_secret_env = \"A\"\napi = \"http://127.0.0.1:9090\"").is_empty());
     }
 }

@@ -1,0 +1,94 @@
+//! `rask message USER key=value…`: a Skill Messaging message for one user of the configured
+//! custom skill, stored in the out-of-session outbox; the running `rask serve` sends it to that
+//! user's region (the one their requests come from) and retries it as Amazon advises.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use rask_model::messaging::SkillMessageRequest;
+use rask_model::region::Region;
+use rask_store::Store;
+use rask_store::service_outbox::Enqueued;
+use serde_json::{Map, Value};
+
+/// Arguments of `rask message`.
+#[derive(clap::Args)]
+pub struct MessageArgs {
+    /// The user's id for the skill (`context.System.user.userId`, `amzn1.ask.account.…`).
+    user: String,
+    /// The message's data, KEY=VALUE each; the skill receives it as `request.message`.
+    #[arg(value_name = "KEY=VALUE")]
+    data: Vec<String>,
+    /// How long Alexa keeps trying to deliver it, 60 to 86400 seconds (default 3600).
+    #[arg(long, value_name = "SECONDS")]
+    expires: Option<u64>,
+    /// A key of yours: the same key again is the same message, sent once.
+    #[arg(long)]
+    key: Option<String>,
+    /// The configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+/// Runs `rask message`.
+pub async fn run(args: MessageArgs) -> anyhow::Result<bool> {
+    let config = crate::serve::load(args.config.as_deref())?;
+    let Some(skill) = &config.skill else {
+        bail!(
+            "rask message sends for the custom skill of [skill], and the configuration has none (docs/config.md)"
+        );
+    };
+    if skill.client_id.is_none() {
+        bail!(
+            "skill.client_id: messages are sent with the skill's own client (its Permissions page); set it and its secret (docs/config.md)"
+        );
+    }
+    let mut data = Map::new();
+    for pair in &args.data {
+        let Some((k, v)) = pair.split_once('=') else {
+            bail!("{pair:?} is not KEY=VALUE");
+        };
+        if k.is_empty() {
+            bail!("{pair:?} has no key");
+        }
+        data.insert(k.to_owned(), Value::String(v.to_owned()));
+    }
+    let mut message = SkillMessageRequest::new(data);
+    message.expires_after_seconds = args.expires;
+    let store = Store::connect(&config.database.url).await.with_context(|| {
+        format!(
+            "cannot open the database {}",
+            rask_store::redact_url(&config.database.url)
+        )
+    })?;
+    let Some(user) = store.skill_user(&skill.id, &args.user).await? else {
+        bail!(
+            "{} has not used the skill yet, so their region is unknown: they open the skill once \
+             (any request records it), then messages can reach them",
+            rask_model::limits::logged(&args.user)
+        );
+    };
+    let Some(region) = Region::from_api_endpoint(&user.api_endpoint) else {
+        bail!(
+            "the user's recorded API endpoint {:?} names no Alexa region",
+            rask_model::limits::logged(&user.api_endpoint)
+        );
+    };
+    let call = rask_home::out_of_session::message_call(
+        &skill.id,
+        &args.user,
+        region,
+        &message,
+        args.key.clone(),
+        rask_store::now_ms(),
+    )
+    .map_err(|e| anyhow::anyhow!("the message is not one Amazon takes: {e}"))?;
+    match store.enqueue_service_call(&call).await? {
+        Enqueued::New(id) => crate::sim::say(&format!(
+            "queued {id}: rask serve sends it to the user's region ({})",
+            region.as_str()
+        )),
+        Enqueued::Duplicate(id) => crate::sim::say(&format!("already queued as {id} (the same --key)")),
+    }
+    Ok(true)
+}

@@ -1,0 +1,161 @@
+//! `rask message` with the real binaries: a user opens the custom skill (its region is
+//! recorded), `rask message` queues a message for them, and the running `rask serve` sends it
+//! to their region's Skill Messaging, which delivers `Messaging.MessageReceived`, signed, back
+//! to the skill. A user who never opened the skill is refused, saying why.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{rask, start};
+use rask_sim::drivers::custom;
+use rask_sim::{Sim, SimConfig};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_message_reaches_the_skill_through_the_users_region() {
+    let (sim, sim_addr) = Sim::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let sim_url = format!("http://{sim_addr}");
+    let skill_id = sim
+        .world()
+        .register_skill(
+            serde_json::from_value(json!({"name": "lists", "customEndpoint": "http://127.0.0.1:9/unset",
+                                          "lwaClientId": "skill-client", "lwaClientSecret": "skill-client-secret"}))
+            .unwrap(),
+        )
+        .unwrap()
+        .skill_id;
+    sim.world()
+        .add_user("alice", rask_sim::Region::Fe, vec![])
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("message-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let root = dir.join("sim-root.pem");
+    std::fs::write(&root, sim.signer().unwrap().root_pem()).unwrap();
+    let secret = dir.join("client-secret");
+    std::fs::write(&secret, "skill-client-secret\n").unwrap();
+    let extra = format!(
+        "[skill]\nid = \"{skill_id}\"\ncert_mirror = \"{sim_url}\"\ntrust_root_file = \"{}\"\n\
+         client_id = \"skill-client\"\nclient_secret_file = \"{}\"\napi = \"{sim_url}\"\n",
+        root.display(),
+        secret.display()
+    );
+    let config = common::smart_home_config("message", &sim_url, "NA", &extra);
+    let config = config.to_str().unwrap();
+    let envs = [
+        ("RASK_TEST_LINK_SECRET", "link-secret-0123456789"),
+        ("RASK_TEST_LWA_SECRET", "rask-lwa-secret"),
+    ];
+    let server = start(&["serve", "--config", config], &envs);
+    sim.world()
+        .set_custom_endpoint(&skill_id, &format!("{}/alexa/skill", server.url()))
+        .unwrap();
+    let user = sim
+        .world()
+        .enablement(&skill_id, "alice")
+        .map(|e| e.user_id.clone());
+
+    // Before alice ever opened the skill: her region is unknown, and rask says so.
+    let never = rask(
+        &[
+            "message",
+            "amzn1.ask.account.NOBODY",
+            "list=groceries",
+            "--config",
+            config,
+        ],
+        None,
+    );
+    assert_eq!(never.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&never.stderr);
+    assert!(
+        said.contains("has not used the skill yet") && said.contains("open the skill once"),
+        "{said}"
+    );
+
+    let opened = custom::send(
+        &sim,
+        &skill_id,
+        "alice",
+        &serde_json::from_value(json!({"type": "LaunchRequest"})).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(opened.valid, "{opened:#?}");
+    let user = user.unwrap_or_else(|_| {
+        sim.world()
+            .enablement(&skill_id, "alice")
+            .unwrap()
+            .user_id
+            .clone()
+    });
+
+    let bad = rask(&["message", &user, "no-equals-sign", "--config", config], None);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not KEY=VALUE"));
+
+    let queued = rask(
+        &[
+            "message",
+            &user,
+            "list=groceries",
+            "item=milk",
+            "--key",
+            "change-7",
+            "--config",
+            config,
+        ],
+        None,
+    );
+    assert!(
+        queued.status.success(),
+        "{}",
+        String::from_utf8_lossy(&queued.stderr)
+    );
+    let out = String::from_utf8_lossy(&queued.stdout);
+    assert!(out.contains("queued") && out.contains("(FE)"), "{out}");
+    let again = rask(
+        &[
+            "message",
+            &user,
+            "list=groceries",
+            "--key",
+            "change-7",
+            "--config",
+            config,
+        ],
+        None,
+    );
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already queued"));
+
+    // rask serve sends it to the Far East; the sim delivers it to the skill, signed.
+    let mut delivered = None;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        delivered = sim
+            .world()
+            .log
+            .since(0, Some("skill.messaging"))
+            .into_iter()
+            .find(|e| e.status == 200);
+        if delivered.is_some() {
+            break;
+        }
+    }
+    let delivered = delivered.expect("the message reached the skill");
+    assert_eq!(
+        delivered.sent.as_ref().unwrap()["request"]["message"],
+        json!({"list": "groceries", "item": "milk"})
+    );
+    let accepted: Vec<_> = sim
+        .world()
+        .log
+        .since(0, Some("messaging"))
+        .into_iter()
+        .filter(|e| e.status == 202)
+        .collect();
+    assert_eq!(accepted.len(), 1, "sent once, for one key");
+    assert_eq!(accepted[0].region.as_deref(), Some("FE"));
+}
