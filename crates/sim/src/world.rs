@@ -454,8 +454,10 @@ impl World {
     pub fn remove_user(&mut self, name: &str) -> Result<(), WorldError> {
         self.users
             .remove(name)
-            .map(|_| ())
-            .ok_or_else(|| WorldError::NoUser(name.to_owned()))
+            .ok_or_else(|| WorldError::NoUser(name.to_owned()))?;
+        // A user added again under the name has an Echo of their own.
+        self.gadget_inbox.retain(|(user, _), _| user != name);
+        Ok(())
     }
 
     /// Replaces a user's gadgets.

@@ -5,9 +5,10 @@
 //!   never calls again in that session; only gadgets with a `Custom.` interface are kept;
 //! - [`crate::ResponseBuilder::send_gadget_directive`] sends one directive per gadget;
 //! - [`EventHandler`] starts an event handler; the skill keeps its token in the session
-//!   attributes (`rask.eventHandlerToken`) by itself, drops it on `StopEventHandler` or
-//!   `Expired`, and answers `EventsReceived` and `Expired` for any other token without running
-//!   a handler (they are from a handler this session no longer runs), counting them.
+//!   attributes (`rask.eventHandlerToken`) by itself, drops it on `StopEventHandler`,
+//!   `Expired` or the one event of a `SEND_AND_TERMINATE` handler, and answers
+//!   `EventsReceived` and `Expired` for any other token without running a handler (they are
+//!   from a handler this session no longer runs), counting them.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -25,6 +26,14 @@ pub const GADGETS_KEY: &str = "rask.gadgets";
 
 /// The session attribute that holds the running event handler's token.
 pub const EVENT_HANDLER_KEY: &str = "rask.eventHandlerToken";
+
+/// The session attribute that says the running handler ends with its first event
+/// (`SEND_AND_TERMINATE`).
+pub const EVENT_HANDLER_ONCE_KEY: &str = "rask.eventHandlerOnce";
+
+/// The most gadgets kept for a session: their ids ride in every answer's session attributes,
+/// which count towards Alexa's 24 KB.
+pub const MAX_GADGETS: usize = 16;
 
 /// The longest an event handler may run, as Alexa takes it.
 pub const MAX_EVENT_HANDLER: Duration = Duration::from_millis(90_000);
@@ -81,14 +90,16 @@ impl HandlerInput {
                     return Err(GadgetError::NoApiAccess);
                 };
                 let listed = enumeration::get_endpoints(client(), api, token).await?;
+                let short = |s: &str, n: usize| -> String { s.chars().take(n).collect() };
                 let all: Vec<Gadget> = listed
                     .iter()
                     .map(|e| Gadget {
-                        endpoint_id: e.endpoint_id.clone(),
-                        friendly_name: rask_model::limits::cut_to(&e.friendly_name, 100).into_owned(),
-                        interfaces: e.custom_interfaces().map(str::to_owned).collect(),
+                        endpoint_id: short(&e.endpoint_id, 256),
+                        friendly_name: short(&e.friendly_name, 64),
+                        interfaces: e.custom_interfaces().take(8).map(|i| short(i, 64)).collect(),
                     })
                     .filter(|g| !g.interfaces.is_empty())
+                    .take(MAX_GADGETS)
                     .collect();
                 self.set_session_attribute(GADGETS_KEY, serde_json::to_value(&all).unwrap_or_default());
                 all
@@ -152,7 +163,7 @@ impl EventHandler {
             token: self.token.clone(),
             event_filter: self.filter.clone(),
             expiration: Expiration {
-                duration_in_milliseconds: self.duration.as_millis() as u64,
+                duration_in_milliseconds: u64::try_from(self.duration.as_millis()).unwrap_or(u64::MAX),
                 expiration_payload: self.expiration_payload.clone(),
             },
         }

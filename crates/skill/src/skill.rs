@@ -9,13 +9,15 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rask_model::custom::{RequestBody, RequestEnvelope, ResponseDirective, ResponseEnvelope};
+use rask_model::custom::{
+    FilterMatchAction, RequestBody, RequestEnvelope, ResponseDirective, ResponseEnvelope,
+};
 use rask_model::limits::logged;
 use thiserror::Error;
 
 use crate::attributes::{AttributesError, PersistenceAdapter};
 use crate::builder::{self, ResponseBuilder, ResponseError};
-use crate::gadgets::EVENT_HANDLER_KEY;
+use crate::gadgets::{EVENT_HANDLER_KEY, EVENT_HANDLER_ONCE_KEY};
 use crate::handler::{ErrorHandler, Handler, HandlerError, RequestInterceptor, ResponseInterceptor};
 use crate::input::HandlerInput;
 
@@ -302,8 +304,11 @@ impl Skill {
                 );
                 return self.finish(input, ResponseBuilder::new()).await;
             }
-            if matches!(input.body(), RequestBody::Expired(_)) {
+            // Expired, or the one event of a SEND_AND_TERMINATE handler: the handler is over.
+            let once = input.session_attribute(EVENT_HANDLER_ONCE_KEY).is_some();
+            if matches!(input.body(), RequestBody::Expired(_)) || once {
                 input.remove_session_attribute(EVENT_HANDLER_KEY);
+                input.remove_session_attribute(EVENT_HANDLER_ONCE_KEY);
             }
         }
         for i in &self.inner.request_interceptors {
@@ -332,27 +337,47 @@ impl Skill {
         for i in &self.inner.response_interceptors {
             b = i.process(input.clone(), b).await.map_err(SkillError::Handler)?;
         }
-        // The session's event handler, kept for the requests its events come in.
+        // The session's event handler, kept for the requests its events come in; put in the
+        // answer's attributes, and in the input's only once the answer is sure to leave, so
+        // that an error handler's answer does not speak of a handler Alexa never started.
+        let mut session = input.session_attributes();
         for d in b.directives() {
             match d {
                 ResponseDirective::StartEventHandler(h) => {
-                    input.set_session_attribute(EVENT_HANDLER_KEY, h.token.clone());
+                    session.insert(EVENT_HANDLER_KEY.into(), h.token.clone().into());
+                    let once = h
+                        .event_filter
+                        .as_ref()
+                        .is_some_and(|f| f.filter_match_action == FilterMatchAction::SendAndTerminate);
+                    if once {
+                        session.insert(EVENT_HANDLER_ONCE_KEY.into(), true.into());
+                    } else {
+                        session.remove(EVENT_HANDLER_ONCE_KEY);
+                    }
                 }
                 ResponseDirective::StopEventHandler(h)
-                    if input.event_handler_token().as_deref() == Some(h.token.as_str()) =>
+                    if session.get(EVENT_HANDLER_KEY).and_then(|v| v.as_str()) == Some(h.token.as_str()) =>
                 {
-                    input.remove_session_attribute(EVENT_HANDLER_KEY);
+                    session.remove(EVENT_HANDLER_KEY);
+                    session.remove(EVENT_HANDLER_ONCE_KEY);
                 }
                 _ => {}
             }
         }
         // A SessionEndedRequest's answer is not read; its session has no next request.
-        let session = input.session_attributes();
-        let session =
-            (!session.is_empty() && !matches!(input.body(), RequestBody::SessionEnded(_))).then_some(session);
-        let envelope = b.build(session)?;
+        let answered = (!session.is_empty() && !matches!(input.body(), RequestBody::SessionEnded(_)))
+            .then(|| session.clone());
+        let envelope = b.build(answered)?;
         let bytes = serde_json::to_vec(&envelope).map_err(|e| SkillError::Handler(e.into()))?;
         builder::check_size(&envelope, &bytes)?;
+        for key in [EVENT_HANDLER_KEY, EVENT_HANDLER_ONCE_KEY] {
+            match session.get(key) {
+                Some(v) => input.set_session_attribute(key, v.clone()),
+                None => {
+                    input.remove_session_attribute(key);
+                }
+            }
+        }
         input.save_persistent().await?;
         Ok(Answer {
             envelope,

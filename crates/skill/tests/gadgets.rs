@@ -319,3 +319,62 @@ async fn directives_too_big_together_or_a_handler_too_long_are_reported_not_sent
     );
     assert!(a.error.unwrap().to_string().contains("91000 ms"));
 }
+
+#[tokio::test]
+async fn a_response_that_cannot_leave_changes_no_handler_and_a_one_event_handler_ends_with_it() {
+    let w = world(vec![gadget("amzn1.ask.endpoint.R1", "Custom.Robot")]).await;
+    async fn replace(_: HandlerInput) -> Result<ResponseBuilder, HandlerError> {
+        // A new handler in an answer too long to send.
+        Ok(ResponseBuilder::new()
+            .speak("x".repeat(9000))
+            .start_event_handler(&EventHandler::new(Duration::from_secs(10))))
+    }
+    async fn once(_: HandlerInput) -> Result<ResponseBuilder, HandlerError> {
+        Ok(ResponseBuilder::new().start_event_handler(
+            &EventHandler::new(Duration::from_secs(10))
+                .filter(json!(true), FilterMatchAction::SendAndTerminate),
+        ))
+    }
+    let s = Skill::builder()
+        .skill_id(SKILL)
+        .on_launch(spin)
+        .on_intent("ReplaceIntent", replace)
+        .on_intent("OnceIntent", once)
+        .on_gadget_events(heard)
+        .on_error(|_: HandlerInput, _| async { Ok(ResponseBuilder::new().speak("That did not work.")) })
+        .build();
+    let launch = wire(
+        &s.invoke(w.request(json!({"type": "LaunchRequest"}), Value::Null))
+            .await,
+    );
+    let attrs = launch["sessionAttributes"].clone();
+    let intent =
+        |name: &str| json!({"type": "IntentRequest", "intent": {"name": name, "confirmationStatus": "NONE"}});
+    let failed = wire(&s.invoke(w.request(intent("ReplaceIntent"), attrs.clone())).await);
+    assert_eq!(failed["response"]["outputSpeech"]["text"], "That did not work.");
+    assert_eq!(
+        failed["sessionAttributes"][EVENT_HANDLER_KEY], attrs[EVENT_HANDLER_KEY],
+        "the running handler's token, not the one never started"
+    );
+
+    let started = wire(&s.invoke(w.request(intent("OnceIntent"), attrs.clone())).await);
+    let attrs = started["sessionAttributes"].clone();
+    let token = attrs[EVENT_HANDLER_KEY].as_str().unwrap().to_owned();
+    let event = json!({"type": "CustomInterfaceController.EventsReceived", "token": token,
+        "events": [{"header": {"namespace": "Custom.Robot", "name": "Spun"},
+                    "endpoint": {"endpointId": "amzn1.ask.endpoint.R1"}, "payload": {}}]});
+    let first = wire(&s.invoke(w.request(event.clone(), attrs)).await);
+    assert_eq!(
+        first["response"]["outputSpeech"]["text"],
+        "Heard from CustomInterfaceController.EventsReceived."
+    );
+    assert!(
+        first["sessionAttributes"].get(EVENT_HANDLER_KEY).is_none(),
+        "its one event ended it: {first:#}"
+    );
+    let late = wire(
+        &s.invoke(w.request(event, first["sessionAttributes"].clone()))
+            .await,
+    );
+    assert_eq!(late["response"], json!({}));
+}

@@ -90,6 +90,8 @@ pub struct GadgetSkill {
     pub(super) launch_directive: Option<(GadgetDirective, Value)>,
     pub(super) listen: Option<Listen>,
     pub(super) events: Vec<GadgetEventSection>,
+    /// Each event's publish payload, when it is JSON: filled by structure, not by text.
+    pub(super) event_payloads: Vec<Option<Value>>,
 }
 
 /// What Alexa says when Endpoint Enumeration fails.
@@ -200,6 +202,15 @@ impl GadgetSkill {
             }),
             listen: s.listen.clone(),
             events: s.gadget_events.clone(),
+            event_payloads: s
+                .gadget_events
+                .iter()
+                .map(|e| {
+                    e.publish
+                        .as_ref()
+                        .and_then(|p| serde_json::from_str(&p.payload).ok())
+                })
+                .collect(),
         })
     }
 
@@ -309,6 +320,7 @@ impl GadgetSkill {
             .and_then(|v| serde_json::from_value(v).ok())
             .unwrap_or_default();
         let mut said = Vec::new();
+        let mut pressed = std::collections::HashSet::new();
         for event in &received.events {
             let id = &event.endpoint.endpoint_id;
             let Some(gadget) = known.iter().find(|g| &g.endpoint_id == id) else {
@@ -319,7 +331,7 @@ impl GadgetSkill {
                 continue;
             };
             let payload = event.payload.to_string();
-            for action in self.events.iter().filter(|a| {
+            for (action, json_payload) in self.events.iter().zip(&self.event_payloads).filter(|(a, _)| {
                 a.name == event.header.name
                     && a.namespace
                         .as_ref()
@@ -340,11 +352,25 @@ impl GadgetSkill {
                             payload.len()
                         );
                     } else {
-                        m.publish(&substitute(&p.topic, &vars), substitute(&p.payload, &vars))
-                            .await?;
+                        // A name is its owner's words: in a topic it cannot add a level or a
+                        // wildcard, in JSON it stays one string.
+                        let safe: Vec<(&str, String)> = vars
+                            .iter()
+                            .map(|(k, v)| (*k, v.replace(['/', '+', '#'], "_")))
+                            .collect();
+                        let topic_vars: Vec<(&str, &str)> =
+                            safe.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                        let body = match json_payload {
+                            Some(template) => fill_event_json(template, &vars, &event.payload).to_string(),
+                            None => substitute(&p.payload, &vars),
+                        };
+                        m.publish(&substitute(&p.topic, &topic_vars), body).await?;
                     }
                 }
-                if let (Some(device), Some(t)) = (&action.press, &home.triggers) {
+                // One press per device per request, however many events ask for it.
+                if let (Some(device), Some(t)) = (&action.press, &home.triggers)
+                    && pressed.insert(device.clone())
+                {
                     t.press(device).await?;
                 }
                 if let Some(text) = &action.say {
@@ -383,16 +409,49 @@ fn ids(gadgets: &[Gadget], interface: &str) -> Vec<String> {
         .collect()
 }
 
-/// `template` with `{name}` replaced by its value, for the names given; others left as they are.
+/// `template` with each `{name}` replaced by its value, in one pass (a value holding `{event}`
+/// is not expanded again); unknown names are left as they are.
 fn substitute(template: &str, vars: &[(&str, &str)]) -> String {
-    let mut out = template.to_owned();
-    for (name, value) in vars {
-        out = out.replace(
-            &format!("{{{name}}}"),
-            &rask_model::limits::cut_to(value, MAX_EVENT_PAYLOAD),
-        );
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let found = after.find('}').and_then(|close| {
+            let name = &after[..close];
+            vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (close, *v))
+        });
+        match found {
+            Some((close, value)) => {
+                out.push_str(&rask_model::limits::cut_to(value, MAX_EVENT_PAYLOAD));
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
     }
+    out.push_str(rest);
     out
+}
+
+/// A JSON payload template filled by structure: a string that is just `{payload}` becomes the
+/// event's payload itself; in other strings the names are replaced, as text.
+fn fill_event_json(template: &Value, vars: &[(&str, &str)], payload: &Value) -> Value {
+    match template {
+        Value::String(s) if s == "{payload}" => payload.clone(),
+        Value::String(s) if s.contains('{') => Value::String(substitute(s, vars)),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| fill_event_json(v, vars, payload)).collect())
+        }
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), fill_event_json(v, vars, payload)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 /// The payload with `{slot}` replaced inside its strings.
@@ -406,5 +465,23 @@ fn fill_json(template: &Value, input: &HandlerInput, defaults: &BTreeMap<String,
                 .collect(),
         ),
         other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_go_in_once_and_stay_inside_their_string() {
+        let name = r#"x", "cmd": "unlock {event}"#;
+        let vars = [("gadget", name), ("event", "Spun"), ("payload", "{}")];
+        assert_eq!(
+            substitute("{gadget} did {event} {other}", &vars),
+            format!("{name} did Spun {{other}}")
+        );
+        let template: Value = serde_json::from_str(r#"{"robot": "{gadget}", "event": "{payload}"}"#).unwrap();
+        let filled = fill_event_json(&template, &vars, &json!({"turns": 3}));
+        assert_eq!(filled, json!({"robot": name, "event": {"turns": 3}}));
     }
 }

@@ -283,9 +283,6 @@ pub async fn send(
         Box::pin(send(sim, skill_id, user, &ended)).await?;
         return Ok(ex);
     }
-    if ex.status == 200 {
-        super::gadgets::act(sim, skill_id, user, &ex.received);
-    }
     let mut w = sim.world();
     if let Ok(e) = w.enablement_mut(skill_id, user) {
         let ends = spec.kind == "SessionEndedRequest"
@@ -300,6 +297,11 @@ pub async fn send(
             }
             s.dialog = dialog_continued(spec, &ex.received);
         }
+    }
+    drop(w);
+    // After the session has the answer's attributes: a handler's Expired carries them.
+    if ex.status == 200 {
+        super::gadgets::act(sim, skill_id, user, &ex.received);
     }
     Ok(ex)
 }

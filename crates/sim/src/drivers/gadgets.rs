@@ -255,11 +255,31 @@ pub async fn gadget_event(
             }
         }
     }
-    if handler.terminate
-        && let Ok(e) = sim.world().enablement_mut(&skill_id, user)
-        && let Some(s) = e.session.as_mut()
-    {
-        s.event_handler = None;
+    // Still the handler the filter was read from, and ended here if it ends with this event:
+    // one check under one lock, so that two events cannot both pass a SEND_AND_TERMINATE
+    // handler, nor one end a handler started meanwhile.
+    let still = {
+        let mut w = sim.world();
+        match w
+            .enablement_mut(&skill_id, user)
+            .ok()
+            .and_then(|e| e.session.as_mut())
+        {
+            Some(s) if s.event_handler.as_ref() == Some(&handler) => {
+                if handler.terminate {
+                    s.event_handler = None;
+                }
+                true
+            }
+            _ => false,
+        }
+    };
+    if !still {
+        return Ok(EventOutcome {
+            delivered: false,
+            reason: Some("the event handler ended or changed meanwhile".into()),
+            exchange: None,
+        });
     }
     let spec = RequestSpec::gadget(
         "CustomInterfaceController.EventsReceived",
