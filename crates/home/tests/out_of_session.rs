@@ -145,7 +145,9 @@ async fn messages_reach_each_region_once_and_every_failure_is_followed_up() {
 
         // A refusal is final, with Amazon's words; so is a call sent to the wrong region.
         w.fault(json!({"target": "messaging", "status": 400}));
+        // One at a time: calls go out together, and the fault answers whichever comes first.
         let bad = w.enqueue("elsa", Region::Eu, None).await;
+        w.worker.run_once().await.unwrap();
         let lost = w.enqueue("elsa", Region::Fe, None).await;
         w.worker.run_once().await.unwrap();
         let (status, _, outcome) = w.status(&bad).await;
