@@ -80,6 +80,43 @@ pub fn message_call(
     })
 }
 
+/// A proactive event for the outbox, checked now. Its useful life ends at its `expiryTime`.
+/// `live` picks the live stage over development.
+pub fn event_call(
+    skill_id: &str,
+    region: Region,
+    live: bool,
+    event: &ProactiveEventRequest,
+    now: i64,
+) -> Result<NewServiceCall, String> {
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(now as i128 * 1_000_000)
+        .map_err(|e| e.to_string())?;
+    if let Some(p) = event.check(at).first() {
+        return Err(format!("{}: {}", p.path, p.message));
+    }
+    let expires = rask_model::timestamp::parse(&event.expiry_time)
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .ok_or("expiryTime is not a date-time")?;
+    Ok(NewServiceCall {
+        id: uuid::Uuid::new_v4().to_string(),
+        kind: "event".into(),
+        skill_id: skill_id.to_owned(),
+        user_id: event.relevant_audience.user().unwrap_or_default().to_owned(),
+        region: region.as_str().to_owned(),
+        stage: if live { "live" } else { "development" }.into(),
+        body: serde_json::to_string(event).map_err(|e| e.to_string())?,
+        // The same referenceId to the same audience is the same event (Amazon says 409).
+        dedupe_key: Some(format!(
+            "event:{}:{}:{}",
+            region.as_str(),
+            event.relevant_audience.user().unwrap_or("*"),
+            event.reference_id
+        )),
+        created_at: now,
+        expires_at: expires,
+    })
+}
+
 /// The worker.
 #[derive(Clone)]
 pub struct ServiceDelivery {

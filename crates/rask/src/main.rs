@@ -12,6 +12,7 @@ mod demo;
 mod link;
 mod listener;
 mod message;
+mod notify;
 mod proxy;
 mod serve;
 mod sim;
@@ -52,6 +53,8 @@ enum Command {
     Status(status::StatusArgs),
     /// Queue a Skill Messaging message for a user of the custom skill (sent by rask serve).
     Message(message::MessageArgs),
+    /// Queue a Proactive Event for one user or every user of the custom skill (sent by rask serve).
+    Notify(notify::NotifyArgs),
     /// Press a doorbell from the command line: its events go into the outbox.
     Press(status::PressArgs),
     /// F1 to F5 end to end in one process, each step printed with its time: link an account,
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
         Command::Link(args) => runtime().and_then(|rt| rt.block_on(link::run(args))),
         Command::Status(args) => runtime().and_then(|rt| rt.block_on(status::status(args))),
         Command::Message(args) => runtime().and_then(|rt| rt.block_on(message::run(args))),
+        Command::Notify(args) => runtime().and_then(|rt| rt.block_on(notify::run(args))),
         Command::Press(args) => runtime().and_then(|rt| rt.block_on(status::press(args))),
         Command::Demo => runtime().and_then(|rt| rt.block_on(demo::run())),
         Command::Check(args) => runtime().and_then(|rt| rt.block_on(check::run(args))),

@@ -158,4 +158,87 @@ async fn a_queued_message_reaches_the_skill_through_the_users_region() {
         .collect();
     assert_eq!(accepted.len(), 1, "sent once, for one key");
     assert_eq!(accepted[0].region.as_deref(), Some("FE"));
+
+    // A proactive event: to alice in her region, and to everyone in each region.
+    let now = time::OffsetDateTime::now_utc();
+    let event = |reference: &str, expiry: time::OffsetDateTime| {
+        json!({
+            "timestamp": rask_model::timestamp::seconds(now), "referenceId": reference,
+            "expiryTime": rask_model::timestamp::seconds(expiry),
+            "event": {"name": "AMAZON.OrderStatus.Updated",
+                      "payload": {"state": {"status": "ORDER_SHIPPED"},
+                                  "order": {"seller": {"name": "localizedattribute:sellerName"}}}},
+            "localizedAttributes": [{"locale": "en-US", "sellerName": "The Shop"}]
+        })
+    };
+    let file = dir.join("event.json");
+    std::fs::write(
+        &file,
+        event("order-1", now + time::Duration::hours(1)).to_string(),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let one = rask(
+        &["notify", "--file", file, "--user", &user, "--config", config],
+        None,
+    );
+    assert!(one.status.success(), "{}", String::from_utf8_lossy(&one.stderr));
+    assert!(String::from_utf8_lossy(&one.stdout).contains("for FE"));
+    let twice = rask(
+        &["notify", "--file", file, "--user", &user, "--config", config],
+        None,
+    );
+    assert!(String::from_utf8_lossy(&twice.stdout).contains("already queued"));
+    let all = rask(
+        &["notify", "--file", file, "--everyone", "--config", config],
+        None,
+    );
+    assert!(all.status.success(), "{}", String::from_utf8_lossy(&all.stderr));
+    let late = dir.join("late.json");
+    std::fs::write(
+        &late,
+        event("order-2", now - time::Duration::hours(1)).to_string(),
+    )
+    .unwrap();
+    let refused = rask(
+        &[
+            "notify",
+            "--file",
+            late.to_str().unwrap(),
+            "--everyone",
+            "--config",
+            config,
+        ],
+        None,
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("expiryTime"));
+
+    let mut sent = Vec::new();
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        sent = sim
+            .world()
+            .log
+            .since(0, Some("proactive"))
+            .into_iter()
+            .filter(|e| e.status == 202)
+            .map(|e| {
+                (
+                    e.region.clone().unwrap_or_default(),
+                    e.sent.clone().or(Some(e.body.clone())).unwrap_or_default(),
+                )
+            })
+            .collect();
+        if sent.len() >= 4 {
+            break;
+        }
+    }
+    let mut regions: Vec<&str> = sent.iter().map(|(r, _)| r.as_str()).collect();
+    regions.sort();
+    assert_eq!(
+        regions,
+        ["EU", "FE", "FE", "NA"],
+        "one unicast in FE, a multicast in each region"
+    );
 }

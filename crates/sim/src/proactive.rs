@@ -4,7 +4,8 @@
 //! The bearer token must be a client-credentials token with scope `alexa::proactive_events`
 //! (403); the body must follow the documented rules and name a known schema (400); a Unicast
 //! audience must be one of the skill's users in this region (400); a `referenceId` the skill
-//! already used for the same audience and stage is a duplicate (409). Error bodies follow
+//! already used for the same audience and stage is a duplicate (409); a Multicast's audience
+//! is its region's users, so one referenceId can go to each region once. Error bodies follow
 //! Amazon's SDK model: `{"code": <status>, "message": "..."}`.
 
 use std::time::Instant;
@@ -92,7 +93,8 @@ async fn post(
         return refuse(&sim, entry.findings(&findings), 400, &description);
     }
     let audience = match event.relevant_audience.user() {
-        None => "*".to_owned(),
+        // Each region's Multicast reaches that region's users: another audience in each.
+        None => format!("*:{region}"),
         Some(user_id) => {
             let w = sim.world();
             match w

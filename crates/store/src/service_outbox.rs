@@ -14,7 +14,7 @@ use crate::db::{Backend, Store, StoreError};
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The longest dedupe key.
-pub const MAX_DEDUPE_KEY: usize = 128;
+pub const MAX_DEDUPE_KEY: usize = 512;
 
 /// A call to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
