@@ -1164,18 +1164,20 @@ mod tests {
         );
     }
 
+    /// The first TOML block of docs/config.md after `heading`.
+    fn block(heading: &str) -> String {
+        let doc = include_str!("../../../docs/config.md");
+        doc.split(heading)
+            .nth(1)
+            .and_then(|rest| rest.split("```toml\n").nth(1))
+            .and_then(|block| block.split("```").next())
+            .unwrap_or_else(|| panic!("docs/config.md has {heading}"))
+            .to_owned()
+    }
+
     /// The `[skill]` example is valid in the complete example's house (its doorbell, its broker).
     #[test]
     fn the_skill_example_in_docs_config_md_is_valid() {
-        let doc = include_str!("../../../docs/config.md");
-        let block = |heading: &str| {
-            doc.split(heading)
-                .nth(1)
-                .and_then(|rest| rest.split("```toml\n").nth(1))
-                .and_then(|block| block.split("```").next())
-                .unwrap_or_else(|| panic!("docs/config.md has {heading}"))
-                .to_owned()
-        };
         let text = block("## A complete example") + &block("## `[skill]`: a custom skill, without code");
         let config = parse(&text).unwrap_or_else(|e| panic!("{e:?}"));
         let skill = config.skill.unwrap();
@@ -1187,15 +1189,6 @@ mod tests {
     /// The gadget skill example is valid in the complete example's house.
     #[test]
     fn the_gadget_skill_example_in_docs_config_md_is_valid() {
-        let doc = include_str!("../../../docs/config.md");
-        let block = |heading: &str| {
-            doc.split(heading)
-                .nth(1)
-                .and_then(|rest| rest.split("```toml\n").nth(1))
-                .and_then(|block| block.split("```").next())
-                .unwrap_or_else(|| panic!("docs/config.md has {heading}"))
-                .to_owned()
-        };
         let text = block("## A complete example") + &block("### A gadget skill");
         let config = parse(&text).unwrap_or_else(|e| panic!("{e:?}"));
         let skill = config.skill.unwrap();

@@ -265,11 +265,27 @@ async fn start_rask(work: &Path, results: &Path) -> anyhow::Result<(Running, ras
         &["serve", "--config", config.to_str().unwrap_or_default()],
         &results.join("rask.server.log"),
     )?;
+    let (_, token) = link_bench_user(&sim, &url, "bench-lwa", &secret, &secret, &password).await?;
+    Ok((running, sim, url, token))
+}
+
+/// Registers a smart-home skill in `sim` whose account linking is the rask at `url` (client
+/// `alexa`/`link_secret`, LWA client `lwa_id`/`lwa_secret`), and links the sim user `bench` to
+/// rask's user `bench` (`password`) through rask's pages. Returns the skill id and the user's
+/// access token.
+pub(super) async fn link_bench_user(
+    sim: &rask_sim::Sim,
+    url: &str,
+    lwa_id: &str,
+    lwa_secret: &str,
+    link_secret: &str,
+    password: &str,
+) -> anyhow::Result<(String, String)> {
     let registration = json!({
         "vendorId": "M2AAAAAAAAAAAA", "smartHomeEndpoint": format!("{url}/alexa/smarthome"),
-        "lwaClientId": "bench-lwa", "lwaClientSecret": secret,
+        "lwaClientId": lwa_id, "lwaClientSecret": lwa_secret,
         "accountLinking": {"authorizationUri": format!("{url}/oauth/authorize"), "tokenUri": format!("{url}/oauth/token"),
-                           "clientId": "alexa", "clientSecret": secret}
+                           "clientId": "alexa", "clientSecret": link_secret}
     });
     let skill = sim
         .world()
@@ -280,10 +296,10 @@ async fn start_rask(work: &Path, results: &Path) -> anyhow::Result<(Running, ras
         .add_user("bench", rask_sim::Region::Na, vec![])
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let req = serde_json::from_value(json!({"username": "bench", "password": password}))?;
-    let link = rask_sim::drivers::link::link(&sim, &skill, "bench", &req).await?;
+    let link = rask_sim::drivers::link::link(sim, &skill, "bench", &req).await?;
     anyhow::ensure!(link.linked, "the bench user could not link: {link:?}");
-    let token = rask_sim::drivers::link::fresh_access_token(&sim, &skill, "bench").await?;
-    Ok((running, sim, url, token))
+    let token = rask_sim::drivers::link::fresh_access_token(sim, &skill, "bench").await?;
+    Ok((skill, token))
 }
 
 /// Copies the harness's request bodies with `token` in place of the fixed one.

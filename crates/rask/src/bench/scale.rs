@@ -165,23 +165,8 @@ async fn measure(
             &rask_link::password::hash(&password)?,
         )
         .await?;
-    let skill = sim
-        .world()
-        .register_skill(serde_json::from_value(json!({
-            "vendorId": "M2AAAAAAAAAAAA", "smartHomeEndpoint": format!("{url}/alexa/smarthome"),
-            "lwaClientId": "bench", "lwaClientSecret": "bench-secret",
-            "accountLinking": {"authorizationUri": format!("{url}/oauth/authorize"), "tokenUri": format!("{url}/oauth/token"),
-                               "clientId": "alexa", "clientSecret": secret}
-        }))?)
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .skill_id;
-    sim.world()
-        .add_user("bench", rask_sim::Region::Na, vec![])
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let req = serde_json::from_value(json!({"username": "bench", "password": password}))?;
-    let link = rask_sim::drivers::link::link(&sim, &skill, "bench", &req).await?;
-    anyhow::ensure!(link.linked, "the bench user could not link: {link:?}");
-    let token = rask_sim::drivers::link::fresh_access_token(&sim, &skill, "bench").await?;
+    let (skill, token) =
+        super::peers::link_bench_user(&sim, &url, "bench", "bench-secret", &secret, &password).await?;
     let turn_on = serde_json::to_vec(&json!({"directive": {
         "header": {"namespace": "Alexa.PowerController", "name": "TurnOn", "payloadVersion": "3",
                    "messageId": "bench-1", "correlationToken": "bench-correlation"},
