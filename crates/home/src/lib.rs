@@ -14,6 +14,10 @@
 //! - [`forwarder`]: checking the forwarder Lambda's signature, timestamp and nonce;
 //! - [`triggers`]: device webhooks (`POST /hooks/devices/{id}/press` and `/state`);
 //! - [`delivery`]: the worker that takes the outbox to the Event Gateway;
+//! - [`service_queue`]: what a caller asks to send out of session, checked against what rask
+//!   knows of the user (region, disabled, subscribed) and queued;
+//! - [`handoff`]: received Skill Messaging messages handed on to MQTT (acknowledged) or a
+//!   signed webhook;
 //! - [`out_of_session`]: the worker that takes Skill Messaging messages and Proactive Events
 //!   to Amazon.
 
@@ -24,9 +28,11 @@ pub mod delivery;
 pub mod devices;
 pub mod discovery;
 pub mod forwarder;
+pub mod handoff;
 pub mod mqtt;
 pub mod out_of_session;
 pub mod reports;
+pub mod service_queue;
 pub mod smarthome;
 pub mod state;
 pub mod triggers;

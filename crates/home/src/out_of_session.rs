@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rask_cloud::services::{OutOfSession, ServiceError, Stage};
+use rask_model::check::Finding;
 use rask_model::messaging::SkillMessageRequest;
 use rask_model::proactive::ProactiveEventRequest;
 use rask_model::region::Region;
@@ -58,13 +59,12 @@ pub fn message_call(
     message: &SkillMessageRequest,
     dedupe_key: Option<String>,
     now: i64,
-) -> Result<NewServiceCall, String> {
-    let problems = message.check();
-    if let Some(p) = problems.first() {
-        return Err(format!("{}: {}", p.path, p.message));
+) -> Result<NewServiceCall, Finding> {
+    if let Some(p) = message.check().into_iter().next() {
+        return Err(p);
     }
     if user_id.is_empty() {
-        return Err("the message needs a user".into());
+        return Err(Finding::new("/user", "required", "the message needs a user"));
     }
     Ok(NewServiceCall {
         id: uuid::Uuid::new_v4().to_string(),
@@ -73,7 +73,7 @@ pub fn message_call(
         user_id: user_id.to_owned(),
         region: region.as_str().to_owned(),
         stage: String::new(),
-        body: serde_json::to_string(message).map_err(|e| e.to_string())?,
+        body: serde_json::to_string(message).map_err(|e| Finding::new("", "json", e.to_string()))?,
         dedupe_key,
         created_at: now,
         expires_at: now + message.effective_expiry() as i64 * 1000,
@@ -88,15 +88,15 @@ pub fn event_call(
     live: bool,
     event: &ProactiveEventRequest,
     now: i64,
-) -> Result<NewServiceCall, String> {
+) -> Result<NewServiceCall, Finding> {
     let at = time::OffsetDateTime::from_unix_timestamp_nanos(now as i128 * 1_000_000)
-        .map_err(|e| e.to_string())?;
-    if let Some(p) = event.check(at).first() {
-        return Err(format!("{}: {}", p.path, p.message));
+        .map_err(|e| Finding::new("", "clock", e.to_string()))?;
+    if let Some(p) = event.check(at).into_iter().next() {
+        return Err(p);
     }
     let expires = rask_model::timestamp::parse(&event.expiry_time)
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-        .ok_or("expiryTime is not a date-time")?;
+        .ok_or_else(|| Finding::new("/expiryTime", "format", "expiryTime is not a date-time"))?;
     Ok(NewServiceCall {
         id: uuid::Uuid::new_v4().to_string(),
         kind: "event".into(),
@@ -104,7 +104,7 @@ pub fn event_call(
         user_id: event.relevant_audience.user().unwrap_or_default().to_owned(),
         region: region.as_str().to_owned(),
         stage: if live { "live" } else { "development" }.into(),
-        body: serde_json::to_string(event).map_err(|e| e.to_string())?,
+        body: serde_json::to_string(event).map_err(|e| Finding::new("", "json", e.to_string()))?,
         // The same referenceId to the same audience is the same event (Amazon says 409).
         dedupe_key: Some(format!(
             "event:{}:{}:{}",
@@ -179,12 +179,13 @@ impl ServiceDelivery {
                 let me = self.clone();
                 tokio::spawn(async move {
                     let outcome = me.attempt(&call).await;
-                    (call.id, outcome)
+                    (call, outcome)
                 })
             })
             .collect();
         for t in tasks {
-            let Ok((id, outcome)) = t.await else { continue };
+            let Ok((call, outcome)) = t.await else { continue };
+            let id = &call.id;
             match &outcome {
                 ServiceOutcome::Sent(_) => {
                     tracing::info!(call = %id, "out-of-session call accepted by Amazon")
@@ -197,7 +198,7 @@ impl ServiceDelivery {
                 }
             }
             // Not settled: the lease runs out and the call is tried again.
-            if let Err(e) = self.store.settle_service_call(&id, &outcome).await {
+            if let Err(e) = self.store.settle_service_call(&call, &outcome).await {
                 tracing::error!(call = %id, error = %e, "an out-of-session outcome could not be stored");
             }
         }

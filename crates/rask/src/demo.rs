@@ -201,6 +201,7 @@ impl Embedded {
             client_secret_env: None,
             client_secret_file: None,
             api: sim_url.clone(),
+            messages: None,
         });
         Ok(Embedded {
             sim,

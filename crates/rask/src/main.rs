@@ -4,6 +4,7 @@
 //! outcome to an exit code (0 success, 1 a negative verdict such as an invalid message,
 //! 2 a usage or I/O error).
 
+mod api;
 mod bench;
 mod check;
 mod config;
@@ -55,6 +56,8 @@ enum Command {
     Message(message::MessageArgs),
     /// Queue a Proactive Event for one user or every user of the custom skill (sent by rask serve).
     Notify(notify::NotifyArgs),
+    /// Make a key for the HTTP API (/api/v1): prints the key once and its [[api_keys]] entry.
+    ApiKey(api::cli::ApiKeyArgs),
     /// Press a doorbell from the command line: its events go into the outbox.
     Press(status::PressArgs),
     /// F1 to F5 end to end in one process, each step printed with its time: link an account,
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
         Command::Status(args) => runtime().and_then(|rt| rt.block_on(status::status(args))),
         Command::Message(args) => runtime().and_then(|rt| rt.block_on(message::run(args))),
         Command::Notify(args) => runtime().and_then(|rt| rt.block_on(notify::run(args))),
+        Command::ApiKey(args) => api::cli::run(args),
         Command::Press(args) => runtime().and_then(|rt| rt.block_on(status::press(args))),
         Command::Demo => runtime().and_then(|rt| rt.block_on(demo::run())),
         Command::Check(args) => runtime().and_then(|rt| rt.block_on(check::run(args))),

@@ -5,10 +5,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
+use rask_home::service_queue::ServiceQueue;
 use rask_model::messaging::SkillMessageRequest;
-use rask_model::region::Region;
 use rask_store::Store;
-use rask_store::service_outbox::Enqueued;
 use serde_json::{Map, Value};
 
 /// Arguments of `rask message`.
@@ -61,34 +60,18 @@ pub async fn run(args: MessageArgs) -> anyhow::Result<bool> {
             rask_store::redact_url(&config.database.url)
         )
     })?;
-    let Some(user) = store.skill_user(&skill.id, &args.user).await? else {
-        bail!(
-            "{} has not used the skill yet, so their region is unknown: they open the skill once \
-             (any request records it), then messages can reach them",
-            rask_model::limits::logged(&args.user)
-        );
-    };
-    let Some(region) = Region::from_api_endpoint(&user.api_endpoint) else {
-        bail!(
-            "the user's recorded API endpoint {:?} names no Alexa region",
-            rask_model::limits::logged(&user.api_endpoint)
-        );
-    };
-    let call = rask_home::out_of_session::message_call(
-        &skill.id,
-        &args.user,
-        region,
-        &message,
-        args.key.clone(),
-        rask_store::now_ms(),
-    )
-    .map_err(|e| anyhow::anyhow!("the message is not one Amazon takes: {e}"))?;
-    match store.enqueue_service_call(&call).await? {
-        Enqueued::New(id) => crate::sim::say(&format!(
-            "queued {id}: rask serve sends it to the user's region ({})",
-            region.as_str()
+    let queue = ServiceQueue::new(store, skill.id.as_str()).with_message_key_field(skill.message_key_field());
+    let queued = queue
+        .message(&args.user, &message, args.key.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    match queued.duplicate {
+        false => crate::sim::say(&format!(
+            "queued {}: rask serve sends it to the user's region ({})",
+            queued.id,
+            queued.region.as_str()
         )),
-        Enqueued::Duplicate(id) => crate::sim::say(&format!("already queued as {id} (the same --key)")),
+        true => crate::sim::say(&format!("already queued as {} (the same --key)", queued.id)),
     }
     Ok(true)
 }

@@ -171,9 +171,29 @@ pub async fn build(config: &Config, from_file: bool) -> anyhow::Result<(Router, 
                 secret,
             ));
             let client = rask_cloud::services::OutOfSession::new(http, lwa, endpoints);
-            rask_home::out_of_session::ServiceDelivery::new(store.clone(), client).spawn();
+            let worker = rask_home::out_of_session::ServiceDelivery::new(store.clone(), client);
+            let queue = rask_home::service_queue::ServiceQueue::new(store.clone(), section.id.as_str())
+                .waking(worker.waker())
+                .with_message_key_field(section.message_key_field());
+            worker.spawn();
+            let keys = crate::api::Keys::resolve(&config.api_keys).map_err(report)?;
+            if !keys.is_empty() {
+                app = app.merge(crate::api::router(keys, queue, store.clone()));
+            }
         }
-        let skill = crate::custom_skill::skill(section, &store, home);
+        let sink = match &section.messages {
+            Some(m) => Some(
+                crate::custom_skill::messages::MessageSink::start(
+                    m,
+                    &section.id,
+                    store.clone(),
+                    config.mqtt.as_ref(),
+                )
+                .map_err(|e| report(vec![e]))?,
+            ),
+            None => None,
+        };
+        let skill = crate::custom_skill::skill(section, &store, home, sink);
         let verifier = crate::custom_skill::verifier(section)?;
         app = app.nest("/alexa/skill", rask_skill::service::router(skill, verifier));
     }

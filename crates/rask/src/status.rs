@@ -1,5 +1,6 @@
 //! `rask status`: each user's one visible state for Alexa events (no grant, active,
 //! refreshing, revoked, refused, with the reason) and their last delivery and its outcome;
+//! the custom skill's out-of-session calls (messages, proactive events) with Amazon's answers;
 //! and `rask press DEVICE`: a doorbell press from the command line, into the outbox.
 
 use std::path::PathBuf;
@@ -120,7 +121,38 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<bool> {
             None => println!("    no delivery yet"),
         }
     }
+    if let Some(skill) = &config.skill {
+        out_of_session(&store, &skill.id).await?;
+    }
     Ok(true)
+}
+
+/// The custom skill's out-of-session calls: how many in each state, and the latest, each with
+/// whom it was for, where, and Amazon's answer.
+async fn out_of_session(store: &Store, skill_id: &str) -> anyhow::Result<()> {
+    let (pending, sent, failed) = store.service_call_counts().await?;
+    println!(
+        "custom skill {}: out-of-session calls: {pending} pending, {sent} sent, {failed} failed",
+        rask_model::limits::logged(skill_id)
+    );
+    for c in store.service_calls(10).await? {
+        let whom = if c.user_id.is_empty() {
+            "everyone".to_owned()
+        } else {
+            rask_model::limits::logged(&c.user_id).into_owned()
+        };
+        println!(
+            "    {} {} {} for {whom} in {}: {} after {} attempt(s){}",
+            at(c.created_at),
+            c.id,
+            c.kind,
+            c.region,
+            c.status,
+            c.attempts,
+            c.outcome.map(|o| format!(": {o}")).unwrap_or_default()
+        );
+    }
+    Ok(())
 }
 
 /// Runs `rask press DEVICE`.

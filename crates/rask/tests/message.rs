@@ -147,7 +147,8 @@ async fn a_queued_message_reaches_the_skill_through_the_users_region() {
     let delivered = delivered.expect("the message reached the skill");
     assert_eq!(
         delivered.sent.as_ref().unwrap()["request"]["message"],
-        json!({"list": "groceries", "item": "milk"})
+        json!({"list": "groceries", "item": "milk", "messageId": "change-7"}),
+        "the key travels in the data, so that the skill hands the message on once"
     );
     let accepted: Vec<_> = sim
         .world()

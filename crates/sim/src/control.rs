@@ -39,6 +39,8 @@ pub fn router() -> Router<Sim> {
         .route("/skills/{skill}/users/{user}", get(get_enablement))
         .route("/skills/{skill}/users/{user}/enable", post(enable))
         .route("/skills/{skill}/users/{user}/disable", post(disable))
+        .route("/skills/{skill}/users/{user}/subscriptions", post(subscriptions))
+        .route("/users/{user}/notifications", get(notifications))
         .route("/skills/{skill}/users/{user}/link", post(link_account))
         .route("/skills/{skill}/users/{user}/grant", post(grant))
         .route("/skills/{skill}/users/{user}/directives", post(directive))
@@ -267,8 +269,45 @@ async fn enable(State(sim): State<Sim>, Path((skill, user)): Path<(String, Strin
 }
 
 async fn disable(State(sim): State<Sim>, Path((skill, user)): Path<(String, String)>) -> ApiResult {
-    sim.world().disable_skill(&skill, &user)?;
+    crate::skill_events::disable(&sim, &skill, &user)?;
     ok(StatusCode::OK, json!({ "disabled": true }))
+}
+
+/// `{"events": ["AMAZON.OrderStatus.Updated"]}`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Subscriptions {
+    events: Vec<String>,
+}
+
+async fn subscriptions(
+    State(sim): State<Sim>,
+    Path((skill, user)): Path<(String, String)>,
+    bytes: axum::body::Bytes,
+) -> ApiResult {
+    let s: Subscriptions = body(&bytes)?;
+    if let Some(bad) = s
+        .events
+        .iter()
+        .find(|e| !rask_model::proactive::SCHEMA_NAMES.contains(&e.as_str()))
+    {
+        return Err(
+            crate::world::WorldError::Invalid(format!("{bad:?} is not a proactive event schema")).into(),
+        );
+    }
+    crate::skill_events::subscribe(&sim, &skill, &user, s.events.clone())?;
+    ok(StatusCode::OK, json!({ "subscriptions": s.events }))
+}
+
+async fn notifications(State(sim): State<Sim>, Path(user): Path<String>) -> ApiResult {
+    let w = sim.world();
+    let u = w.user(&user)?;
+    let by_skill: serde_json::Map<String, Value> = u
+        .skills
+        .iter()
+        .map(|(skill, e)| (skill.clone(), json!(e.notifications)))
+        .collect();
+    ok(StatusCode::OK, json!({ "user": user, "notifications": by_skill }))
 }
 
 async fn link_account(

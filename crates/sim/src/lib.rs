@@ -30,6 +30,7 @@ pub mod messaging;
 pub mod proactive;
 pub mod region;
 pub mod signing;
+pub mod skill_events;
 pub mod tls;
 pub mod world;
 

@@ -25,6 +25,7 @@ use crate::http::{self, body_for_log};
 use crate::log::Entry;
 use crate::messaging::error;
 use crate::region::Region;
+use crate::world::Notification;
 
 /// `POST /v1/proactiveEvents`.
 pub async fn post_live(
@@ -131,6 +132,21 @@ async fn post(
             ),
         );
     }
+    // Alexa takes the event, and tells the users it reaches (none, if none subscribed).
+    let now = OffsetDateTime::now_utc();
+    let notification = Notification {
+        name: event.event.name.clone(),
+        reference_id: event.reference_id.clone(),
+        stage: stage.to_owned(),
+        audience: event.relevant_audience.kind.clone(),
+        received_at: rask_model::timestamp::seconds(now),
+        expiry_time: event.expiry_time.clone(),
+        payload: rask_model::proactive::localize(&event.event.payload, event.localized_attributes.first()),
+    };
+    let reached =
+        sim.world()
+            .deliver_notification(&skill_id, region, event.relevant_audience.user(), &notification);
+    tracing::debug!(%skill_id, reached, "proactive event taken");
     sim.world().log.push(entry);
     StatusCode::ACCEPTED.into_response()
 }

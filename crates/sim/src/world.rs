@@ -176,6 +176,55 @@ pub struct Enablement {
     pub endpoints: Vec<DiscoveredEndpoint>,
     /// The open custom-skill session, if any.
     pub session: Option<SessionState>,
+    /// The proactive events the user turned notifications on for in the Alexa app; `None`:
+    /// all of the skill's (as a developer testing their own skill has them).
+    pub subscriptions: Option<Vec<String>>,
+    /// The notifications Alexa holds for the user from this skill, oldest first (at most
+    /// [`MAX_NOTIFICATIONS`]).
+    pub notifications: Vec<Notification>,
+}
+
+/// Most notifications kept per user and skill.
+pub const MAX_NOTIFICATIONS: usize = 100;
+
+/// A proactive event as the user's notification.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    /// The event's schema.
+    pub name: String,
+    /// Its referenceId.
+    pub reference_id: String,
+    /// `development` or `live`.
+    pub stage: String,
+    /// `Unicast` or `Multicast`.
+    pub audience: String,
+    /// When the sim accepted it, ISO-8601.
+    pub received_at: String,
+    /// Until when Alexa keeps it.
+    pub expiry_time: String,
+    /// The payload, with `localizedattribute:` references put in from the user's locale
+    /// (the first one given when theirs is absent).
+    pub payload: serde_json::Value,
+}
+
+impl Enablement {
+    /// Whether the user gets events named `name`.
+    pub fn subscribed_to(&self, name: &str) -> bool {
+        self.enabled
+            && self
+                .subscriptions
+                .as_ref()
+                .is_none_or(|s| s.iter().any(|n| n == name))
+    }
+
+    /// Keeps a notification, dropping the oldest past the limit.
+    pub fn notify(&mut self, n: Notification) {
+        if self.notifications.len() >= MAX_NOTIFICATIONS {
+            self.notifications.remove(0);
+        }
+        self.notifications.push(n);
+    }
 }
 
 /// Tokens from the skill's account-linking server.
@@ -810,6 +859,29 @@ impl World {
             .get(token)
             .filter(|t| now < t.expires_at)
             .map(|t| (t.skill_id.clone(), t.user.clone()))
+    }
+
+    /// Gives the notification to the users it reaches: in `region`, with the skill enabled and
+    /// subscribed to its event, and for a Unicast only the user `unicast`. How many it reached.
+    pub fn deliver_notification(
+        &mut self,
+        skill_id: &str,
+        region: Region,
+        unicast: Option<&str>,
+        n: &Notification,
+    ) -> usize {
+        let mut reached = 0;
+        for u in self.users.values_mut().filter(|u| u.region == region) {
+            let Some(e) = u.skills.get_mut(skill_id) else {
+                continue;
+            };
+            if unicast.is_some_and(|id| id != e.user_id) || !e.subscribed_to(&n.name) {
+                continue;
+            }
+            e.notify(n.clone());
+            reached += 1;
+        }
+        reached
     }
 
     /// Records a proactive event's reference id; false if the same skill already sent it to the

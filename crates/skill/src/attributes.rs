@@ -57,6 +57,18 @@ pub trait PersistenceAdapter: Send + Sync + 'static {
         let _ = (user_id, api_endpoint);
         Box::pin(async { Ok(()) })
     }
+
+    /// Records a skill event that changes what may be sent to the user (disabled, enabled,
+    /// subscriptions), before any handler runs; an error makes Alexa send the event again.
+    /// Nothing by default.
+    fn record_skill_event<'a>(
+        &'a self,
+        user_id: &'a str,
+        event: &'a crate::skill_events::SkillEvent,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        let _ = (user_id, event);
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Persistent attributes in memory, for tests and examples: gone when the process ends.

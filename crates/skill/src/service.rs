@@ -96,7 +96,13 @@ async fn endpoint(State(h): State<Hosted>, headers: HeaderMap, body: Bytes) -> R
         None => {}
     }
     let answer = h.skill.invoke(envelope).await;
-    ([(header::CONTENT_TYPE, "application/json")], answer.bytes).into_response()
+    // Nobody hears the apology for a message or a skill event; a 500 makes Alexa send it again.
+    let status = if answer.retry {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::OK
+    };
+    (status, [(header::CONTENT_TYPE, "application/json")], answer.bytes).into_response()
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use crate::builder::{self, ResponseBuilder, ResponseError};
 use crate::gadgets::{EVENT_HANDLER_KEY, EVENT_HANDLER_ONCE_KEY};
 use crate::handler::{ErrorHandler, Handler, HandlerError, RequestInterceptor, ResponseInterceptor};
 use crate::input::HandlerInput;
+use crate::skill_events::SkillEvent;
 
 /// What went wrong while answering a request; error handlers get it.
 #[derive(Debug, Error)]
@@ -36,6 +37,10 @@ pub enum SkillError {
     /// Persistent attributes could not be loaded or saved.
     #[error(transparent)]
     Attributes(#[from] AttributesError),
+    /// A skill event (the user disabled the skill, changed subscriptions) could not be
+    /// recorded.
+    #[error("the skill event could not be recorded: {0}")]
+    SkillEvent(String),
 }
 
 /// What [`Skill::invoke`] answers: always a response Alexa accepts, and the error, if there
@@ -48,6 +53,10 @@ pub struct Answer {
     pub bytes: Vec<u8>,
     /// What failed, if the response is an error handler's or the apology.
     pub error: Option<Arc<SkillError>>,
+    /// Whether Alexa should send the request again: it is one nobody hears the answer to
+    /// (`Messaging.MessageReceived`, `AlexaSkillEvent.*`) and the skill could not handle it,
+    /// so the service answers with a 500 instead of the apology.
+    pub retry: bool,
 }
 
 enum Matcher {
@@ -274,10 +283,13 @@ impl Skill {
         let apology = self.inner.apology.as_deref().unwrap_or(APOLOGY);
         let envelope = ResponseEnvelope::speak(apology).end_session();
         let bytes = serde_json::to_vec(&envelope).unwrap_or_default();
+        let unheard = matches!(input.body(), RequestBody::MessageReceived(_))
+            || input.request_type().starts_with("AlexaSkillEvent.");
         Answer {
             envelope,
             bytes,
             error: Some(error),
+            retry: unheard,
         }
     }
 
@@ -287,6 +299,13 @@ impl Skill {
             if let Err(e) = adapter.record_user(input.user_id(), endpoint).await {
                 tracing::warn!(request_id = %logged(input.request_id()), "the user's region could not be recorded: {e}");
             }
+        }
+        let skill_event = SkillEvent::of(input.body());
+        if let (Some(adapter), Some(event)) = (&self.inner.persistence, &skill_event) {
+            adapter
+                .record_skill_event(input.user_id(), event)
+                .await
+                .map_err(SkillError::SkillEvent)?;
         }
         let gadget_token = match input.body() {
             RequestBody::EventsReceived(e) => Some(e.token.as_str()),
@@ -320,14 +339,18 @@ impl Skill {
             .iter()
             .find(|(m, _)| m.accepts(input))
             .map(|(_, h)| h)
-            .or(self.inner.fallback.as_ref())
-            .ok_or_else(|| {
-                let what = match input.intent_name() {
-                    Some(name) => format!("IntentRequest {}", logged(name)),
-                    None => logged(input.request_type()).into_owned(),
-                };
-                SkillError::NoHandler(what)
-            })?;
+            .or(self.inner.fallback.as_ref());
+        let Some(handler) = handler else {
+            // Recorded above; Alexa reads nothing in the answer.
+            if skill_event.is_some() {
+                return self.finish(input, ResponseBuilder::new()).await;
+            }
+            let what = match input.intent_name() {
+                Some(name) => format!("IntentRequest {}", logged(name)),
+                None => logged(input.request_type()).into_owned(),
+            };
+            return Err(SkillError::NoHandler(what));
+        };
         let built = handler.handle(input.clone()).await.map_err(SkillError::Handler)?;
         self.finish(input, built).await
     }
@@ -383,6 +406,7 @@ impl Skill {
             envelope,
             bytes,
             error: None,
+            retry: false,
         })
     }
 }

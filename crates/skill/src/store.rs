@@ -1,4 +1,5 @@
-//! Persistent attributes and users' regions in rask-store, on SQLite or PostgreSQL.
+//! Persistent attributes, users' regions and their skill events in rask-store, on SQLite or
+//! PostgreSQL.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -6,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use rask_store::{Store, now_ms};
 
 use crate::attributes::{AttributeMap, BoxFuture, PersistenceAdapter};
+use crate::skill_events::SkillEvent;
 
 /// How long a recorded region is taken as known before it is written again (so that a busy
 /// skill does not write on every request, and `seen_at` stays within this of the truth).
@@ -92,6 +94,37 @@ impl PersistenceAdapter for StorePersistence {
             }
             recorded.insert(user_id.to_owned(), (api_endpoint.to_owned(), now));
             Ok(())
+        })
+    }
+
+    fn record_skill_event<'a>(
+        &'a self,
+        user_id: &'a str,
+        event: &'a SkillEvent,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let now = now_ms();
+            let done = match event {
+                SkillEvent::Disabled => {
+                    // Their next request must be written, to clear this.
+                    self.recorded().remove(user_id);
+                    self.store
+                        .record_skill_disabled(&self.skill_id, user_id, now)
+                        .await
+                        .map(|dropped| {
+                            if dropped > 0 {
+                                tracing::info!("the user disabled the skill: {dropped} waiting out-of-session calls given up");
+                            }
+                        })
+                }
+                SkillEvent::Enabled => self.store.record_skill_enabled(&self.skill_id, user_id).await,
+                SkillEvent::Subscriptions(names) => {
+                    self.store
+                        .record_skill_subscriptions(&self.skill_id, user_id, names, now)
+                        .await
+                }
+            };
+            done.map_err(|e| e.to_string())
         })
     }
 }

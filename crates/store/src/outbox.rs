@@ -161,15 +161,17 @@ pub struct Attempt {
     pub at: i64,
     /// The outbox row.
     pub outbox_id: String,
-    /// The user.
+    /// The user: rask's for a smart-home event; the Alexa user id for an out-of-session call
+    /// (`*` for everyone).
     pub user_id: String,
-    /// The device.
+    /// The device; empty for an out-of-session call.
     pub endpoint_id: String,
-    /// The event kind.
+    /// The event kind; for an out-of-session call, `message to EU`, `event to NA (live)`.
     pub kind: String,
     /// 1 for the first attempt.
     pub attempt: i64,
-    /// `delivered`, `retry`, `refreshed`, `dropped`, `revoked`, `refused`, `alert`.
+    /// `delivered`, `retry`, `refreshed`, `dropped`, `revoked`, `refused`, `alert`; `sent`,
+    /// `retry`, `failed` for out-of-session calls.
     pub outcome: String,
     /// What happened.
     pub detail: String,

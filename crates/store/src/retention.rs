@@ -80,6 +80,13 @@ impl Store {
                     "DELETE FROM service_outbox WHERE status <> 'pending' AND created_at < $1",
                     now - r.settled_events_age_ms,
                 )
+                .await?
+            // Alexa delivers a message for at most a day: its key is needed no longer.
+            + self
+                .delete(
+                    "DELETE FROM skill_message_keys WHERE seen_at < $1",
+                    now - crate::skills::MESSAGE_KEY_MS,
+                )
                 .await?;
         Ok(p)
     }

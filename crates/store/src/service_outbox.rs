@@ -206,53 +206,117 @@ impl Store {
         Ok(rows.iter().map(call).collect::<Result<_, _>>()?)
     }
 
-    /// Records what became of `id`'s attempt.
-    pub async fn settle_service_call(&self, id: &str, outcome: &ServiceOutcome) -> Result<(), StoreError> {
+    /// Records what became of an attempt at `call`, and writes the attempt to the event log
+    /// (user, region, Amazon's answer) in the same transaction.
+    pub async fn settle_service_call(
+        &self,
+        call: &ServiceCall,
+        outcome: &ServiceOutcome,
+    ) -> Result<(), StoreError> {
         let (status, next, why) = match outcome {
             ServiceOutcome::Sent(why) => ("sent", None, why),
             ServiceOutcome::Retry { at, why } => ("pending", Some(*at), why),
             ServiceOutcome::Failed(why) => ("failed", None, why),
         };
         let why = rask_bound(why);
-        sqlx::query(
+        let mut tx = self.writer.begin().await?;
+        let settled = sqlx::query(
             "UPDATE service_outbox SET status = $1, attempts = attempts + 1, outcome = $2, \
                next_attempt_at = COALESCE($3, next_attempt_at), claimed_until = 0 \
              WHERE id = $4 AND status = 'pending'",
         )
         .bind(status)
-        .bind(why)
+        .bind(&why)
         .bind(next)
-        .bind(id)
-        .execute(&self.writer)
-        .await?;
+        .bind(&call.id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if settled == 1 {
+            let kind = match call.stage.as_str() {
+                "" => format!("{} to {}", call.kind, call.region),
+                stage => format!("{} to {} ({stage})", call.kind, call.region),
+            };
+            let outcome = match outcome {
+                ServiceOutcome::Sent(_) => "sent",
+                ServiceOutcome::Retry { .. } => "retry",
+                ServiceOutcome::Failed(_) => "failed",
+            };
+            sqlx::query(
+                "INSERT INTO event_log (at, outbox_id, user_id, endpoint_id, kind, attempt, outcome, detail) \
+                 VALUES ($1, $2, $3, '', $4, $5, $6, $7)",
+            )
+            .bind(crate::now_ms())
+            .bind(&call.id)
+            .bind(if call.user_id.is_empty() {
+                "*"
+            } else {
+                &call.user_id
+            })
+            .bind(kind)
+            .bind(call.attempts + 1)
+            .bind(outcome)
+            .bind(&why)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
     /// The latest `limit` calls, newest first.
     pub async fn service_calls(&self, limit: i64) -> Result<Vec<ServiceRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, kind, user_id, region, status, attempts, outcome, created_at FROM service_outbox \
-             ORDER BY created_at DESC, id LIMIT $1",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {RECORD_COLUMNS} FROM service_outbox ORDER BY created_at DESC, id LIMIT $1"
+        ))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ServiceRecord {
-                    id: r.try_get("id")?,
-                    kind: r.try_get("kind")?,
-                    user_id: r.try_get("user_id")?,
-                    region: r.try_get("region")?,
-                    status: r.try_get("status")?,
-                    attempts: r.try_get("attempts")?,
-                    outcome: r.try_get("outcome")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        Ok(rows.iter().map(record).collect::<Result<_, _>>()?)
     }
+
+    /// How many calls are pending, sent and failed.
+    pub async fn service_call_counts(&self) -> Result<(i64, i64, i64), StoreError> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM service_outbox GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut counts = (0, 0, 0);
+        for r in rows {
+            let n: i64 = r.try_get("n")?;
+            match r.try_get::<String, _>("status")?.as_str() {
+                "pending" => counts.0 = n,
+                "sent" => counts.1 = n,
+                _ => counts.2 += n,
+            }
+        }
+        Ok(counts)
+    }
+
+    /// The call `id`, if stored.
+    pub async fn service_call(&self, id: &str) -> Result<Option<ServiceRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {RECORD_COLUMNS} FROM service_outbox WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(record).transpose()?)
+    }
+}
+
+const RECORD_COLUMNS: &str = "id, kind, user_id, region, status, attempts, outcome, created_at";
+
+fn record(r: &sqlx::any::AnyRow) -> Result<ServiceRecord, sqlx::Error> {
+    Ok(ServiceRecord {
+        id: r.try_get("id")?,
+        kind: r.try_get("kind")?,
+        user_id: r.try_get("user_id")?,
+        region: r.try_get("region")?,
+        status: r.try_get("status")?,
+        attempts: r.try_get("attempts")?,
+        outcome: r.try_get("outcome")?,
+        created_at: r.try_get("created_at")?,
+    })
 }
 
 /// An outcome as stored: at most 500 characters.
@@ -313,13 +377,14 @@ mod tests {
                     .is_empty(),
                 "claimed calls are not claimed again while their lease runs"
             );
+            let claimed_call = |id: &str| claimed.iter().find(|c| c.id == id).unwrap().clone();
             store
-                .settle_service_call("a", &ServiceOutcome::Sent("202".into()))
+                .settle_service_call(&claimed_call("a"), &ServiceOutcome::Sent("202".into()))
                 .await
                 .unwrap();
             store
                 .settle_service_call(
-                    "c",
+                    &claimed_call("c"),
                     &ServiceOutcome::Retry {
                         at: now + 1000,
                         why: "429".into(),
@@ -328,9 +393,21 @@ mod tests {
                 .await
                 .unwrap();
             store
-                .settle_service_call("d", &ServiceOutcome::Failed("400: bad".into()))
+                .settle_service_call(&claimed_call("d"), &ServiceOutcome::Failed("400: bad".into()))
                 .await
                 .unwrap();
+            // Settling twice is once: a late worker does not log a second outcome.
+            store
+                .settle_service_call(&claimed_call("d"), &ServiceOutcome::Sent("202".into()))
+                .await
+                .unwrap();
+            let log = store.event_log(10).await.unwrap();
+            assert_eq!(log.len(), 3, "one row per attempt: {log:?}");
+            let d = log.iter().find(|a| a.outbox_id == "d").unwrap();
+            assert_eq!(
+                (d.kind.as_str(), d.outcome.as_str(), d.detail.as_str(), d.attempt),
+                ("message to EU", "failed", "400: bad", 1)
+            );
             assert!(
                 store
                     .claim_service_calls("w1", now + 500, 10_000, 10)

@@ -6,6 +6,7 @@
 //! warns about.
 
 pub mod gadgets;
+pub mod messages;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -87,6 +88,19 @@ pub struct SkillSection {
     /// Amazon's APIs (`amazon`), or a `rask sim`'s URL.
     #[serde(default = "amazon")]
     pub api: String,
+    /// `[skill.messages]`: where received Skill Messaging messages are handed on.
+    #[serde(default)]
+    pub messages: Option<messages::MessagesSection>,
+}
+
+impl SkillSection {
+    /// The data field a message's key goes in.
+    pub fn message_key_field(&self) -> String {
+        self.messages
+            .as_ref()
+            .map(|m| m.dedupe_field.clone())
+            .unwrap_or_else(messages::default_dedupe_field)
+    }
 }
 
 fn amazon() -> String {
@@ -216,6 +230,9 @@ pub fn check(s: &SkillSection, devices: &[(&str, &str)], mqtt: bool, alexa: bool
         && !(m.starts_with("http://") || m.starts_with("https://"))
     {
         errors.push(err("skill.cert_mirror", format!("{m:?} is not an http(s) URL")));
+    }
+    if let Some(m) = &s.messages {
+        errors.extend(messages::check(m, mqtt));
     }
     for (field, text) in [
         ("launch", &s.launch),
@@ -406,7 +423,7 @@ fn set_failed(name: &str, e: &rask_model::smarthome::ErrorPayload) -> String {
 }
 
 /// The skill `s` declares, its persistent data in `store`.
-pub fn skill(s: &SkillSection, store: &Store, home: Home) -> Skill {
+pub fn skill(s: &SkillSection, store: &Store, home: Home, sink: Option<messages::MessageSink>) -> Skill {
     let speak = |text: String, end: bool| {
         move |_: HandlerInput| {
             let text = text.clone();
@@ -436,8 +453,17 @@ pub fn skill(s: &SkillSection, store: &Store, home: Home) -> Skill {
         .on_intent("AMAZON.StopIntent", speak(s.stop.clone(), true))
         .on_intent("AMAZON.CancelIntent", speak(s.stop.clone(), true))
         .on_session_ended(|_| async { Ok(ResponseBuilder::new()) })
-        // A message for the skill is taken and answered empty: Alexa retries what fails.
-        .on_message_received(|_| async { Ok(ResponseBuilder::new()) });
+        // Handed on where [skill.messages] says (or only taken), then answered: Alexa sends
+        // again what fails.
+        .on_message_received(move |input: HandlerInput| {
+            let sink = sink.clone();
+            async move {
+                match sink {
+                    Some(sink) => sink.take(input).await,
+                    None => Ok(ResponseBuilder::new()),
+                }
+            }
+        });
     for intent in &s.intents {
         let (say, defaults, end) = (
             intent.say.clone(),

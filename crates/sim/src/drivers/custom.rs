@@ -355,6 +355,21 @@ pub async fn deliver_message(sim: &Sim, skill_id: &str, user: &str, data: &Map<S
     }
 }
 
+/// Sends a skill event (`AlexaSkillEvent.SkillDisabled`, `.ProactiveSubscriptionChanged`)
+/// with `body` to the skill, out of session and signed; whether the skill took it (200).
+pub async fn deliver_skill_event(sim: &Sim, skill_id: &str, user: &str, kind: &str, body: Value) -> bool {
+    let Ok((system, _)) = system(sim, skill_id, user, None) else {
+        return false;
+    };
+    let mut request = request_base(kind, "en-US");
+    request["body"] = body;
+    let sent = json!({"version": "1.0", "context": {"System": system}, "request": request});
+    match exchange(sim, skill_id, user, sent, "skill.events", kind, None).await {
+        Ok(ex) => ex.status == 200,
+        Err(_) => false,
+    }
+}
+
 async fn exchange(
     sim: &Sim,
     skill_id: &str,
