@@ -183,24 +183,25 @@ impl ServiceDelivery {
                 })
             })
             .collect();
+        let mut settled = Vec::with_capacity(n);
         for t in tasks {
             let Ok((call, outcome)) = t.await else { continue };
-            let id = &call.id;
             match &outcome {
                 ServiceOutcome::Sent(_) => {
-                    tracing::info!(call = %id, "out-of-session call accepted by Amazon")
+                    tracing::debug!(call = %call.id, "out-of-session call accepted by Amazon")
                 }
                 ServiceOutcome::Retry { why, .. } => {
-                    tracing::warn!(call = %id, "out-of-session call to be retried: {why}")
+                    tracing::warn!(call = %call.id, "out-of-session call to be retried: {why}")
                 }
                 ServiceOutcome::Failed(why) => {
-                    tracing::warn!(call = %id, "out-of-session call given up: {why}")
+                    tracing::warn!(call = %call.id, "out-of-session call given up: {why}")
                 }
             }
-            // Not settled: the lease runs out and the call is tried again.
-            if let Err(e) = self.store.settle_service_call(&call, &outcome).await {
-                tracing::error!(call = %id, error = %e, "an out-of-session outcome could not be stored");
-            }
+            settled.push((call, outcome));
+        }
+        // Not settled: the leases run out and the calls are tried again.
+        if let Err(e) = self.store.settle_service_calls(&settled).await {
+            tracing::error!(calls = settled.len(), error = %e, "out-of-session outcomes could not be stored");
         }
         Ok(n)
     }

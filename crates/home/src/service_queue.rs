@@ -11,11 +11,11 @@ use rask_model::check::Finding;
 use rask_model::messaging::SkillMessageRequest;
 use rask_model::proactive::ProactiveEventRequest;
 use rask_model::region::Region;
-use rask_store::service_outbox::Enqueued;
+use rask_store::service_outbox::{Enqueued, NewServiceCall};
 use rask_store::skills::SkillUser;
 use rask_store::{Store, StoreError, now_ms};
 use thiserror::Error;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::out_of_session::{event_call, message_call};
 
@@ -104,12 +104,44 @@ pub struct ServiceQueue {
     skill_id: Arc<str>,
     wake: Option<Arc<Notify>>,
     key_field: Option<Arc<str>>,
+    committer: mpsc::Sender<Waiting>,
+}
+
+/// A call waiting to be stored, and who waits for it.
+type Waiting = (NewServiceCall, oneshot::Sender<Result<Enqueued, StoreError>>);
+
+/// Most calls stored in one transaction.
+const COMMIT_BATCH: usize = 256;
+
+/// Stores the calls that arrive together in one transaction (group commit): each caller still
+/// hears back only once its call is committed, but a burst costs one commit, not one each.
+async fn commit(store: Store, mut calls: mpsc::Receiver<Waiting>) {
+    let mut batch = Vec::with_capacity(COMMIT_BATCH);
+    while calls.recv_many(&mut batch, COMMIT_BATCH).await > 0 {
+        let (rows, waiters): (Vec<NewServiceCall>, Vec<_>) = batch.drain(..).unzip();
+        match store.enqueue_service_calls(&rows).await {
+            Ok(done) => {
+                for (w, d) in waiters.into_iter().zip(done) {
+                    let _ = w.send(Ok(d));
+                }
+            }
+            // One bad row fails them all: each alone, so that only it is refused.
+            Err(_) => {
+                for (w, row) in waiters.into_iter().zip(&rows) {
+                    let _ = w.send(store.enqueue_service_call(row).await);
+                }
+            }
+        }
+    }
 }
 
 impl ServiceQueue {
     /// For the skill `skill_id`.
     pub fn new(store: Store, skill_id: impl Into<Arc<str>>) -> Self {
+        let (committer, calls) = mpsc::channel(4 * COMMIT_BATCH);
+        tokio::spawn(commit(store.clone(), calls));
         ServiceQueue {
+            committer,
             store,
             skill_id: skill_id.into(),
             wake: None,
@@ -212,12 +244,11 @@ impl ServiceQueue {
         Ok((region, seen))
     }
 
-    async fn enqueue(
-        &self,
-        call: rask_store::service_outbox::NewServiceCall,
-        region: Region,
-    ) -> Result<Queued, Refusal> {
-        let queued = match self.store.enqueue_service_call(&call).await? {
+    async fn enqueue(&self, call: NewServiceCall, region: Region) -> Result<Queued, Refusal> {
+        let (tx, rx) = oneshot::channel();
+        let gone = || Refusal::Store(StoreError::Batch("the outbox writer stopped".into()));
+        self.committer.send((call, tx)).await.map_err(|_| gone())?;
+        let queued = match rx.await.map_err(|_| gone())?? {
             Enqueued::New(id) => Queued {
                 id,
                 region,

@@ -355,6 +355,8 @@ pub struct World {
     /// Directives each gadget received, by (user, endpoint id), the latest first out.
     gadget_inbox: HashMap<(String, String), std::collections::VecDeque<Value>>,
     proactive_references: HashSet<(String, String, String, String)>,
+    /// Each per-skill user id's user name: the out-of-session APIs find users by it.
+    skill_user_ids: HashMap<String, String>,
     /// Everything received.
     pub log: EventLog,
     /// Pending faults.
@@ -376,6 +378,7 @@ impl World {
             api_tokens: HashMap::new(),
             gadget_inbox: HashMap::new(),
             proactive_references: HashSet::new(),
+            skill_user_ids: HashMap::new(),
             log: EventLog::default(),
             faults: Faults::default(),
         }
@@ -533,6 +536,7 @@ impl World {
             ..Default::default()
         });
         e.enabled = true;
+        self.skill_user_ids.insert(e.user_id.clone(), user.to_owned());
         Ok(e)
     }
 
@@ -556,9 +560,11 @@ impl World {
 
     /// Finds the user whose per-skill id is `user_id`.
     pub fn user_by_skill_user_id(&self, skill_id: &str, user_id: &str) -> Option<&User> {
-        self.users
-            .values()
-            .find(|u| u.skills.get(skill_id).is_some_and(|e| e.user_id == user_id))
+        // The index may name a user removed since (and added again): checked here.
+        self.skill_user_ids
+            .get(user_id)
+            .and_then(|name| self.users.get(name))
+            .filter(|u| u.skills.get(skill_id).is_some_and(|e| e.user_id == user_id))
     }
 
     /// Disables the skill for the user, as the user does in the Alexa app: the refresh token is

@@ -65,7 +65,7 @@ const ATTEMPT_INTEGERS: [bool; 8] = [true, false, false, false, false, true, fal
 /// Logs attempts, in their order, in one statement whose text is the same for any number of
 /// rows (see [`json_rows`]): each statement is a round trip, to SQLite's worker thread or
 /// PostgreSQL's socket, and each new text a parse and a plan.
-async fn insert_attempts(
+pub(crate) async fn insert_attempts(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     backend: Backend,
     attempts: &[&Attempt],

@@ -129,23 +129,7 @@ fn call(r: &sqlx::any::AnyRow) -> Result<ServiceCall, sqlx::Error> {
 impl Store {
     /// Stores a call, or finds the one with the same dedupe key.
     pub async fn enqueue_service_call(&self, c: &NewServiceCall) -> Result<Enqueued, StoreError> {
-        for (field, value, max) in [
-            ("body", c.body.as_str(), MAX_BODY_BYTES),
-            ("userId", c.user_id.as_str(), crate::skills::MAX_USER_ID),
-            (
-                "dedupe key",
-                c.dedupe_key.as_deref().unwrap_or(""),
-                MAX_DEDUPE_KEY,
-            ),
-        ] {
-            if value.len() > max {
-                return Err(StoreError::TooLong {
-                    field: field.to_owned(),
-                    len: value.len(),
-                    max,
-                });
-            }
-        }
+        check_lengths(c)?;
         let r = sqlx::query(
             "INSERT INTO service_outbox (id, kind, skill_id, user_id, region, stage, body, dedupe_key, \
                created_at, expires_at, next_attempt_at) \
@@ -175,6 +159,76 @@ impl Store {
                 .await?
                 .try_get("id")?;
         Ok(Enqueued::Duplicate(existing))
+    }
+
+    /// [`Store::enqueue_service_call`] for many calls, in one transaction: one commit for a
+    /// burst of API calls instead of one each. In the calls' order.
+    pub async fn enqueue_service_calls(&self, calls: &[NewServiceCall]) -> Result<Vec<Enqueued>, StoreError> {
+        for c in calls {
+            check_lengths(c)?;
+        }
+        if calls.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<serde_json::Value> = calls
+            .iter()
+            .map(|c| {
+                serde_json::json!([
+                    c.id,
+                    c.kind,
+                    c.skill_id,
+                    c.user_id,
+                    c.region,
+                    c.stage,
+                    c.body,
+                    c.dedupe_key,
+                    c.created_at,
+                    c.expires_at,
+                    c.created_at
+                ])
+            })
+            .collect();
+        let rows = serde_json::to_string(&rows).map_err(|e| StoreError::Batch(e.to_string()))?;
+        let select = crate::db::json_rows(
+            self.backend(),
+            1,
+            &[
+                false, false, false, false, false, false, false, false, true, true, true,
+            ],
+        );
+        // `WHERE true`: SQLite reads ON CONFLICT after a bare SELECT as a join's ON.
+        let sql = format!(
+            "INSERT INTO service_outbox (id, kind, skill_id, user_id, region, stage, body, dedupe_key, \
+               created_at, expires_at, next_attempt_at) \
+             SELECT * FROM ({select}) AS batch WHERE true \
+             ON CONFLICT (skill_id, dedupe_key) DO NOTHING RETURNING id"
+        );
+        let mut tx = self.writer.begin().await?;
+        let stored: std::collections::HashSet<String> = sqlx::query(&sql)
+            .bind(rows)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<Result<_, _>>()?;
+        let mut out = Vec::with_capacity(calls.len());
+        for c in calls {
+            if stored.contains(&c.id) {
+                out.push(Enqueued::New(c.id.clone()));
+                continue;
+            }
+            // Its key was stored before, or earlier in this batch.
+            let existing: String =
+                sqlx::query("SELECT id FROM service_outbox WHERE skill_id = $1 AND dedupe_key = $2")
+                    .bind(&c.skill_id)
+                    .bind(c.dedupe_key.as_deref())
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("id")?;
+            out.push(Enqueued::Duplicate(existing));
+        }
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// Claims up to `limit` due calls for `claimer` until `now + lease_ms`.
@@ -213,53 +267,93 @@ impl Store {
         call: &ServiceCall,
         outcome: &ServiceOutcome,
     ) -> Result<(), StoreError> {
-        let (status, next, why) = match outcome {
-            ServiceOutcome::Sent(why) => ("sent", None, why),
-            ServiceOutcome::Retry { at, why } => ("pending", Some(*at), why),
-            ServiceOutcome::Failed(why) => ("failed", None, why),
-        };
-        let why = rask_bound(why);
-        let mut tx = self.writer.begin().await?;
-        let settled = sqlx::query(
-            "UPDATE service_outbox SET status = $1, attempts = attempts + 1, outcome = $2, \
-               next_attempt_at = COALESCE($3, next_attempt_at), claimed_until = 0 \
-             WHERE id = $4 AND status = 'pending'",
-        )
-        .bind(status)
-        .bind(&why)
-        .bind(next)
-        .bind(&call.id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if settled == 1 {
-            let kind = match call.stage.as_str() {
-                "" => format!("{} to {}", call.kind, call.region),
-                stage => format!("{} to {} ({stage})", call.kind, call.region),
-            };
-            let outcome = match outcome {
-                ServiceOutcome::Sent(_) => "sent",
-                ServiceOutcome::Retry { .. } => "retry",
-                ServiceOutcome::Failed(_) => "failed",
-            };
-            sqlx::query(
-                "INSERT INTO event_log (at, outbox_id, user_id, endpoint_id, kind, attempt, outcome, detail) \
-                 VALUES ($1, $2, $3, '', $4, $5, $6, $7)",
-            )
-            .bind(crate::now_ms())
-            .bind(&call.id)
-            .bind(if call.user_id.is_empty() {
-                "*"
-            } else {
-                &call.user_id
-            })
-            .bind(kind)
-            .bind(call.attempts + 1)
-            .bind(outcome)
-            .bind(&why)
-            .execute(&mut *tx)
-            .await?;
+        self.settle_service_calls(&[(call.clone(), outcome.clone())])
+            .await
+    }
+
+    /// [`Store::settle_service_call`] for a whole batch, in one transaction of a statement per
+    /// distinct outcome and one for the log, whatever its size: the delivery worker's cost per
+    /// call is then the HTTP call alone.
+    /// A call settled already (by a worker whose lease ran out) is left as it is, and not
+    /// logged twice.
+    pub async fn settle_service_calls(
+        &self,
+        settled: &[(ServiceCall, ServiceOutcome)],
+    ) -> Result<(), StoreError> {
+        if settled.is_empty() {
+            return Ok(());
         }
+        // Calls with the same outcome are settled by one statement: usually all of a batch are
+        // "sent". (An UPDATE joined to the batch's rows would have SQLite scan the table.)
+        let mut groups: Vec<((&str, Option<i64>, String), Vec<&str>)> = Vec::new();
+        for (call, outcome) in settled {
+            let (status, next, why) = match outcome {
+                ServiceOutcome::Sent(why) => ("sent", None, why),
+                ServiceOutcome::Retry { at, why } => ("pending", Some(*at), why),
+                ServiceOutcome::Failed(why) => ("failed", None, why),
+            };
+            let group = (status, next, rask_bound(why));
+            match groups.iter_mut().find(|(g, _)| *g == group) {
+                Some((_, ids)) => ids.push(&call.id),
+                None => groups.push((group, vec![&call.id])),
+            }
+        }
+        let ids_of = match self.backend() {
+            Backend::Sqlite => "SELECT value FROM json_each($4)",
+            Backend::Postgres => "SELECT jsonb_array_elements_text($4::jsonb)",
+        };
+        let sql = format!(
+            "UPDATE service_outbox SET status = $1, outcome = $2, next_attempt_at = COALESCE($3, next_attempt_at), \
+               attempts = attempts + 1, claimed_until = 0 \
+             WHERE status = 'pending' AND id IN ({ids_of}) RETURNING id"
+        );
+        let mut tx = self.writer.begin().await?;
+        let mut done = std::collections::HashSet::new();
+        for ((status, next, why), ids) in &groups {
+            let ids = serde_json::to_string(ids).map_err(|e| StoreError::Batch(e.to_string()))?;
+            for r in sqlx::query(&sql)
+                .bind(*status)
+                .bind(why)
+                .bind(*next)
+                .bind(ids)
+                .fetch_all(&mut *tx)
+                .await?
+            {
+                done.insert(r.try_get::<String, _>("id")?);
+            }
+        }
+        let now = crate::now_ms();
+        let log: Vec<crate::outbox::Attempt> = settled
+            .iter()
+            .filter(|(call, _)| done.contains(&call.id))
+            .map(|(call, outcome)| {
+                let kind = match call.stage.as_str() {
+                    "" => format!("{} to {}", call.kind, call.region),
+                    stage => format!("{} to {} ({stage})", call.kind, call.region),
+                };
+                let (word, why) = match outcome {
+                    ServiceOutcome::Sent(why) => ("sent", why),
+                    ServiceOutcome::Retry { why, .. } => ("retry", why),
+                    ServiceOutcome::Failed(why) => ("failed", why),
+                };
+                crate::outbox::Attempt {
+                    at: now,
+                    outbox_id: call.id.clone(),
+                    user_id: if call.user_id.is_empty() {
+                        "*".into()
+                    } else {
+                        call.user_id.clone()
+                    },
+                    endpoint_id: String::new(),
+                    kind,
+                    attempt: call.attempts + 1,
+                    outcome: word.into(),
+                    detail: rask_bound(why),
+                }
+            })
+            .collect();
+        let log: Vec<&crate::outbox::Attempt> = log.iter().collect();
+        crate::outbox::insert_attempts(&mut tx, self.backend(), &log).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -317,6 +411,28 @@ fn record(r: &sqlx::any::AnyRow) -> Result<ServiceRecord, sqlx::Error> {
         outcome: r.try_get("outcome")?,
         created_at: r.try_get("created_at")?,
     })
+}
+
+/// Refuses what is too long to keep.
+fn check_lengths(c: &NewServiceCall) -> Result<(), StoreError> {
+    for (field, value, max) in [
+        ("body", c.body.as_str(), MAX_BODY_BYTES),
+        ("userId", c.user_id.as_str(), crate::skills::MAX_USER_ID),
+        (
+            "dedupe key",
+            c.dedupe_key.as_deref().unwrap_or(""),
+            MAX_DEDUPE_KEY,
+        ),
+    ] {
+        if value.len() > max {
+            return Err(StoreError::TooLong {
+                field: field.to_owned(),
+                len: value.len(),
+                max,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// An outcome as stored: at most 500 characters.
@@ -432,6 +548,25 @@ mod tests {
             assert_eq!(
                 (status("a"), status("c"), status("d")),
                 ("sent".into(), "pending".into(), "failed".into())
+            );
+            // A batch: one new, one with a key stored before, one with a key earlier in it.
+            let batch = store
+                .enqueue_service_calls(&[
+                    new("f", Some("order-2"), now),
+                    new("g", Some("order-1"), now),
+                    new("h", Some("order-2"), now),
+                    new("i", None, now),
+                ])
+                .await
+                .unwrap();
+            assert_eq!(
+                batch,
+                vec![
+                    Enqueued::New("f".into()),
+                    Enqueued::Duplicate("a".into()),
+                    Enqueued::Duplicate("f".into()),
+                    Enqueued::New("i".into()),
+                ]
             );
             // Too long to keep.
             let mut big = new("e", None, now);

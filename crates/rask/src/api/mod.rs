@@ -201,7 +201,7 @@ async fn message(State(api): State<Api>, headers: HeaderMap, body: Bytes) -> Res
     let mut m = SkillMessageRequest::new(b.data);
     m.expires_after_seconds = b.expires_after_seconds;
     let q = api.queue.message(&b.user, &m, b.key).await.map_err(refusal)?;
-    tracing::info!(key = %name, call = %q.id, region = q.region.as_str(), "API: message queued");
+    tracing::debug!(key = %name, call = %q.id, region = q.region.as_str(), "API: message queued");
     let body = json!({"id": q.id, "region": q.region.as_str(), "duplicate": q.duplicate});
     Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
 }
@@ -224,7 +224,7 @@ async fn notification(State(api): State<Api>, headers: HeaderMap, body: Bytes) -
     let event = crate::notify::event_for(Value::Object(raw), user.as_deref(), everyone)
         .map_err(|f| invalid(&f.path, &f.message))?;
     let calls = api.queue.notify(&event, live).await.map_err(refusal)?;
-    tracing::info!(key = %name, calls = calls.len(), "API: proactive event queued");
+    tracing::debug!(key = %name, calls = calls.len(), "API: proactive event queued");
     Ok((StatusCode::ACCEPTED, axum::Json(json!({"calls": queued(&calls)}))).into_response())
 }
 

@@ -5,9 +5,11 @@
 //! - [`mqtt`]: device states in over MQTT, stored, at a paced rate and flat out;
 //! - [`peers`]: rask side by side with the ASK SDKs and the bare-server limit, in one run;
 //! - [`skill`]: the benchmark's reference custom skill on rask-skill, which `peers` runs;
-//! - [`scale`]: 1, 2 and 3 instances on one PostgreSQL behind HAProxy.
+//! - [`scale`]: 1, 2 and 3 instances on one PostgreSQL behind HAProxy;
+//! - [`messages`]: Skill Messaging from the HTTP API to the simulator, with the ceiling.
 
 mod doorbell;
+mod messages;
 mod mqtt;
 mod peers;
 mod scale;
@@ -107,6 +109,22 @@ enum What {
         #[arg(long, default_value_t = 10)]
         seconds: u32,
     },
+    /// Skill Messaging messages from the HTTP API to the simulator's 202, sustained, with the
+    /// bare-client ceiling.
+    Messages {
+        /// The database, as for `rask bench doorbell`.
+        #[arg(long)]
+        database: Option<String>,
+        /// Users, spread over NA, EU and FE.
+        #[arg(long, default_value_t = 1000)]
+        users: usize,
+        /// Messages.
+        #[arg(long, default_value_t = 20_000)]
+        messages: usize,
+        /// API calls in flight at once.
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+    },
     /// The benchmark's reference custom skill on rask-skill (started by `bench peers`).
     #[command(hide = true)]
     ReferenceSkill {
@@ -145,6 +163,12 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
             types,
             servers,
         } => peers::run(harness, runs, types, servers).await,
+        What::Messages {
+            database,
+            users,
+            messages,
+            clients,
+        } => messages::run(database, users, messages, clients).await,
         What::ReferenceSkill { bind, sim, data } => skill::serve(bind, sim, &data).await,
         What::Scale {
             database,
