@@ -32,6 +32,11 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 pub fn after(result: &Result<(), ServiceError>, attempts: i64, now: i64, expires_at: i64) -> ServiceOutcome {
     match result {
         Ok(()) => ServiceOutcome::Sent("Amazon accepted it (202)".into()),
+        // Amazon has this event for this audience: an attempt whose 202 rask never recorded
+        // (it stopped in between), or another sender with the same referenceId.
+        Err(ServiceError::Duplicate(m)) => ServiceOutcome::Sent(format!(
+            "Amazon has an event with this referenceId for this audience already (409): {m}"
+        )),
         Err(e) if e.retryable() => {
             let wait = FIRST_BACKOFF
                 .saturating_mul(1u32 << attempts.clamp(0, 16) as u32)
@@ -274,5 +279,12 @@ mod tests {
             after(&Ok(()), 5, 1_000, 100_000),
             ServiceOutcome::Sent(_)
         ));
+        assert!(
+            matches!(
+                after(&Err(ServiceError::Duplicate("seen".into())), 0, 1_000, 100_000),
+                ServiceOutcome::Sent(_)
+            ),
+            "a 409 after a lost 202 is the event Amazon has"
+        );
     }
 }

@@ -1194,6 +1194,22 @@ mod tests {
         assert!(skill.verify_requests, "verification is on by default");
     }
 
+    /// The out-of-session example is valid in the complete example's house (its broker).
+    #[test]
+    fn the_out_of_session_example_in_docs_config_md_is_valid() {
+        let text = block("## A complete example")
+            + &block("## Reaching users out of session: messages, notifications, the HTTP API");
+        let config = parse(&text).unwrap_or_else(|e| panic!("{e:?}"));
+        let skill = config.skill.unwrap();
+        assert_eq!(skill.message_key_field(), "messageId");
+        assert!(skill.messages.unwrap().webhook.is_some());
+        assert_eq!(config.api_keys.len(), 1);
+        assert_eq!(
+            config.api_keys[0].actions,
+            [crate::api::Action::Messages, crate::api::Action::Notifications]
+        );
+    }
+
     /// The gadget skill example is valid in the complete example's house.
     #[test]
     fn the_gadget_skill_example_in_docs_config_md_is_valid() {

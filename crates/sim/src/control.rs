@@ -169,7 +169,9 @@ async fn add_fault(State(sim): State<Sim>, bytes: axum::body::Bytes) -> ApiResul
             ok(StatusCode::OK, json!({ "expired": n }))
         }
         FaultRequest::Action(Action::DisableSkill { user, skill_id }) => {
-            w.disable_skill(&skill_id, &user)?;
+            drop(w);
+            // As the user does it: a custom skill is told (SkillDisabled).
+            crate::skill_events::disable(&sim, &skill_id, &user)?;
             ok(StatusCode::OK, json!({ "disabled": true }))
         }
     }
