@@ -285,7 +285,7 @@ impl Store {
         }
         // Calls with the same outcome are settled by one statement: usually all of a batch are
         // "sent". (An UPDATE joined to the batch's rows would have SQLite scan the table.)
-        let mut groups: Vec<((&str, Option<i64>, String), Vec<&str>)> = Vec::new();
+        let mut groups: Vec<(Settled, Vec<&str>)> = Vec::new();
         for (call, outcome) in settled {
             let (status, next, why) = match outcome {
                 ServiceOutcome::Sent(why) => ("sent", None, why),
@@ -412,6 +412,9 @@ fn record(r: &sqlx::any::AnyRow) -> Result<ServiceRecord, sqlx::Error> {
         created_at: r.try_get("created_at")?,
     })
 }
+
+/// A settled call's status, next attempt and outcome, as stored.
+type Settled = (&'static str, Option<i64>, String);
 
 /// Refuses what is too long to keep.
 fn check_lengths(c: &NewServiceCall) -> Result<(), StoreError> {
