@@ -136,19 +136,20 @@ pub fn check_value(value: &Value) -> Report {
     let Some(o) = value.as_object() else {
         return unknown("the document is not a JSON object");
     };
+    // A proactive event has an `event` too: its own keys say which it is.
+    let proactive_keys = ["referenceId", "relevantAudience", "expiryTime"]
+        .iter()
+        .any(|k| o.contains_key(*k));
     if o.contains_key("directive") {
         directive(value)
+    } else if proactive_keys {
+        proactive(value)
     } else if o.contains_key("event") {
         event(value)
     } else if o.contains_key("request") && o.contains_key("context") {
         custom_request(value)
     } else if o.contains_key("response") {
         custom_response(value)
-    } else if ["referenceId", "relevantAudience", "expiryTime"]
-        .iter()
-        .any(|k| o.contains_key(*k))
-    {
-        proactive(value)
     } else if o.contains_key("data") {
         skill_message(value)
     } else {

@@ -7,7 +7,8 @@
 //! - [`custom`]: the custom-skill request and response envelopes, including gadget
 //!   (`CustomInterfaceController`) directives and events;
 //! - [`lwa`]: Login with Amazon token requests, responses and errors;
-//! - [`messaging`] and [`proactive`]: the Skill Messaging and Proactive Events request bodies;
+//! - [`messaging`] and [`proactive`]: the Skill Messaging and Proactive Events request bodies,
+//!   and [`proactive_schemas`]: the eight event schemas' fields and allowed values;
 //! - [`forwarder`]: how rask's forwarder Lambda signs what it passes on, and names its region;
 //! - [`limits`]: Alexa's documented limits (24 KB responses, id rules, name lengths);
 //! - [`check`]: a verdict on an arbitrary JSON document: which kind of Alexa message it is and
@@ -26,6 +27,7 @@ pub mod limits;
 pub mod lwa;
 pub mod messaging;
 pub mod proactive;
+pub mod proactive_schemas;
 pub mod region;
 #[cfg(feature = "schema")]
 pub mod schema;

@@ -117,8 +117,15 @@ pub const LOCALIZED_PREFIX: &str = "localizedattribute:";
 /// The `localizedAttributes` key a field of `schema` at `path` (dotted, in the payload) is
 /// given as, when the schema wants that field localized.
 pub fn localized_key(schema: &str, path: &str) -> Option<&'static str> {
-    let _ = (schema, path);
-    None
+    use crate::proactive_schemas::Kind;
+    crate::proactive_schemas::schema(schema)?
+        .fields
+        .iter()
+        .find(|f| f.path == path)
+        .and_then(|f| match f.kind {
+            Kind::Localized(key) => Some(key),
+            _ => None,
+        })
 }
 
 impl ProactiveEventRequest {
@@ -163,7 +170,8 @@ impl ProactiveEventRequest {
             )),
             Some(_) => {}
         }
-        if !SCHEMA_NAMES.contains(&self.event.name.as_str()) {
+        let schema = crate::proactive_schemas::schema(&self.event.name);
+        if schema.is_none() {
             f.push(Finding::new(
                 "/event/name",
                 "enum",
@@ -176,6 +184,8 @@ impl ProactiveEventRequest {
                 "type",
                 "the event payload must be an object",
             ));
+        } else if let Some(schema) = schema {
+            f.extend(schema.check(&self.event.payload, &self.localized_attributes));
         }
         for (i, a) in self.localized_attributes.iter().enumerate() {
             if !a.get("locale").is_some_and(Value::is_string) {
@@ -232,9 +242,13 @@ mod tests {
             expiry_time: timestamp::seconds(now + Duration::hours(1)),
             event: ProactiveEvent {
                 name: "AMAZON.OrderStatus.Updated".into(),
-                payload: json!({"state": {"status": "ORDER_SHIPPED"}}),
+                payload: json!({"state": {"status": "ORDER_SHIPPED"},
+                                "order": {"seller": {"name": "localizedattribute:sellerName"}}}),
             },
-            localized_attributes: vec![Map::from_iter([("locale".to_string(), json!("en-US"))])],
+            localized_attributes: vec![Map::from_iter([
+                ("locale".to_string(), json!("en-US")),
+                ("sellerName".to_string(), json!("The Shop")),
+            ])],
             relevant_audience: RelevantAudience::unicast("amzn1.ask.account.U"),
         }
     }

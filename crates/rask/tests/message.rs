@@ -215,6 +215,48 @@ async fn a_queued_message_reaches_the_skill_through_the_users_region() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("expiryTime"));
 
+    // The same from fields: the seller's name, which Amazon wants per locale, goes into
+    // localizedAttributes for --locale; a value the schema does not allow is refused.
+    let fields = rask(
+        &[
+            "notify",
+            "AMAZON.OrderStatus.Updated",
+            "state.status=ORDER_SHIPPED",
+            "order.seller.name=The Shop",
+            "--user",
+            &user,
+            "--reference-id",
+            "order-9",
+            "--config",
+            config,
+        ],
+        None,
+    );
+    assert!(
+        fields.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fields.stderr)
+    );
+    let wrong = rask(
+        &[
+            "notify",
+            "AMAZON.OrderStatus.Updated",
+            "state.status=LOST",
+            "order.seller.name=The Shop",
+            "--user",
+            &user,
+            "--config",
+            config,
+        ],
+        None,
+    );
+    assert_eq!(wrong.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        said.contains("/event/payload/state/status") && said.contains("ORDER_SHIPPED"),
+        "{said}"
+    );
+
     let mut sent = Vec::new();
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -231,7 +273,7 @@ async fn a_queued_message_reaches_the_skill_through_the_users_region() {
                 )
             })
             .collect();
-        if sent.len() >= 4 {
+        if sent.len() >= 5 {
             break;
         }
     }
@@ -239,7 +281,20 @@ async fn a_queued_message_reaches_the_skill_through_the_users_region() {
     regions.sort();
     assert_eq!(
         regions,
-        ["EU", "FE", "FE", "NA"],
-        "one unicast in FE, a multicast in each region"
+        ["EU", "FE", "FE", "FE", "NA"],
+        "two unicasts in FE, a multicast in each region"
+    );
+    let from_fields = sent
+        .iter()
+        .map(|(_, body)| body)
+        .find(|b| b["referenceId"] == "order-9")
+        .expect("the event from fields was sent");
+    assert_eq!(
+        from_fields["event"]["payload"]["order"]["seller"]["name"],
+        "localizedattribute:sellerName"
+    );
+    assert_eq!(
+        from_fields["localizedAttributes"],
+        json!([{"locale": "en-US", "sellerName": "The Shop"}])
     );
 }

@@ -126,3 +126,47 @@ fn a_missing_file_is_a_usage_error_that_names_it() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot read no-such-file.json"));
 }
+
+/// A proactive event is checked offline against its schema: each field it lacks or gets wrong,
+/// and each `localizedattribute:` reference a locale does not give.
+#[test]
+fn proactive_events_are_checked_against_their_schema() {
+    let later = |hours: i64| {
+        rask_model::timestamp::seconds(time::OffsetDateTime::now_utc() + time::Duration::hours(hours))
+    };
+    let event = |payload: serde_json::Value, locales: serde_json::Value| {
+        serde_json::json!({
+            "timestamp": later(0), "referenceId": "trash-1", "expiryTime": later(2),
+            "event": {"name": "AMAZON.TrashCollectionAlert.Activated", "payload": payload},
+            "localizedAttributes": locales,
+            "relevantAudience": {"type": "Multicast", "payload": {}}
+        })
+        .to_string()
+    };
+    let good = event(
+        serde_json::json!({"alert": {"garbageTypes": ["PAPER", "GLASS"], "collectionDayOfWeek": "TUESDAY"}}),
+        serde_json::json!([{"locale": "en-GB"}]),
+    );
+    let o = rask(&["validate", "-"], Some(&good));
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("AMAZON.TrashCollectionAlert.Activated"),
+        "{}",
+        stdout(&o)
+    );
+    let bad = event(
+        serde_json::json!({"alert": {"garbageTypes": ["GOLD"]}}),
+        serde_json::json!([{"locale": "en-GB"}]),
+    );
+    let o = rask(&["validate", "-"], Some(&bad));
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(
+        out.contains("/event/payload/alert/garbageTypes/0:") && out.contains("[enum]"),
+        "{out}"
+    );
+    assert!(
+        out.contains("/event/payload/alert/collectionDayOfWeek:") && out.contains("[required]"),
+        "{out}"
+    );
+}
