@@ -24,6 +24,21 @@ pub const USER: &str = "demo";
 pub const PASSWORD: &str = "demo-password";
 /// The demo skill's vendor id.
 pub const VENDOR: &str = "MRASKDEMO";
+/// The demo custom skill's client id (its Permissions page, were it Amazon's).
+pub const DEMO_SKILL_CLIENT: &str = "rask-demo-skill";
+/// The file under `rask-data/demo` naming the demo custom skill of the last embedded start.
+pub const DEMO_SKILL_FILE: &str = "demo-skill-id";
+
+/// The embedded default's custom skill, for `rask message` and `rask notify` run without a
+/// configuration in the folder `rask serve` ran in: its id, and that it has a client.
+pub fn embedded_skill() -> Option<crate::custom_skill::SkillSection> {
+    let id = std::fs::read_to_string(Path::new("rask-data/demo").join(DEMO_SKILL_FILE)).ok()?;
+    Some(crate::custom_skill::SkillSection {
+        id: id.trim().to_owned(),
+        client_id: Some(DEMO_SKILL_CLIENT.into()),
+        ..Default::default()
+    })
+}
 
 /// The simulator and the demo skill in it.
 pub struct Embedded {
@@ -35,6 +50,8 @@ pub struct Embedded {
     pub skill_id: String,
     /// The demo custom skill's id in it ("Alexa, open the front door").
     pub custom_skill_id: String,
+    /// The demo user's id for that skill (`context.System.user.userId`).
+    pub custom_user_id: String,
     /// The doorbell's trigger secret.
     pub doorbell_secret: String,
     /// The kitchen window contact's webhook secret.
@@ -147,12 +164,27 @@ impl Embedded {
         };
         // The custom skill: "Alexa, open the front door", signed as Alexa signs, verified by
         // rask against the simulator's signing root, which it trusts only here.
-        let custom = json!({"name": "front door", "customEndpoint": format!("http://{rask}/alexa/skill")});
-        let custom_skill_id = sim
-            .world()
-            .register_skill(serde_json::from_value(custom)?)
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-            .skill_id;
+        // Its own client, as a skill's Permissions page gives one, for Skill Messaging and
+        // Proactive Events from rask message, rask notify and the API.
+        let (skill_client_file, skill_client_secret) = secret_file(&dir, "skill-client-secret")?;
+        let custom = json!({"name": "front door", "customEndpoint": format!("http://{rask}/alexa/skill"),
+                            "lwaClientId": DEMO_SKILL_CLIENT, "lwaClientSecret": skill_client_secret});
+        let (custom_skill_id, custom_user_id) = {
+            let mut w = sim.world();
+            let id = w
+                .register_skill(serde_json::from_value(custom)?)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .skill_id;
+            let user = w
+                .enable(&id, USER)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .user_id
+                .clone();
+            (id, user)
+        };
+        // For rask message and rask notify run from this folder without a configuration.
+        std::fs::write(dir.join(DEMO_SKILL_FILE), &custom_skill_id)
+            .with_context(|| format!("cannot write {}", dir.join(DEMO_SKILL_FILE).display()))?;
         let signer = sim.signer().map_err(|e| anyhow::anyhow!("{e}"))?;
         config.skill = Some(crate::custom_skill::SkillSection {
             id: custom_skill_id.clone(),
@@ -197,9 +229,9 @@ impl Embedded {
             }),
             listen: None,
             gadget_events: Vec::new(),
-            client_id: None,
+            client_id: Some(DEMO_SKILL_CLIENT.into()),
             client_secret_env: None,
-            client_secret_file: None,
+            client_secret_file: Some(skill_client_file),
             api: sim_url.clone(),
             messages: None,
         });
@@ -208,6 +240,7 @@ impl Embedded {
             sim_url,
             skill_id,
             custom_skill_id,
+            custom_user_id,
             doorbell_secret,
             window_secret,
         })
@@ -262,6 +295,10 @@ impl Embedded {
             format!(
                 "  rask sim request {} {USER} IntentRequest --intent LightIntent --slot state=off --sim {sim}",
                 self.custom_skill_id
+            ),
+            format!(
+                "  rask message {} note=hello   (once the skill was opened: see it delivered at {sim}/sim/)",
+                self.custom_user_id
             ),
         ] {
             crate::sim::say(&line);

@@ -32,7 +32,12 @@ pub struct MessageArgs {
 /// Runs `rask message`.
 pub async fn run(args: MessageArgs) -> anyhow::Result<bool> {
     let config = crate::serve::load(args.config.as_deref())?;
-    let Some(skill) = &config.skill else {
+    // Without a configuration: the embedded default's skill, as `rask status` reads its data.
+    let embedded = match (&config.skill, &args.config) {
+        (None, None) => crate::demo::embedded_skill(),
+        _ => None,
+    };
+    let Some(skill) = config.skill.as_ref().or(embedded.as_ref()) else {
         bail!(
             "rask message sends for the custom skill of [skill], and the configuration has none (docs/config.md)"
         );

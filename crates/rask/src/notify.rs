@@ -139,7 +139,12 @@ fn set(into: &mut Map<String, Value>, steps: &[&str], value: Value) -> Option<()
 /// Runs `rask notify`.
 pub async fn run(args: NotifyArgs) -> anyhow::Result<bool> {
     let config = crate::serve::load(args.config.as_deref())?;
-    let Some(skill) = &config.skill else {
+    // Without a configuration: the embedded default's skill, as `rask status` reads its data.
+    let embedded = match (&config.skill, &args.config) {
+        (None, None) => crate::demo::embedded_skill(),
+        _ => None,
+    };
+    let Some(skill) = config.skill.as_ref().or(embedded.as_ref()) else {
         bail!(
             "rask notify sends for the custom skill of [skill], and the configuration has none (docs/config.md)"
         );

@@ -94,3 +94,73 @@ async fn serve_without_a_configuration_runs_the_embedded_demo() {
         "the demo skill is registered in the simulator"
     );
 }
+
+/// `rask message` from the folder the embedded default runs in, with no configuration: the
+/// demo user opens the demo skill, and the message reaches it through the simulator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rask_message_works_against_the_embedded_default() {
+    let d = fresh_dir("serve-demo-message");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rask"));
+    cmd.args(["serve", "--bind", "127.0.0.1:0"])
+        .current_dir(&d)
+        .env("RASK_LOG", "warn")
+        .env_remove("RASK_SECRET_KEY");
+    let server = common::start_command(cmd, 19);
+    let text = server.lines.join("\n");
+    let word_after = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line in {text}"))
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let user = word_after("rask message ");
+    let console = word_after("simulator console:");
+    let sim = console.trim_end_matches("/sim/").to_owned();
+    let launch = text
+        .lines()
+        .find(|l| l.contains("LaunchRequest"))
+        .unwrap()
+        .split_whitespace()
+        .skip(3)
+        .next()
+        .unwrap()
+        .to_owned();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_rask"))
+            .args(args)
+            .current_dir(&d)
+            .output()
+            .unwrap()
+    };
+    let opened = run(&["sim", "request", &launch, "demo", "LaunchRequest", "--sim", &sim]);
+    assert!(
+        opened.status.success(),
+        "{}",
+        String::from_utf8_lossy(&opened.stderr)
+    );
+    let sent = run(&["message", &user, "note=hello"]);
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    let out = String::from_utf8_lossy(&sent.stdout);
+    assert!(out.contains("queued") && out.contains("(NA)"), "{out}");
+    let mut delivered = false;
+    for _ in 0..100 {
+        let log: serde_json::Value = reqwest::get(format!("{sim}/sim/events?api=skill.messaging"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        delivered = log["events"].as_array().is_some_and(|e| {
+            e.iter()
+                .any(|e| e["status"] == 200 && e["sent"]["request"]["message"]["note"] == "hello")
+        });
+        if delivered {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(delivered, "the message reached the demo skill");
+}
