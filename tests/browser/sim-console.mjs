@@ -1,4 +1,4 @@
-// The simulator's console as a person sees it: skills, users, gadgets, and events with their verdicts.
+// The simulator's console as a person sees it: skills, users, gadgets, notifications, and events with their verdicts.
 // Environment: SIM_URL, SKILL_ID, SCREENSHOT (where to save a picture of the page).
 import assert from 'node:assert/strict';
 import { launch } from './browser.mjs';
@@ -19,6 +19,9 @@ try {
 
   const gadgets = page.locator('h2:text("Gadgets") + table');
   assert.match(await gadgets.textContent(), /alice\s*Robot amzn1\.ask\.endpoint\.R1\s*Custom\.Robot\s*1\s*Custom\.Robot\.Spin \{"speed":3\}/);
+
+  const notifications = page.locator('h2:text("Notifications") + table');
+  assert.match(await notifications.textContent(), /alice.*1\s*all.*AMAZON\.WeatherAlert\.Activated \(development, storm-1\)/s);
 
   const events = page.locator('h2:text("Latest events") + table tr');
   assert.ok(await events.count() >= 3, 'the header row and at least two events');

@@ -113,6 +113,47 @@ pub async fn page(State(sim): State<Sim>) -> Html<String> {
             ));
         }
     }
+    html.push_str(
+        "</table><h2>Notifications</h2><table><tr><th>User</th><th>Skill</th><th>Held</th>\
+         <th>Subscribed to</th><th>Latest</th></tr>",
+    );
+    for u in &users {
+        let mut skills: Vec<_> = u.skills.iter().collect();
+        skills.sort_by(|a, b| a.0.cmp(b.0));
+        for (skill, e) in skills {
+            if e.notifications.is_empty() && e.subscriptions.is_none() {
+                continue;
+            }
+            let subscribed = match &e.subscriptions {
+                None => "all".to_owned(),
+                Some(s) if s.is_empty() => "none".to_owned(),
+                Some(s) => s.join(", "),
+            };
+            let latest = e
+                .notifications
+                .last()
+                .map(|n| {
+                    let payload = n.payload.to_string();
+                    format!(
+                        "{} {} ({}, {}) {}",
+                        n.received_at,
+                        n.name,
+                        n.stage,
+                        n.reference_id,
+                        rask_model::limits::cut_to(&payload, 120)
+                    )
+                })
+                .unwrap_or_else(|| "—".into());
+            html.push_str(&format!(
+                "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                esc(&u.name),
+                esc(skill),
+                e.notifications.len(),
+                esc(&subscribed),
+                esc(&latest)
+            ));
+        }
+    }
     html.push_str("</table><h2>Latest events</h2><table><tr><th>#</th><th>Time</th><th>API</th><th>Status</th><th>Message</th><th>Verdict</th></tr>");
     for e in &events {
         let verdict = if e.valid {

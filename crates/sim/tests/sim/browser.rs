@@ -52,6 +52,22 @@ async fn the_console_in_chromium() {
             "header": {"namespace": "Custom.Robot", "name": "Spin"},
             "endpoint": {"endpointId": "amzn1.ask.endpoint.R1"}, "payload": {"speed": 3}}),
     );
+    // A notification alice holds.
+    let held = h.sim.world().deliver_notification(
+        &h.skill_id,
+        rask_sim::Region::Eu,
+        None,
+        &rask_sim::world::Notification {
+            name: "AMAZON.WeatherAlert.Activated".into(),
+            reference_id: "storm-1".into(),
+            stage: "development".into(),
+            audience: "Multicast".into(),
+            received_at: "2026-12-02T10:00:00Z".into(),
+            expiry_time: "2026-12-02T11:00:00Z".into(),
+            payload: serde_json::json!({"weatherAlert": {"source": "Example Weather", "alertType": "SNOW_STORM"}}),
+        },
+    );
+    assert_eq!(held, 1);
     let dir = browser_tests();
     let shot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots/sim-console.png");
     std::fs::create_dir_all(shot.parent().unwrap()).unwrap();
