@@ -124,8 +124,7 @@ async fn rask_message_works_against_the_embedded_default() {
         .find(|l| l.contains("LaunchRequest"))
         .unwrap()
         .split_whitespace()
-        .skip(3)
-        .next()
+        .nth(3)
         .unwrap()
         .to_owned();
     let run = |args: &[&str]| {
