@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::mqtt::{broker, subscribe};
 use common::{rask, start};
 use rask_sim::drivers::custom;
-use rask_sim::{Region, Sim, SimConfig};
+use rask_sim::{Region, SimConfig};
 use serde_json::{Value, json};
 
 const SHOP_KEY: &str = "rask_shop_0123456789abcdef0123456789abcdef";
@@ -75,17 +75,13 @@ async fn api_calls_reach_each_region_and_messages_are_handed_on_once() {
         message_retry_initial: Duration::from_millis(200),
         ..SimConfig::default()
     };
-    let (sim, sim_addr) = Sim::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let sim_url = format!("http://{sim_addr}");
-    let skill_id = sim
-        .world()
-        .register_skill(
-            serde_json::from_value(json!({"name": "shop", "customEndpoint": "http://127.0.0.1:9/unset",
-                                          "lwaClientId": "shop-client", "lwaClientSecret": "shop-client-secret"}))
-            .unwrap(),
-        )
-        .unwrap()
-        .skill_id;
+    let common::CustomSim {
+        sim,
+        url: sim_url,
+        skill_id,
+        root,
+        ..
+    } = common::custom_sim("api", config, Some("shop-client")).await;
     for (name, region) in [
         ("alice", Region::Na),
         ("bruno", Region::Eu),
@@ -96,11 +92,6 @@ async fn api_calls_reach_each_region_and_messages_are_handed_on_once() {
     let (hook_url, hooked) = webhook().await;
     let prefix = format!("api-test-{}", std::process::id());
     let mut published = subscribe(&format!("{prefix}/#")).await;
-
-    let dir = std::env::temp_dir().join(format!("api-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let root = dir.join("sim-root.pem");
-    std::fs::write(&root, sim.signer().unwrap().root_pem()).unwrap();
     let extra = format!(
         r#"
 [mqtt]
@@ -381,24 +372,14 @@ actions = ["notifications"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_with_messages_in_the_outbox_loses_none() {
     const MESSAGES: usize = 40;
-    let (sim, sim_addr) = Sim::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let sim_url = format!("http://{sim_addr}");
-    let skill_id = sim
-        .world()
-        .register_skill(
-            serde_json::from_value(json!({"name": "shop", "customEndpoint": "http://127.0.0.1:9/unset",
-                                          "lwaClientId": "shop-client", "lwaClientSecret": "shop-client-secret"}))
-            .unwrap(),
-        )
-        .unwrap()
-        .skill_id;
+    let common::CustomSim {
+        sim,
+        url: sim_url,
+        skill_id,
+        root,
+        ..
+    } = common::custom_sim("api-kill", SimConfig::default(), Some("shop-client")).await;
     sim.world().add_user("emma", Region::Eu, vec![]).unwrap();
-    let dir = std::env::temp_dir().join(format!("api-kill-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let root = dir.join("sim-root.pem");
-    std::fs::write(&root, sim.signer().unwrap().root_pem()).unwrap();
     let extra = format!(
         "[skill]\nid = \"{skill_id}\"\ncert_mirror = \"{sim_url}\"\ntrust_root_file = \"{}\"\n\
          client_id = \"shop-client\"\nclient_secret_env = \"RASK_TEST_SHOP_SECRET\"\napi = \"{sim_url}\"\n\

@@ -8,32 +8,22 @@ mod common;
 use std::time::Duration;
 
 use common::{rask, start};
+use rask_sim::SimConfig;
 use rask_sim::drivers::custom;
-use rask_sim::{Sim, SimConfig};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queued_message_reaches_the_skill_through_the_users_region() {
-    let (sim, sim_addr) = Sim::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let sim_url = format!("http://{sim_addr}");
-    let skill_id = sim
-        .world()
-        .register_skill(
-            serde_json::from_value(json!({"name": "lists", "customEndpoint": "http://127.0.0.1:9/unset",
-                                          "lwaClientId": "skill-client", "lwaClientSecret": "skill-client-secret"}))
-            .unwrap(),
-        )
-        .unwrap()
-        .skill_id;
+    let common::CustomSim {
+        sim,
+        url: sim_url,
+        skill_id,
+        dir,
+        root,
+    } = common::custom_sim("message", SimConfig::default(), Some("skill-client")).await;
     sim.world()
         .add_user("alice", rask_sim::Region::Fe, vec![])
         .unwrap();
-    let dir = std::env::temp_dir().join(format!("message-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let root = dir.join("sim-root.pem");
-    std::fs::write(&root, sim.signer().unwrap().root_pem()).unwrap();
     let secret = dir.join("client-secret");
     std::fs::write(&secret, "skill-client-secret\n").unwrap();
     let extra = format!(

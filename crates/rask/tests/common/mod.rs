@@ -186,3 +186,48 @@ pub fn add_user(config: &str, name: &str) {
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// A `rask sim` with one custom skill in it, and the sim's signing root saved in a fresh folder:
+/// what a `[skill]` section needs to trust the sim (`cert_mirror = url`, `trust_root_file =
+/// root`).
+pub struct CustomSim {
+    /// The simulator.
+    pub sim: rask_sim::Sim,
+    /// Its URL.
+    pub url: String,
+    /// The skill's id.
+    pub skill_id: String,
+    /// The fresh folder.
+    pub dir: std::path::PathBuf,
+    /// The signing root's PEM file in it.
+    pub root: std::path::PathBuf,
+}
+
+/// [`CustomSim`] with `config`; `client`: the skill's client id, its secret `{client}-secret`
+/// (for Skill Messaging and Proactive Events).
+pub async fn custom_sim(name: &str, config: rask_sim::SimConfig, client: Option<&str>) -> CustomSim {
+    let (sim, addr) = rask_sim::Sim::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let mut registration = serde_json::json!({"name": name, "customEndpoint": "http://127.0.0.1:9/unset"});
+    if let Some(c) = client {
+        registration["lwaClientId"] = c.into();
+        registration["lwaClientSecret"] = format!("{c}-secret").into();
+    }
+    let skill_id = sim
+        .world()
+        .register_skill(serde_json::from_value(registration).unwrap())
+        .unwrap()
+        .skill_id;
+    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let root = dir.join("sim-root.pem");
+    std::fs::write(&root, sim.signer().unwrap().root_pem()).unwrap();
+    CustomSim {
+        sim,
+        url: format!("http://{addr}"),
+        skill_id,
+        dir,
+        root,
+    }
+}
