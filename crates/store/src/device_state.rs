@@ -437,10 +437,19 @@ impl Store {
         // A write first, to the row record_state locks first too: PostgreSQL holds the device
         // until commit, so no change lands between the read and the clearing below, and
         // SQLite takes its write lock now rather than fail to upgrade a read later.
-        sqlx::query("UPDATE device_heard SET heard_at = heard_at WHERE endpoint_id = $1")
+        let locked = sqlx::query("UPDATE device_heard SET heard_at = heard_at WHERE endpoint_id = $1")
             .bind(endpoint_id)
             .execute(&mut *tx)
             .await?;
+        if locked.rows_affected() == 0 {
+            // No committed row to lock: the device's first report is still being written
+            // (PostgreSQL's UPDATE skips a row another transaction is inserting). Reading its
+            // state unlocked would let that writer and this clearing lock the device's
+            // properties in opposite orders and deadlock; what it owes is taken after it
+            // commits, by its own taker or the owed-reports sweep.
+            tx.commit().await?;
+            return Ok(0);
+        }
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM device_state WHERE endpoint_id = $1 ORDER BY property"
         ))
@@ -508,15 +517,22 @@ impl Store {
         };
         let mut tx = self.writer.begin().await?;
         // The devices' rows first, as record_state and record_states lock them.
+        // Only the devices whose rows were locked are read on: one whose first report is
+        // still being written has no committed row yet (see take_report).
         let lock = format!(
-            "UPDATE device_heard SET heard_at = heard_at WHERE endpoint_id IN ({})",
+            "UPDATE device_heard SET heard_at = heard_at WHERE endpoint_id IN ({}) RETURNING endpoint_id",
             list(1)
         );
         let mut q = sqlx::query(&lock);
         for id in ids {
             q = q.bind(*id);
         }
-        q.execute(&mut *tx).await?;
+        let locked: std::collections::HashSet<String> = q
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>("endpoint_id"))
+            .collect::<Result<_, _>>()?;
         let read = format!(
             "SELECT endpoint_id, {COLUMNS} FROM device_state WHERE endpoint_id IN ({}) ORDER BY endpoint_id, property",
             list(1)
@@ -536,7 +552,7 @@ impl Store {
         let mut events = Vec::new();
         let mut owing = Vec::new();
         for (id, properties) in &by_device {
-            if properties.iter().any(|p| p.owed_since.is_some()) {
+            if locked.contains(id) && properties.iter().any(|p| p.owed_since.is_some()) {
                 events.extend(build(id, properties));
                 owing.push(id.clone());
             }
@@ -694,87 +710,96 @@ mod tests {
     }
 
     /// Changes recorded while reports are taken, from many tasks at once (two instances'
-    /// worth): every change is reported or still owed, and PostgreSQL aborts nothing.
+    /// worth): every change is reported or still owed, and PostgreSQL aborts nothing. Each
+    /// round is a fresh lamp, so that takers also meet a device whose first report is still
+    /// being written (the deadlock CI once hit: a taker that found no row to lock).
     #[tokio::test]
     async fn recording_and_taking_at_once_lose_nothing_and_never_deadlock() {
         for store in stores().await {
             let user = store.add_user("u-bob", "bob", "not-a-real-hash").await.unwrap();
-            let writers: Vec<_> = (0..4)
-                .map(|w| {
-                    let store = store.clone();
-                    tokio::spawn(async move {
-                        for i in 0..25 {
-                            // Alternate property order, so that lock order would matter.
-                            let mut values = vec![
-                                v("power", &format!("\"{w}-{i}\"")),
-                                v("brightness", &format!("{i}")),
-                            ];
-                            if i % 2 == 0 {
-                                values.reverse();
+            for round in 0..12 {
+                let lamp = format!("lamp-{round}");
+                let writers: Vec<_> = (0..4)
+                    .map(|w| {
+                        let (store, lamp) = (store.clone(), lamp.clone());
+                        tokio::spawn(async move {
+                            for i in 0..8 {
+                                // Alternate property order, so that lock order would matter.
+                                let mut values = vec![
+                                    v("power", &format!("\"{w}-{i}\"")),
+                                    v("brightness", &format!("{i}")),
+                                ];
+                                if (i + w) % 2 == 0 {
+                                    values.reverse();
+                                }
+                                store
+                                    .record_state(&lamp, &values, crate::now_ms(), Hearing::Now)
+                                    .await
+                                    .unwrap();
                             }
-                            store
-                                .record_state("lamp", &values, crate::now_ms(), Hearing::Now)
-                                .await
-                                .unwrap();
-                        }
+                        })
                     })
-                })
-                .collect();
-            let taken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-            let reported = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
-            let collect = |reported: &std::sync::Mutex<std::collections::HashSet<String>>,
-                           props: &[StoredProperty]| {
-                let mut seen = reported.lock().unwrap();
-                for p in props.iter().filter(|p| p.owed_since.is_some()) {
-                    seen.insert(p.value.clone());
-                }
-            };
-            let takers: Vec<_> = (0..2)
-                .map(|_| {
-                    let (store, user, taken, reported) =
-                        (store.clone(), user.id.clone(), taken.clone(), reported.clone());
-                    tokio::spawn(async move {
-                        for _ in 0..25 {
-                            let n = store
-                                .take_report("lamp", |props| {
+                    .collect();
+                let reported = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+                let collect = |reported: &std::sync::Mutex<std::collections::HashSet<String>>,
+                               props: &[StoredProperty]| {
+                    let mut seen = reported.lock().unwrap();
+                    for p in props.iter().filter(|p| p.owed_since.is_some()) {
+                        seen.insert(p.value.clone());
+                    }
+                };
+                let takers: Vec<_> = (0..2)
+                    .map(|t| {
+                        let (store, user, reported, lamp) =
+                            (store.clone(), user.id.clone(), reported.clone(), lamp.clone());
+                        tokio::spawn(async move {
+                            for _ in 0..12 {
+                                let event = |props: &[StoredProperty]| {
                                     collect(&reported, props);
                                     vec![NewEvent {
                                         id: format!("ev-{}", uuid_like()),
                                         user_id: user.clone(),
-                                        endpoint_id: "lamp".into(),
+                                        endpoint_id: lamp.clone(),
                                         kind: "ChangeReport".into(),
                                         event: "{}".into(),
                                         created_at: 0,
                                         expires_at: 1,
                                     }]
-                                })
-                                .await
-                                .unwrap();
-                            taken.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-                            tokio::task::yield_now().await;
-                        }
+                                };
+                                // One taker takes device by device, the other in batches.
+                                if t == 0 {
+                                    store.take_report(&lamp, event).await.unwrap();
+                                } else {
+                                    store
+                                        .take_reports(std::slice::from_ref(&lamp), |_, props| event(props))
+                                        .await
+                                        .unwrap();
+                                }
+                                tokio::task::yield_now().await;
+                            }
+                        })
                     })
-                })
-                .collect();
-            for t in writers.into_iter().chain(takers) {
-                t.await.unwrap();
+                    .collect();
+                for t in writers.into_iter().chain(takers) {
+                    t.await.unwrap();
+                }
+                // Whatever is still owed is taken now; then nothing is left, and the lamp's
+                // last value was in some report.
+                store
+                    .take_report(&lamp, |props| {
+                        collect(&reported, props);
+                        vec![]
+                    })
+                    .await
+                    .unwrap();
+                assert!(store.owed_reports(i64::MAX).await.unwrap().is_empty());
+                let state = store.device_state(&lamp).await.unwrap();
+                let last = state.value("power").unwrap().to_owned();
+                assert!(
+                    reported.lock().unwrap().contains(&last),
+                    "{last} was never reported"
+                );
             }
-            // Whatever is still owed is taken now; then nothing is left, and the lamp's last
-            // value was in some report.
-            store
-                .take_report("lamp", |props| {
-                    collect(&reported, props);
-                    vec![]
-                })
-                .await
-                .unwrap();
-            assert!(store.owed_reports(i64::MAX).await.unwrap().is_empty());
-            let state = store.device_state("lamp").await.unwrap();
-            let last = state.value("power").unwrap().to_owned();
-            assert!(
-                reported.lock().unwrap().contains(&last),
-                "{last} was never reported"
-            );
         }
     }
 
