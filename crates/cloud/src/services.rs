@@ -3,7 +3,8 @@
 //!
 //! Both take a Login with Amazon client-credentials token for their scope from
 //! [`LwaClient::token_for_scope`] (cached, refreshed a minute early) and, when Amazon answers
-//! 403, forget it and try once more with a fresh one: a token can be revoked before it expires.
+//! 403 (or 401), forget it and try once more with a fresh one: a token can be revoked before it
+//! expires. A token LWA could not issue is retried unless LWA refused the credentials.
 //! Bodies are checked before they leave, against the same rules the simulator applies; every
 //! answer Amazon documents is a [`ServiceError`] variant with Amazon's message kept, and
 //! [`ServiceError::retryable`] says which to try again (429 and 5xx, as Amazon advises).
@@ -32,7 +33,7 @@ pub enum ServiceError {
     /// 400: Amazon found the request malformed.
     #[error("Amazon refused the request as malformed (400): {0}")]
     BadRequest(String),
-    /// 403, twice (the second time with a fresh token): the skill lacks the permission, or
+    /// 401 or 403, twice (the second time with a fresh token): the skill lacks the permission, or
     /// its credentials are not the ones for this API.
     #[error("Amazon did not accept the skill's token (403): {0}")]
     Forbidden(String),
@@ -63,6 +64,9 @@ pub enum ServiceError {
         scope: &'static str,
         /// LWA's answer.
         error: String,
+        /// LWA failed or was out of reach, rather than refusing the skill's credentials:
+        /// another try may get a token.
+        transient: bool,
     },
     /// Not reached, or no answer in time.
     #[error("Amazon could not be reached: {0}")]
@@ -70,11 +74,15 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
-    /// Whether the same request may succeed later: 429, 5xx, and transport failures.
+    /// Whether the same request may succeed later: 429, 5xx, transport failures, and a token
+    /// LWA could not issue for a reason other than the skill's credentials.
     pub fn retryable(&self) -> bool {
         matches!(
             self,
-            ServiceError::Throttled(_) | ServiceError::Server { .. } | ServiceError::Transport(_)
+            ServiceError::Throttled(_)
+                | ServiceError::Server { .. }
+                | ServiceError::Transport(_)
+                | ServiceError::Token { transient: true, .. }
         )
     }
 }
@@ -170,15 +178,16 @@ impl OutOfSession {
             }
             let text = r.bytes().await.unwrap_or_default();
             let message = read_message(&text);
-            if status == 403 && !refreshed {
-                // A token revoked before its time: once more with a fresh one.
+            if matches!(status, 401 | 403) && !refreshed {
+                // A token revoked before its time: once more with a fresh one. Amazon documents
+                // 403 for a bad token; 401 is what a gateway in front of it says.
                 self.lwa.forget_scope(scope);
                 refreshed = true;
                 continue;
             }
             return Err(match status {
                 400 => ServiceError::BadRequest(message),
-                403 => ServiceError::Forbidden(message),
+                401 | 403 => ServiceError::Forbidden(message),
                 404 => ServiceError::UnknownUser(message),
                 409 => ServiceError::Duplicate(message),
                 429 => ServiceError::Throttled(message),
@@ -207,6 +216,7 @@ fn token_error(scope: &'static str, e: &LwaError) -> ServiceError {
     ServiceError::Token {
         scope,
         error: e.to_string(),
+        transient: !e.credentials_refused(),
     }
 }
 
@@ -263,6 +273,13 @@ mod tests {
             .retryable()
         );
         assert!(ServiceError::Transport(String::new()).retryable());
+        let token = |transient| ServiceError::Token {
+            scope: SKILL_MESSAGING_SCOPE,
+            error: String::new(),
+            transient,
+        };
+        assert!(token(true).retryable(), "LWA down");
+        assert!(!token(false).retryable(), "LWA refused the credentials");
         for e in [
             ServiceError::BadRequest(String::new()),
             ServiceError::Forbidden(String::new()),

@@ -1,6 +1,6 @@
 //! Messages from the out-of-session outbox to `rask sim`, on SQLite and PostgreSQL: each in its
 //! user's region, retried after a 429, given up after a refusal or past expiry, and taken over
-//! from a worker that died holding it.
+//! from a worker that died holding it; each fault the sim can make answered as Amazon advises.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +8,7 @@ use std::time::Duration;
 use rask_cloud::lwa::LwaClient;
 use rask_cloud::region::Endpoints;
 use rask_cloud::services::OutOfSession;
-use rask_home::out_of_session::{ServiceDelivery, message_call};
+use rask_home::out_of_session::{ServiceDelivery, event_call, message_call};
 use rask_model::messaging::SkillMessageRequest;
 use rask_model::region::Region;
 use rask_sim::{Sim, SimConfig};
@@ -24,6 +24,11 @@ struct World {
 }
 
 async fn world(store: Store) -> World {
+    world_waiting(store, Duration::from_secs(5)).await
+}
+
+/// A world whose HTTP client gives up after `timeout`.
+async fn world_waiting(store: Store, timeout: Duration) -> World {
     let (sim, addr) = Sim::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
@@ -44,7 +49,7 @@ async fn world(store: Store) -> World {
         sim.world().enable(&skill, name).unwrap();
     }
     let endpoints = Endpoints::simulator(&format!("http://{addr}"));
-    let http = rask_cloud::http_client(Duration::from_secs(5));
+    let http = rask_cloud::http_client(timeout);
     let lwa = Arc::new(LwaClient::new(
         http.clone(),
         endpoints.token_url(),
@@ -90,6 +95,40 @@ impl World {
         let r = self.store.service_calls(100).await.unwrap();
         let r = r.iter().find(|r| r.id == id).unwrap();
         (r.status.clone(), r.attempts, r.outcome.clone())
+    }
+
+    /// The statuses the sim answered on `api` after log entry `since`, and the last entry.
+    fn answers(&self, api: &str, since: u64) -> (Vec<u16>, u64) {
+        let log = self.sim.world().log.since(since, None);
+        let last = log.last().map_or(since, |e| e.seq);
+        (
+            log.iter().filter(|e| e.api == api).map(|e| e.status).collect(),
+            last,
+        )
+    }
+
+    /// The first attempt at one new message; what the sim answered it, and its state after.
+    async fn attempt(
+        &self,
+        faults: &[serde_json::Value],
+    ) -> (String, Vec<u16>, Vec<u16>, (String, i64, Option<String>)) {
+        let (_, since) = self.answers("", 0);
+        for f in faults {
+            self.fault(f.clone());
+        }
+        let id = self.enqueue("elsa", Region::Eu, None).await;
+        self.worker.run_once().await.unwrap();
+        let (messaging, _) = self.answers("messaging", since);
+        let (lwa, _) = self.answers("lwa", since);
+        let status = self.status(&id).await;
+        (id, messaging, lwa, status)
+    }
+
+    /// Runs the worker once `id` is due again; its state after.
+    async fn retry(&self, id: &str) -> (String, i64, Option<String>) {
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        self.worker.run_once().await.unwrap();
+        self.status(id).await
     }
 
     fn fault(&self, v: serde_json::Value) {
@@ -169,5 +208,92 @@ async fn messages_reach_each_region_once_and_every_failure_is_followed_up() {
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(w.worker.run_once().await.unwrap(), 1);
         assert_eq!(w.status(&orphan).await.0, "sent");
+    }
+}
+
+/// Every fault the sim makes for Skill Messaging, Proactive Events and LWA, one call at a
+/// time, and what rask does next: a bad token is replaced once, a failure of Amazon's or LWA's
+/// is tried again later, a refusal is final and says why.
+#[tokio::test]
+async fn each_fault_is_answered_as_amazon_advises() {
+    for store in rask_store::testing::stores().await {
+        let w = world_waiting(store, Duration::from_secs(1)).await;
+        // A first message, so that the messaging token is cached before the faults.
+        let (_, _, lwa, status) = w.attempt(&[]).await;
+        assert_eq!((status.0.as_str(), lwa), ("sent", vec![200]));
+
+        let (_, sent, lwa, status) = w.attempt(&[json!({"target": "messaging", "status": 403})]).await;
+        assert_eq!(status.0, "sent", "{status:?}");
+        assert_eq!((sent, lwa), (vec![403, 202], vec![200]), "a fresh token, once");
+
+        let (_, sent, _, status) = w
+            .attempt(&[json!({"target": "messaging", "status": 401, "count": 2})])
+            .await;
+        assert_eq!((status.0.as_str(), sent), ("failed", vec![401, 401]));
+        assert!(status.2.unwrap().contains("did not accept the skill's token"));
+
+        for fault in [
+            json!({"target": "messaging", "status": 500}),
+            json!({"target": "messaging", "status": 503}),
+            json!({"target": "messaging", "status": 429}),
+            json!({"target": "messaging", "hangMs": 1500}),
+        ] {
+            let (id, _, _, status) = w.attempt(std::slice::from_ref(&fault)).await;
+            assert_eq!(
+                (status.0.as_str(), status.1),
+                ("pending", 1),
+                "{fault}: {status:?}"
+            );
+            assert_eq!(w.retry(&id).await.0, "sent", "{fault}");
+        }
+        // The hung request's late 202 let the sim deliver that message too: the skill
+        // deduplicates, as it must for Amazon's own redeliveries.
+
+        // LWA down while a token is replaced: tried again, not given up.
+        let (id, sent, lwa, status) = w
+            .attempt(&[
+                json!({"target": "messaging", "status": 403}),
+                json!({"target": "lwa", "status": 500}),
+            ])
+            .await;
+        assert_eq!((sent, lwa), (vec![403], vec![500]));
+        assert_eq!(status.0, "pending", "{status:?}");
+        assert!(status.2.unwrap().contains("no token"));
+        assert_eq!(w.retry(&id).await.0, "sent");
+
+        // LWA refusing the skill's credentials: final, with LWA's word.
+        let (_, _, lwa, status) = w
+            .attempt(&[
+                json!({"target": "messaging", "status": 403}),
+                json!({"target": "lwa", "status": 401, "code": "invalid_client"}),
+            ])
+            .await;
+        assert_eq!((status.0.as_str(), lwa), ("failed", vec![401]), "{status:?}");
+        assert!(status.2.unwrap().contains("invalid_client"));
+
+        // Proactive Events on the live stage: 432 is final; 409 means Amazon has it already.
+        for (fault, want, says) in [(432, "failed", "notification limit"), (409, "sent", "already")] {
+            w.fault(json!({"target": "proactive", "status": fault}));
+            let now = time::OffsetDateTime::now_utc();
+            let event: rask_model::proactive::ProactiveEventRequest = serde_json::from_value(json!({
+                "timestamp": rask_model::timestamp::seconds(now),
+                "referenceId": format!("ring-{fault}"),
+                "expiryTime": rask_model::timestamp::seconds(now + time::Duration::hours(1)),
+                "event": {"name": "AMAZON.MessageAlert.Activated", "payload": {
+                    "state": {"status": "UNREAD", "freshness": "NEW"},
+                    "messageGroup": {"creator": {"name": "Front door"}, "count": 1, "urgency": "URGENT"}}},
+                "localizedAttributes": [{"locale": "en-US"}],
+                "relevantAudience": {"type": "Unicast", "payload": {"user": w.user("elsa")}}
+            }))
+            .unwrap();
+            let call = event_call(&w.skill, Region::Eu, true, &event, now_ms()).unwrap();
+            let Enqueued::New(id) = w.store.enqueue_service_call(&call).await.unwrap() else {
+                panic!("a new event")
+            };
+            w.worker.run_once().await.unwrap();
+            let (status, attempts, outcome) = w.status(&id).await;
+            assert_eq!((status.as_str(), attempts), (want, 1), "{fault}: {outcome:?}");
+            assert!(outcome.unwrap().contains(says), "{fault}");
+        }
     }
 }
