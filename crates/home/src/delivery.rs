@@ -4,20 +4,10 @@
 //! event past its useful life. Every attempt goes into the event log; what to do after each
 //! answer is decided by [`rask_cloud::retry::decide`].
 //!
-//! The worker is a pipeline, so that no slow call holds up another row:
-//!
-//! - the claimer claims due rows in the worker's name while fewer than [`CONCURRENCY`] are in
-//!   flight, and starts one task per row;
-//! - each task decides its row's writes ([`Delivery::deliver`]) and hands them to the settler;
-//! - the settler commits what has arrived in one transaction (group commit), so that a row the
-//!   gateway accepted is settled within milliseconds of its 202, whatever its batch-mates do;
-//! - the renewer extends the worker's claims while rows are in flight, so that a refresh and a
-//!   send that take 20 s between them never let another worker send the same row again.
-//!
-//! A row is sent twice only when rask dies between the gateway's 202 and the settler's commit.
+//! The worker runs [`crate::pipeline`], so that no slow call holds up another row; a row is
+//! sent twice only when rask dies between the gateway's 202 and the settler's commit.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rask_cloud::gateway::EventGateway;
@@ -29,7 +19,9 @@ use rask_store::grants::{Grant, GrantState};
 use rask_store::outbox::{Attempt, Pending, Settled, Write};
 use rask_store::sealer::Sealer;
 use rask_store::{Store, StoreError, now_ms};
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::Notify;
+
+use crate::pipeline::{self, Limits, Work};
 
 /// How many rows the claimer takes at once.
 pub const BATCH: i64 = 256;
@@ -67,41 +59,6 @@ enum TokenTrouble {
     Passing(String),
 }
 
-/// The rows this worker has in flight: claimed, not yet settled.
-#[derive(Default)]
-struct InFlight {
-    ids: Mutex<HashSet<String>>,
-}
-
-impl InFlight {
-    /// Takes `id` in; false when it is in flight already (a claim that ran out while its
-    /// delivery went on, claimed again by this same worker).
-    fn enter(&self, id: &str) -> bool {
-        self.ids
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id.to_owned())
-    }
-
-    fn leave(&self, ids: &[String]) {
-        let mut set = self.ids.lock().unwrap_or_else(|p| p.into_inner());
-        for id in ids {
-            set.remove(id);
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.ids.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
-    }
-}
-
-/// One row's writes on their way to the settler, with the slot it frees once committed.
-struct Settling {
-    id: String,
-    writes: Vec<Write>,
-    _slot: tokio::sync::OwnedSemaphorePermit,
-}
-
 impl Delivery {
     /// A worker for the store's outbox.
     pub fn new(store: Store, sealer: Sealer, lwa: Arc<LwaClient>, gateway: EventGateway) -> Self {
@@ -127,120 +84,15 @@ impl Delivery {
 
     /// Runs the pipeline forever (claimer, settler, renewer); returns their tasks.
     pub fn spawn(self) -> Vec<tokio::task::JoinHandle<()>> {
-        let in_flight = Arc::new(InFlight::default());
-        let (settle, settling) = mpsc::unbounded_channel::<Settling>();
-        let settler = tokio::spawn(self.clone().settler(settling, in_flight.clone()));
-        let renewer = tokio::spawn(self.clone().renewer(in_flight.clone()));
-        let claimer = tokio::spawn(self.claimer(settle, in_flight));
-        vec![claimer, settler, renewer]
-    }
-
-    async fn claimer(self, settle: mpsc::UnboundedSender<Settling>, in_flight: Arc<InFlight>) {
-        let slots = Arc::new(Semaphore::new(CONCURRENCY));
-        loop {
-            // At least one free slot before claiming: claims are not taken to sit waiting.
-            let Ok(first) = slots.clone().acquire_owned().await else {
-                return;
-            };
-            let free = slots.available_permits() + 1;
-            let limit = (free as i64).min(BATCH);
-            let due = match self
-                .store
-                .claim_due(&self.claimer, now_ms(), self.lease.as_millis() as i64, limit)
-                .await
-            {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::error!(error = %e, "delivery: the outbox could not be read");
-                    drop(first);
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    continue;
-                }
-            };
-            let claimed = due.len();
-            let grants = self.grants_for(&due).await;
-            let mut first = Some(first);
-            for p in due {
-                if !in_flight.enter(&p.event.id) {
-                    continue;
-                }
-                let slot = match first.take() {
-                    Some(s) => s,
-                    None => match slots.clone().try_acquire_owned() {
-                        Ok(s) => s,
-                        // Cannot happen (no more rows were claimed than slots were free), but
-                        // waiting is right if it does.
-                        Err(_) => match slots.clone().acquire_owned().await {
-                            Ok(s) => s,
-                            Err(_) => return,
-                        },
-                    },
-                };
-                let (me, settle) = (self.clone(), settle.clone());
-                let known = grants.get(&p.event.user_id).cloned();
-                tokio::spawn(async move {
-                    let id = p.event.id.clone();
-                    let writes = me.deliver(p, known).await;
-                    let _ = settle.send(Settling {
-                        id,
-                        writes,
-                        _slot: slot,
-                    });
-                });
-            }
-            drop(first);
-            // A full batch: more may be due, go on at once; otherwise wait for news.
-            if claimed < limit as usize || claimed == 0 {
-                tokio::select! {
-                    _ = self.wake.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                }
-            }
-        }
-    }
-
-    /// Commits rows' writes as they arrive, many in one transaction; a commit that fails is
-    /// tried again (the rows stay claimed, and renewed, meanwhile), never dropped.
-    async fn settler(self, mut settling: mpsc::UnboundedReceiver<Settling>, in_flight: Arc<InFlight>) {
-        while let Some(first) = settling.recv().await {
-            let mut group = vec![first];
-            while group.len() < SETTLE_GROUP {
-                match settling.try_recv() {
-                    Ok(s) => group.push(s),
-                    Err(_) => break,
-                }
-            }
-            let writes: Vec<Write> = group.iter().flat_map(|s| s.writes.iter().cloned()).collect();
-            let mut pause = Duration::from_millis(100);
-            while let Err(e) = self.store.apply(&writes).await {
-                tracing::error!(error = %e, rows = group.len(), "delivery outcomes could not be stored; trying again");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(5));
-            }
-            let ids: Vec<String> = group.iter().map(|s| s.id.clone()).collect();
-            in_flight.leave(&ids);
-            // The slots come free with the group.
-            drop(group);
-        }
-    }
-
-    /// Keeps this worker's claims alive while it has rows in flight.
-    async fn renewer(self, in_flight: Arc<InFlight>) {
-        let every = self.lease / 3;
-        loop {
-            tokio::time::sleep(every).await;
-            if in_flight.is_empty() {
-                continue;
-            }
-            let now = now_ms();
-            if let Err(e) = self
-                .store
-                .renew_claims(&self.claimer, now, now + self.lease.as_millis() as i64)
-                .await
-            {
-                tracing::warn!(error = %e, "delivery: claims could not be renewed");
-            }
-        }
+        let limits = Limits {
+            concurrency: CONCURRENCY,
+            batch: BATCH as usize,
+            settle_group: SETTLE_GROUP,
+            poll: Duration::from_millis(200),
+            lease: self.lease,
+        };
+        let wake = self.wake.clone();
+        pipeline::spawn(self, limits, wake)
     }
 
     /// The grants of a batch's users in one query; a user missing here is looked up again by
@@ -262,28 +114,7 @@ impl Delivery {
     /// of the pipeline, for tests and tools that step the worker by hand. Returns how many
     /// rows were handled.
     pub async fn run_once(&self) -> Result<usize, StoreError> {
-        let due = self
-            .store
-            .claim_due(&self.claimer, now_ms(), self.lease.as_millis() as i64, BATCH)
-            .await?;
-        let n = due.len();
-        let grants = Arc::new(self.grants_for(&due).await);
-        let tasks: Vec<_> = due
-            .into_iter()
-            .map(|p| {
-                let me = self.clone();
-                let known = grants.get(&p.event.user_id).cloned();
-                tokio::spawn(async move { me.deliver(p, known).await })
-            })
-            .collect();
-        let mut writes = Vec::new();
-        for t in tasks {
-            writes.extend(t.await.unwrap_or_default());
-        }
-        if !writes.is_empty() {
-            self.store.apply(&writes).await?;
-        }
-        Ok(n)
+        pipeline::run_once(self, BATCH as usize).await
     }
 
     fn attempt(p: &Pending, outcome: &str, detail: &str) -> Attempt {
@@ -531,5 +362,57 @@ impl Delivery {
                 vec![Self::drop_event(&p, "alert", &why)]
             }
         }
+    }
+}
+
+impl Work for Delivery {
+    /// A claimed row, with its user's grant when the batch's read found it.
+    type Row = (Pending, Option<Grant>);
+    type Done = Vec<Write>;
+
+    const NAME: &'static str = "delivery";
+
+    fn id((p, _): &Self::Row) -> String {
+        p.event.id.clone()
+    }
+
+    async fn claim(&self, limit: usize) -> Result<Vec<Self::Row>, StoreError> {
+        let due = self
+            .store
+            .claim_due(
+                &self.claimer,
+                now_ms(),
+                self.lease.as_millis() as i64,
+                limit as i64,
+            )
+            .await?;
+        let grants = self.grants_for(&due).await;
+        Ok(due
+            .into_iter()
+            .map(|p| {
+                let known = grants.get(&p.event.user_id).cloned();
+                (p, known)
+            })
+            .collect())
+    }
+
+    async fn deliver(&self, (p, known): Self::Row) -> Vec<Write> {
+        Delivery::deliver(self, p, known).await
+    }
+
+    async fn settle(&self, done: &[Vec<Write>]) -> Result<(), StoreError> {
+        let writes: Vec<Write> = done.iter().flatten().cloned().collect();
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.store.apply(&writes).await
+    }
+
+    async fn renew(&self) -> Result<(), StoreError> {
+        let now = now_ms();
+        self.store
+            .renew_claims(&self.claimer, now, now + self.lease.as_millis() as i64)
+            .await
+            .map(|_| ())
     }
 }

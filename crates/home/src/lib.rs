@@ -31,6 +31,7 @@ pub mod forwarder;
 pub mod handoff;
 pub mod mqtt;
 pub mod out_of_session;
+pub mod pipeline;
 pub mod reports;
 pub mod service_queue;
 pub mod smarthome;

@@ -2,7 +2,8 @@
 //! Events from their outbox to Amazon, in each call's own region, retrying 429 and 5xx as Amazon
 //! advises (backing off, never past the call's own expiry), and recording what Amazon said.
 //!
-//! What to do after each answer is [`after`], a plain decision; the worker only carries it out.
+//! What to do after each answer is [`after`], a plain decision; the worker only carries it out,
+//! as a [`crate::pipeline`] (a hung call holds up no other).
 //! A call is sent twice only when rask dies between Amazon's 202 and the settle; the receiving
 //! skill deduplicates (Amazon may deliver a message more than once anyway).
 
@@ -17,6 +18,8 @@ use rask_model::region::Region;
 use rask_store::service_outbox::{NewServiceCall, ServiceCall, ServiceOutcome};
 use rask_store::{Store, StoreError, now_ms};
 use tokio::sync::Notify;
+
+use crate::pipeline::{self, Limits, Work};
 
 /// How many calls one turn claims.
 pub const BATCH: i64 = 64;
@@ -141,7 +144,9 @@ impl ServiceDelivery {
             client,
             claimer: uuid::Uuid::new_v4().to_string().into(),
             wake: Arc::new(Notify::new()),
-            lease: Duration::from_secs(30),
+            // Renewed every third of itself while the call is in flight; after a crash, its
+            // calls come free for another worker this soon.
+            lease: Duration::from_secs(12),
         }
     }
 
@@ -150,65 +155,23 @@ impl ServiceDelivery {
         self.wake.clone()
     }
 
-    /// Runs until the process ends.
-    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            loop {
-                let done = match self.run_once().await {
-                    Ok(n) => n,
-                    Err(e) => {
-                        tracing::error!(error = %e, "out-of-session delivery: the outbox could not be read");
-                        0
-                    }
-                };
-                if (done as i64) < BATCH {
-                    tokio::select! {
-                        _ = self.wake.notified() => {}
-                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                    }
-                }
-            }
-        })
+    /// Runs the pipeline until the process ends ([`crate::pipeline`]); returns its tasks.
+    pub fn spawn(self) -> Vec<tokio::task::JoinHandle<()>> {
+        let limits = Limits {
+            concurrency: BATCH as usize,
+            batch: BATCH as usize,
+            settle_group: 4 * BATCH as usize,
+            poll: Duration::from_millis(500),
+            lease: self.lease,
+        };
+        let wake = self.wake.clone();
+        pipeline::spawn(self, limits, wake)
     }
 
-    /// Claims what is due, sends it and records the outcomes; returns how many calls it tried.
+    /// Claims what is due, sends it and records the outcomes, all before returning; returns
+    /// how many calls it tried. For tests and tools that step the worker by hand.
     pub async fn run_once(&self) -> Result<usize, StoreError> {
-        let due = self
-            .store
-            .claim_service_calls(&self.claimer, now_ms(), self.lease.as_millis() as i64, BATCH)
-            .await?;
-        let n = due.len();
-        let tasks: Vec<_> = due
-            .into_iter()
-            .map(|call| {
-                let me = self.clone();
-                tokio::spawn(async move {
-                    let outcome = me.attempt(&call).await;
-                    (call, outcome)
-                })
-            })
-            .collect();
-        let mut settled = Vec::with_capacity(n);
-        for t in tasks {
-            let Ok((call, outcome)) = t.await else { continue };
-            match &outcome {
-                ServiceOutcome::Sent(_) => {
-                    tracing::debug!(call = %call.id, "out-of-session call accepted by Amazon")
-                }
-                ServiceOutcome::Retry { why, .. } => {
-                    tracing::warn!(call = %call.id, "out-of-session call to be retried: {why}")
-                }
-                ServiceOutcome::Failed(why) => {
-                    tracing::warn!(call = %call.id, "out-of-session call given up: {why}")
-                }
-            }
-            settled.push((call, outcome));
-        }
-        // Not settled: the leases run out and the calls are tried again.
-        if let Err(e) = self.store.settle_service_calls(&settled).await {
-            tracing::error!(calls = settled.len(), error = %e, "out-of-session outcomes could not be stored");
-        }
-        Ok(n)
+        pipeline::run_once(self, BATCH as usize).await
     }
 
     async fn attempt(&self, call: &ServiceCall) -> ServiceOutcome {
@@ -242,6 +205,56 @@ impl ServiceDelivery {
             other => Err(ServiceError::Invalid(format!("no kind {other:?}"))),
         };
         after(&result, call.attempts, now_ms(), call.expires_at)
+    }
+}
+
+impl Work for ServiceDelivery {
+    type Row = ServiceCall;
+    type Done = (ServiceCall, ServiceOutcome);
+
+    const NAME: &'static str = "out-of-session delivery";
+
+    fn id(call: &ServiceCall) -> String {
+        call.id.clone()
+    }
+
+    async fn claim(&self, limit: usize) -> Result<Vec<ServiceCall>, StoreError> {
+        self.store
+            .claim_service_calls(
+                &self.claimer,
+                now_ms(),
+                self.lease.as_millis() as i64,
+                limit as i64,
+            )
+            .await
+    }
+
+    async fn deliver(&self, call: ServiceCall) -> (ServiceCall, ServiceOutcome) {
+        let outcome = self.attempt(&call).await;
+        match &outcome {
+            ServiceOutcome::Sent(_) => {
+                tracing::debug!(call = %call.id, "out-of-session call accepted by Amazon")
+            }
+            ServiceOutcome::Retry { why, .. } => {
+                tracing::warn!(call = %call.id, "out-of-session call to be retried: {why}")
+            }
+            ServiceOutcome::Failed(why) => {
+                tracing::warn!(call = %call.id, "out-of-session call given up: {why}")
+            }
+        }
+        (call, outcome)
+    }
+
+    async fn settle(&self, done: &[(ServiceCall, ServiceOutcome)]) -> Result<(), StoreError> {
+        self.store.settle_service_calls(done).await
+    }
+
+    async fn renew(&self) -> Result<(), StoreError> {
+        let now = now_ms();
+        self.store
+            .renew_service_claims(&self.claimer, now, now + self.lease.as_millis() as i64)
+            .await
+            .map(|_| ())
     }
 }
 

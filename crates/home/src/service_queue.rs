@@ -100,37 +100,89 @@ pub struct Queued {
 /// The queue for one skill's out-of-session calls.
 #[derive(Clone)]
 pub struct ServiceQueue {
-    store: Store,
     skill_id: Arc<str>,
     wake: Option<Arc<Notify>>,
     key_field: Option<Arc<str>>,
     committer: mpsc::Sender<Waiting>,
 }
 
+/// Decides a call once its user's record is read: the row to store and where it goes, or why
+/// it cannot go.
+type Build = Box<dyn FnOnce(Option<&SkillUser>) -> Result<(NewServiceCall, Region), Refusal> + Send>;
+
 /// A call waiting to be stored, and who waits for it.
-type Waiting = (NewServiceCall, oneshot::Sender<Result<Enqueued, StoreError>>);
+struct Waiting {
+    /// The user whose record decides the call; none for a Multicast.
+    user: Option<String>,
+    build: Build,
+    reply: oneshot::Sender<Result<Queued, Refusal>>,
+}
 
 /// Most calls stored in one transaction.
 const COMMIT_BATCH: usize = 256;
 
-/// Stores the calls that arrive together in one transaction (group commit): each caller still
-/// hears back only once its call is committed, but a burst costs one commit, not one each.
-async fn commit(store: Store, mut calls: mpsc::Receiver<Waiting>) {
+/// Stores the calls that arrive together (group commit): their users are read in one query
+/// and the calls they allow written in one transaction. Each caller still hears back only once
+/// its call is committed, but a burst costs a read and a commit, not one of each per call.
+async fn commit(store: Store, skill_id: Arc<str>, mut calls: mpsc::Receiver<Waiting>) {
     let mut batch = Vec::with_capacity(COMMIT_BATCH);
     while calls.recv_many(&mut batch, COMMIT_BATCH).await > 0 {
-        let (rows, waiters): (Vec<NewServiceCall>, Vec<_>) = batch.drain(..).unzip();
+        let mut users: Vec<&str> = batch.iter().filter_map(|w| w.user.as_deref()).collect();
+        users.sort_unstable();
+        users.dedup();
+        let known = match store.skill_users(&skill_id, &users).await {
+            Ok(k) => k,
+            Err(e) => {
+                let why = e.to_string();
+                for w in batch.drain(..) {
+                    let _ = w.reply.send(Err(Refusal::Store(StoreError::Batch(why.clone()))));
+                }
+                continue;
+            }
+        };
+        let mut rows = Vec::with_capacity(batch.len());
+        let mut waiters = Vec::with_capacity(batch.len());
+        for w in batch.drain(..) {
+            match (w.build)(w.user.as_deref().and_then(|u| known.get(u))) {
+                Ok((row, region)) => {
+                    rows.push(row);
+                    waiters.push((w.reply, region));
+                }
+                Err(refused) => {
+                    let _ = w.reply.send(Err(refused));
+                }
+            }
+        }
+        if rows.is_empty() {
+            continue;
+        }
         match store.enqueue_service_calls(&rows).await {
             Ok(done) => {
-                for (w, d) in waiters.into_iter().zip(done) {
-                    let _ = w.send(Ok(d));
+                for ((reply, region), d) in waiters.into_iter().zip(done) {
+                    let _ = reply.send(Ok(Queued::new(d, region)));
                 }
             }
             // One bad row fails them all: each alone, so that only it is refused.
             Err(_) => {
-                for (w, row) in waiters.into_iter().zip(&rows) {
-                    let _ = w.send(store.enqueue_service_call(row).await);
+                for ((reply, region), row) in waiters.into_iter().zip(&rows) {
+                    let done = store.enqueue_service_call(row).await;
+                    let _ = reply.send(done.map(|d| Queued::new(d, region)).map_err(Refusal::from));
                 }
             }
+        }
+    }
+}
+
+impl Queued {
+    fn new(stored: Enqueued, region: Region) -> Self {
+        let (id, duplicate) = match stored {
+            Enqueued::New(id) => (id, false),
+            Enqueued::Duplicate(id) => (id, true),
+        };
+        Queued {
+            id,
+            region,
+            duplicate,
         }
     }
 }
@@ -138,12 +190,12 @@ async fn commit(store: Store, mut calls: mpsc::Receiver<Waiting>) {
 impl ServiceQueue {
     /// For the skill `skill_id`.
     pub fn new(store: Store, skill_id: impl Into<Arc<str>>) -> Self {
+        let skill_id: Arc<str> = skill_id.into();
         let (committer, calls) = mpsc::channel(4 * COMMIT_BATCH);
-        tokio::spawn(commit(store.clone(), calls));
+        tokio::spawn(commit(store, skill_id.clone(), calls));
         ServiceQueue {
             committer,
-            store,
-            skill_id: skill_id.into(),
+            skill_id,
             wake: None,
             key_field: None,
         }
@@ -180,10 +232,17 @@ impl ServiceQueue {
         if let Some(f) = message.check().into_iter().next() {
             return Err(Refusal::Invalid(f));
         }
-        let (region, _) = self.reachable(user).await?;
-        let call =
-            message_call(&self.skill_id, user, region, &message, key, now_ms()).map_err(Refusal::Invalid)?;
-        self.enqueue(call, region).await
+        let (skill, user, now) = (self.skill_id.clone(), named(user)?, now_ms());
+        self.enqueue(
+            Some(user.clone()),
+            Box::new(move |seen| {
+                let region = reachable(&user, seen)?;
+                let call =
+                    message_call(&skill, &user, region, &message, key, now).map_err(Refusal::Invalid)?;
+                Ok((call, region))
+            }),
+        )
+        .await
     }
 
     /// Queues a proactive event: to its Unicast user's region (when they are subscribed to
@@ -196,75 +255,83 @@ impl ServiceQueue {
         if let Some(f) = event.check(at).into_iter().next() {
             return Err(Refusal::Invalid(f));
         }
-        let regions = match event.relevant_audience.user() {
+        let (skill, event) = (self.skill_id.clone(), event.clone());
+        match event.relevant_audience.user() {
             Some(user) => {
-                let (region, seen) = self.reachable(user).await?;
-                if !seen.subscribed_to(&event.event.name) {
-                    return Err(Refusal::Unsubscribed {
-                        user: cut(user),
-                        event: event.event.name.clone(),
-                    });
-                }
-                vec![region]
+                let user = named(user)?;
+                let queued = self
+                    .enqueue(
+                        Some(user.clone()),
+                        Box::new(move |seen| {
+                            let region = reachable(&user, seen)?;
+                            if seen.is_some_and(|s| !s.subscribed_to(&event.event.name)) {
+                                return Err(Refusal::Unsubscribed {
+                                    user: cut(&user),
+                                    event: event.event.name.clone(),
+                                });
+                            }
+                            let call =
+                                event_call(&skill, region, live, &event, now).map_err(Refusal::Invalid)?;
+                            Ok((call, region))
+                        }),
+                    )
+                    .await?;
+                Ok(vec![queued])
             }
-            None => Region::ALL.to_vec(),
-        };
-        let mut queued = Vec::with_capacity(regions.len());
-        for region in regions {
-            let call = event_call(&self.skill_id, region, live, event, now).map_err(Refusal::Invalid)?;
-            queued.push(self.enqueue(call, region).await?);
+            None => {
+                let mut queued = Vec::with_capacity(Region::ALL.len());
+                for region in Region::ALL {
+                    let call = event_call(&skill, region, live, &event, now).map_err(Refusal::Invalid)?;
+                    queued.push(self.enqueue(None, Box::new(move |_| Ok((call, region)))).await?);
+                }
+                Ok(queued)
+            }
         }
-        Ok(queued)
     }
 
-    /// The user's region, if they can be reached at all.
-    async fn reachable(&self, user: &str) -> Result<(Region, SkillUser), Refusal> {
-        if user.is_empty() {
-            return Err(Refusal::Invalid(Finding::new(
-                "/user",
-                "required",
-                "name the user",
-            )));
-        }
-        let Some(seen) = self.store.skill_user(&self.skill_id, user).await? else {
-            return Err(Refusal::UnknownUser { user: cut(user) });
-        };
-        if seen.disabled_at.is_some() {
-            return Err(Refusal::Disabled { user: cut(user) });
-        }
-        if seen.api_endpoint.is_empty() {
-            // Recorded from a skill event that named no endpoint.
-            return Err(Refusal::UnknownUser { user: cut(user) });
-        }
-        let Some(region) = Region::from_api_endpoint(&seen.api_endpoint) else {
-            return Err(Refusal::NoRegion {
-                endpoint: cut(&seen.api_endpoint),
-            });
-        };
-        Ok((region, seen))
-    }
-
-    async fn enqueue(&self, call: NewServiceCall, region: Region) -> Result<Queued, Refusal> {
-        let (tx, rx) = oneshot::channel();
+    async fn enqueue(&self, user: Option<String>, build: Build) -> Result<Queued, Refusal> {
+        let (reply, answer) = oneshot::channel();
         let gone = || Refusal::Store(StoreError::Batch("the outbox writer stopped".into()));
-        self.committer.send((call, tx)).await.map_err(|_| gone())?;
-        let queued = match rx.await.map_err(|_| gone())?? {
-            Enqueued::New(id) => Queued {
-                id,
-                region,
-                duplicate: false,
-            },
-            Enqueued::Duplicate(id) => Queued {
-                id,
-                region,
-                duplicate: true,
-            },
-        };
+        self.committer
+            .send(Waiting { user, build, reply })
+            .await
+            .map_err(|_| gone())?;
+        let queued = answer.await.map_err(|_| gone())??;
         if let Some(w) = &self.wake {
             w.notify_one();
         }
         Ok(queued)
     }
+}
+
+/// The user's id, which must not be empty.
+fn named(user: &str) -> Result<String, Refusal> {
+    if user.is_empty() {
+        return Err(Refusal::Invalid(Finding::new(
+            "/user",
+            "required",
+            "name the user",
+        )));
+    }
+    Ok(user.to_owned())
+}
+
+/// The user's region, if they can be reached at all: rask has heard from them (`seen`), they
+/// have not disabled the skill, and the endpoint their requests name is one of Alexa's.
+fn reachable(user: &str, seen: Option<&SkillUser>) -> Result<Region, Refusal> {
+    let Some(seen) = seen else {
+        return Err(Refusal::UnknownUser { user: cut(user) });
+    };
+    if seen.disabled_at.is_some() {
+        return Err(Refusal::Disabled { user: cut(user) });
+    }
+    if seen.api_endpoint.is_empty() {
+        // Recorded from a skill event that named no endpoint.
+        return Err(Refusal::UnknownUser { user: cut(user) });
+    }
+    Region::from_api_endpoint(&seen.api_endpoint).ok_or_else(|| Refusal::NoRegion {
+        endpoint: cut(&seen.api_endpoint),
+    })
 }
 
 fn cut(s: &str) -> String {
@@ -300,7 +367,7 @@ mod tests {
             let q = ServiceQueue::new(store.clone(), "amzn1.ask.skill.s");
             let msg = SkillMessageRequest::new(serde_json::from_value(json!({"k": "v"})).unwrap());
             let e = q.message("amzn1.ask.account.NEW", &msg, None).await.unwrap_err();
-            assert_eq!(e.code(), "unknown_user");
+            assert_eq!(e.code(), "unknown_user", "{e}");
             assert!(e.to_string().contains("open the skill once"), "{e}");
 
             store

@@ -297,3 +297,50 @@ async fn each_fault_is_answered_as_amazon_advises() {
         }
     }
 }
+
+/// The running worker is a pipeline: a call Amazon keeps waiting holds up no other, and is
+/// sent itself once Amazon answers.
+#[tokio::test]
+async fn a_hung_call_holds_up_no_other() {
+    for store in rask_store::testing::stores().await {
+        let w = world(store).await;
+        w.fault(json!({"target": "messaging", "hangMs": 3000}));
+        let slow = w.enqueue("nadia", Region::Na, None).await;
+        let tasks = w.worker.clone().spawn();
+        w.worker.waker().notify_one();
+        // The slow call is in flight (and hanging) before the others are stored.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut quick = Vec::new();
+        for _ in 0..10 {
+            quick.push(w.enqueue("elsa", Region::Eu, None).await);
+        }
+        w.worker.waker().notify_one();
+        let deadline = std::time::Instant::now() + Duration::from_millis(2000);
+        loop {
+            let mut sent = 0;
+            for id in &quick {
+                sent += (w.status(id).await.0 == "sent") as usize;
+            }
+            if sent == quick.len() {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{sent} of 10 sent while one call hangs"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(w.status(&slow).await.0, "pending", "still waiting for Amazon");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while w.status(&slow).await.0 != "sent" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the hung call was never settled"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        for t in tasks {
+            t.abort();
+        }
+    }
+}

@@ -260,6 +260,20 @@ impl Store {
         Ok(rows.iter().map(call).collect::<Result<_, _>>()?)
     }
 
+    /// Extends `claimer`'s claims that have not run out to `until`: a worker still sending a
+    /// call keeps it.
+    pub async fn renew_service_claims(&self, claimer: &str, now: i64, until: i64) -> Result<u64, StoreError> {
+        let r = sqlx::query(
+            "UPDATE service_outbox SET claimed_until = $1 WHERE claimed_by = $2 AND status = 'pending' AND claimed_until >= $3",
+        )
+        .bind(until)
+        .bind(claimer)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
     /// Records what became of an attempt at `call`, and writes the attempt to the event log
     /// (user, region, Amazon's answer) in the same transaction.
     pub async fn settle_service_call(

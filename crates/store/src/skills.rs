@@ -243,16 +243,48 @@ impl Store {
         .bind(user_id)
         .fetch_optional(&self.pool)
         .await?;
-        let Some(r) = row else { return Ok(None) };
-        let subscriptions: Option<String> = r.try_get("subscriptions")?;
-        Ok(Some(SkillUser {
-            api_endpoint: r.try_get("api_endpoint")?,
-            seen_at: r.try_get("seen_at")?,
-            disabled_at: r.try_get("disabled_at")?,
-            // Written by this module only; unreadable means none known.
-            subscriptions: subscriptions.and_then(|t| serde_json::from_str(&t).ok()),
-        }))
+        row.as_ref().map(skill_user).transpose()
     }
+
+    /// What is known of each of `user_ids` for `skill_id`, in one query: the users rask has
+    /// heard from, by id (the others are missing).
+    pub async fn skill_users(
+        &self,
+        skill_id: &str,
+        user_ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, SkillUser>, StoreError> {
+        if user_ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let sql = format!(
+            "SELECT user_id, api_endpoint, seen_at, disabled_at, subscriptions FROM skill_users \
+             WHERE skill_id = {} AND user_id IN ({})",
+            // Positional throughout: on SQLite, sqlx binds a bare `?` after a `$1` to the
+            // first argument.
+            crate::db::param(self.backend(), 1),
+            crate::db::json_strings(self.backend(), 2)
+        );
+        let ids = serde_json::to_string(user_ids).map_err(|e| StoreError::Batch(e.to_string()))?;
+        let rows = sqlx::query(&sql)
+            .bind(skill_id)
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("user_id")?, skill_user(r)?)))
+            .collect()
+    }
+}
+
+fn skill_user(r: &sqlx::any::AnyRow) -> Result<SkillUser, StoreError> {
+    let subscriptions: Option<String> = r.try_get("subscriptions")?;
+    Ok(SkillUser {
+        api_endpoint: r.try_get("api_endpoint")?,
+        seen_at: r.try_get("seen_at")?,
+        disabled_at: r.try_get("disabled_at")?,
+        // Written by this module only; unreadable means none known.
+        subscriptions: subscriptions.and_then(|t| serde_json::from_str(&t).ok()),
+    })
 }
 
 #[cfg(test)]
@@ -291,6 +323,15 @@ mod tests {
             assert_eq!(seen.api_endpoint, "https://api.fe.amazonalexa.com");
             assert_eq!(seen.seen_at, 6);
             assert_eq!(store.skill_user("s2", "u").await.unwrap(), None);
+            store
+                .record_skill_user("s1", "v", "https://api.amazonalexa.com", 7)
+                .await
+                .unwrap();
+            let many = store.skill_users("s1", &["u", "v", "nobody", "u"]).await.unwrap();
+            assert_eq!(many.len(), 2, "the users heard from, once each");
+            assert_eq!(many["u"], seen);
+            assert_eq!(many["v"].api_endpoint, "https://api.amazonalexa.com");
+            assert!(store.skill_users("s2", &["v"]).await.unwrap().is_empty());
         }
     }
 
