@@ -138,28 +138,34 @@ async fn claimer<W: Work>(
 ) {
     let slots = Arc::new(Semaphore::new(limits.concurrency));
     loop {
-        // At least one free slot before claiming: claims are not taken to sit waiting.
-        let Ok(first) = slots.clone().acquire_owned().await else {
+        // Free slots before claiming, so that claims are not taken to sit waiting: one when
+        // the pipeline is idle, a quarter of them while rows are in flight, so that a busy
+        // worker claims in batches rather than one row per transaction.
+        let want = if slots.available_permits() == limits.concurrency {
+            1
+        } else {
+            (limits.concurrency / 4).max(1)
+        };
+        let Ok(mut free) = slots.clone().acquire_many_owned(want as u32).await else {
             return;
         };
-        let limit = (slots.available_permits() + 1).min(limits.batch);
+        let limit = (slots.available_permits() + want).min(limits.batch);
         let due = match work.claim(limit).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(error = %e, "{}: the outbox could not be read", W::NAME);
-                drop(first);
+                drop(free);
                 tokio::time::sleep(limits.poll).await;
                 continue;
             }
         };
         let claimed = due.len();
-        let mut first = Some(first);
         for row in due {
             let id = W::id(&row);
             if !in_flight.enter(id.clone()) {
                 continue;
             }
-            let slot = match first.take() {
+            let slot = match free.split(1) {
                 Some(s) => s,
                 None => match slots.clone().try_acquire_owned() {
                     Ok(s) => s,
@@ -177,7 +183,7 @@ async fn claimer<W: Work>(
                 let _ = settle.send(Settling { id, done, slot });
             });
         }
-        drop(first);
+        drop(free);
         // A full batch: more may be due, go on at once; otherwise wait for news.
         if claimed < limit || claimed == 0 {
             tokio::select! {
