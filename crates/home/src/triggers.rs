@@ -35,6 +35,10 @@ use crate::devices::{Device, DeviceKind, Registry};
 use crate::state::{DeviceStates, stated_cause};
 use rask_store::device_state::Hearing;
 
+/// What a press that no user hears is answered with.
+pub const NOBODY_GRANTED: &str =
+    "no user has granted events yet, or every grant is revoked: nobody was told (see rask status)";
+
 /// Refused webhook calls an address may make per 15 minutes.
 pub const FAILURES_PER_ADDRESS: u32 = 20;
 
@@ -166,7 +170,15 @@ async fn hook(
         ("press", DeviceKind::Doorbell) => match t.press(&id).await {
             Ok(n) => {
                 tracing::info!(device = %id, events = n, "doorbell press queued");
-                answer(StatusCode::ACCEPTED, json!({"queued": n}))
+                if n == 0 {
+                    // Accepted (the device did nothing wrong), but heard by nobody: say so.
+                    answer(
+                        StatusCode::ACCEPTED,
+                        json!({"queued": 0, "message": NOBODY_GRANTED}),
+                    )
+                } else {
+                    answer(StatusCode::ACCEPTED, json!({"queued": n}))
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "a press could not be queued");

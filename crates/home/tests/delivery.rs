@@ -201,6 +201,10 @@ async fn skill_disabled_revokes_the_grant_and_nothing_more_is_sent() {
     // A revoked grant gets no more events: the hook queues none.
     let (status, body) = press(&r, DOOR_SECRET).await;
     assert_eq!((status, body["queued"].as_u64()), (202, Some(0)));
+    assert!(
+        body["message"].as_str().unwrap().contains("nobody was told"),
+        "{body}"
+    );
     drain(&r).await;
     assert_eq!(gateway_events(&r).len(), 1, "only the one that found out");
 }

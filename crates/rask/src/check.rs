@@ -54,11 +54,10 @@ impl Report {
 /// Runs `rask check`; false when any check failed.
 pub async fn run(args: Args) -> anyhow::Result<bool> {
     let mut report = Report { failed: false };
-    let name = args
-        .config
-        .as_deref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "the built-in defaults".into());
+    let Some(name) = args.config.as_deref().map(|p| p.display().to_string()) else {
+        embedded(&mut report);
+        return Ok(!report.failed);
+    };
     let config = match Config::load(args.config.as_deref()) {
         Ok(c) => c,
         Err(errors) => {
@@ -84,6 +83,52 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         probe(&config, reached, &secret, &mut report).await;
     }
     Ok(!report.failed)
+}
+
+/// `rask check` without `--config`: what `rask serve` runs without one, the embedded default,
+/// which needs no file and reaches nothing outside this machine. What can stop it: a data
+/// folder it cannot write.
+fn embedded(report: &mut Report) {
+    report.ok(
+        "config",
+        format!(
+            "no --config: checked the embedded default, which rask serve runs without one (the demo \
+             devices, SQLite at {}, the built-in simulator as Alexa); to check a configuration, pass \
+             --config FILE",
+            crate::demo::DATABASE_URL.trim_start_matches("sqlite://")
+        ),
+    );
+    const WHAT: &str = "data folder";
+    let dir = std::path::Path::new(crate::demo::DATA_DIR);
+    // The nearest folder that exists is where rask serve would write (or make the rest).
+    let mut at = dir;
+    while !at.exists() {
+        match at.parent() {
+            Some(p) if !p.as_os_str().is_empty() => at = p,
+            _ => {
+                at = std::path::Path::new(".");
+                break;
+            }
+        }
+    }
+    let probe = at.join(format!(".rask-check-{}", std::process::id()));
+    match std::fs::write(&probe, b"") {
+        Ok(()) => {
+            let _ = std::fs::remove_file(&probe);
+            report.ok(WHAT, format!("{} can be written", at.display()));
+        }
+        Err(e) => report.fail(
+            WHAT,
+            format!(
+                "{} cannot be written ({e}): run rask serve where it can",
+                at.display()
+            ),
+        ),
+    }
+    report.skip(
+        "alexa credentials",
+        "the embedded default's Alexa is its own simulator",
+    );
 }
 
 /// The skill's Alexa Client Id and Secret, tried at LWA with `client_credentials`.

@@ -644,10 +644,19 @@ pub(crate) fn read_secret(key: &str, env: Option<&str>, file: Option<&Path>) -> 
 }
 
 impl Config {
-    /// Reads `path`, or the defaults when there is none, then applies the environment.
+    /// What every command runs on without `--config`: the embedded default, whose data lives
+    /// apart from a configured instance's (its own database and key under `rask-data/demo`).
+    /// `rask serve` fills in the rest (the demo devices, the simulator as Alexa) when it starts.
+    pub fn embedded() -> Config {
+        let mut config = Config::default();
+        config.database.url = crate::demo::DATABASE_URL.to_owned();
+        config
+    }
+
+    /// Reads `path`, or the embedded default when there is none, then applies the environment.
     pub fn load(path: Option<&Path>) -> Result<Config, Vec<ConfigError>> {
         let mut config = match path {
-            None => Config::default(),
+            None => Config::embedded(),
             Some(p) => {
                 let text = std::fs::read_to_string(p)
                     .map_err(|e| vec![err(p.display().to_string(), format!("cannot read: {e}"))])?;

@@ -1,9 +1,10 @@
 //! The embedded default: `rask serve` with no configuration, and `rask demo`.
 //!
 //! Without a configuration file rask runs a complete home on this machine: the demo devices,
-//! SQLite under `./rask-data`, the built-in simulator playing Alexa on its own port, a demo user
-//! and the demo skill registered in the simulator, with its secrets in files under
-//! `./rask-data/demo` (mode 0600). `rask demo` then walks F1 to F5 in one process: link the
+//! SQLite under `./rask-data/demo` (its own database and key, never a configured instance's
+//! `./rask-data/rask.db`), the built-in simulator playing Alexa on its own port, a demo user
+//! and the demo skill registered in the simulator, with its secrets in files beside them
+//! (mode 0600). `rask demo` then walks F1 to F5 in one process: link the
 //! account, grant, discover, press the doorbell and see the Event Gateway accept it, turn on
 //! the light, and open the window to see its ChangeReport.
 
@@ -28,11 +29,21 @@ pub const VENDOR: &str = "MRASKDEMO";
 pub const DEMO_SKILL_CLIENT: &str = "rask-demo-skill";
 /// The file under `rask-data/demo` naming the demo custom skill of the last embedded start.
 pub const DEMO_SKILL_FILE: &str = "demo-skill-id";
+/// Why a grant of an earlier embedded start no longer works.
+pub const EARLIER_GRANT: &str = "made with the simulator of an earlier start, which is gone; \
+     link the account and grant again (the commands below, or rask demo)";
+/// The embedded default's own folder: its database, sealing key and secrets, apart from a
+/// configured instance's `rask-data/rask.db`, which a forgotten `--config` must never touch.
+pub const DATA_DIR: &str = "rask-data/demo";
+/// The embedded default's database.
+pub const DATABASE_URL: &str = "sqlite://rask-data/demo/rask.db";
+/// The embedded default's sealing key.
+pub const SECRET_KEY_FILE: &str = "rask-data/demo/secret.key";
 
 /// The embedded default's custom skill, for `rask message` and `rask notify` run without a
 /// configuration in the folder `rask serve` ran in: its id, and that it has a client.
 pub fn embedded_skill() -> Option<crate::custom_skill::SkillSection> {
-    let id = std::fs::read_to_string(Path::new("rask-data/demo").join(DEMO_SKILL_FILE)).ok()?;
+    let id = std::fs::read_to_string(Path::new(DATA_DIR).join(DEMO_SKILL_FILE)).ok()?;
     Some(crate::custom_skill::SkillSection {
         id: id.trim().to_owned(),
         client_id: Some(DEMO_SKILL_CLIENT.into()),
@@ -94,7 +105,7 @@ impl Embedded {
         let (sim, sim_addr) =
             Sim::start(SimConfig::default(), "127.0.0.1:0".parse().expect("an address")).await?;
         let sim_url = format!("http://{sim_addr}");
-        let dir = PathBuf::from("rask-data/demo");
+        let dir = PathBuf::from(DATA_DIR);
         let (link_file, link_secret) = secret_file(&dir, "link-client-secret")?;
         let (lwa_file, lwa_secret) = secret_file(&dir, "lwa-client-secret")?;
         let (door_file, doorbell_secret) = secret_file(&dir, "front-door-secret")?;
@@ -118,7 +129,7 @@ impl Embedded {
             lwa_client_secret_file: Some(lwa_file),
             region: "NA".into(),
             api: sim_url.clone(),
-            secret_key_file: PathBuf::from("rask-data/secret.key"),
+            secret_key_file: PathBuf::from(SECRET_KEY_FILE),
             doorbell_life_seconds: 30,
             change_report_window_ms: rask_home::reports::CHANGE_REPORT_WINDOW.as_millis() as u64,
             // The simulator drives /alexa/smarthome directly, as no Lambda stands between.
@@ -258,12 +269,37 @@ impl Embedded {
         }
     }
 
-    /// What to open and what to run next.
-    pub fn print_next_steps(&self, rask: SocketAddr) {
+    /// Marks revoked the grants an earlier start left in the embedded default's database: they
+    /// were made with that start's simulator, which kept them in memory and is gone, so every
+    /// event for them would be refused. Returns how many, for [`Embedded::print_next_steps`]
+    /// to say, before how to link and grant again.
+    pub async fn retire_earlier_grants(store: &Store) -> anyhow::Result<usize> {
+        use rask_store::grants::GrantState;
+        let mut n = 0;
+        for g in store.grant_statuses().await? {
+            if matches!(g.state, GrantState::Active | GrantState::Refreshing) {
+                store
+                    .set_grant_state(&g.user_id, GrantState::Revoked, Some(EARLIER_GRANT))
+                    .await?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// What to open and what to run next; `retired`: the grants of an earlier start that
+    /// [`Embedded::retire_earlier_grants`] found.
+    pub fn print_next_steps(&self, rask: SocketAddr, retired: usize) {
         let sim = &self.sim_url;
         let skill = &self.skill_id;
+        if retired > 0 {
+            crate::sim::say(&format!(
+                "  {retired} grant{} from an earlier start marked revoked: {EARLIER_GRANT}",
+                if retired == 1 { "" } else { "s" }
+            ));
+        }
         for line in [
-            "  embedded demo (no --config): demo devices, SQLite under ./rask-data, the simulator as Alexa"
+            "  embedded demo (no --config): demo devices, its own SQLite under ./rask-data/demo, the simulator as Alexa"
                 .to_owned(),
             format!("  simulator console:  {sim}/sim/"),
             "next, as Alexa would (or all at once: rask demo):".to_owned(),
@@ -312,11 +348,12 @@ pub async fn run() -> anyhow::Result<bool> {
     let step = |what: &str| crate::sim::say(&format!("[{:>6} ms] {what}", started.elapsed().as_millis()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let mut config = Config::default();
+    let mut config = Config::embedded();
     let demo = Embedded::start(&mut config, addr).await?;
     step(&format!("simulator (Alexa's side) at {}", demo.sim_url));
     let (app, store) = crate::serve::build(&config, true).await?;
     Embedded::add_user(&store).await?;
+    Embedded::retire_earlier_grants(&store).await?;
     let limits = crate::listener::Limits {
         header: std::time::Duration::from_secs(10),
         body: std::time::Duration::from_secs(30),

@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 
-use rask_store::Store;
 use rask_store::link_log::LogEntry;
 
 /// Arguments of `rask link`.
@@ -107,7 +106,7 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     match args.action {
         Action::Log { attempts: n, config } => {
             let config = crate::serve::load(config.as_deref())?;
-            let store = Store::connect(&config.database.url).await?;
+            let store = crate::serve::existing_store(&config).await?;
             let all = attempts(store.link_log((n as i64).saturating_mul(12)).await?);
             let start = all.len().saturating_sub(n);
             print!("{}", render(&all[start..]));
@@ -115,7 +114,7 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         }
         Action::Revoke { user, config } => {
             let config = crate::serve::load(config.as_deref())?;
-            let store = Store::connect(&config.database.url).await?;
+            let store = crate::serve::existing_store(&config).await?;
             let Some(u) = store.user_by_name(&user).await? else {
                 anyhow::bail!("there is no user named {user} (rask user list shows them)");
             };

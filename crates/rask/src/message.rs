@@ -4,10 +4,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use rask_home::service_queue::ServiceQueue;
 use rask_model::messaging::SkillMessageRequest;
-use rask_store::Store;
 use serde_json::{Map, Value};
 
 /// Arguments of `rask message`.
@@ -59,12 +58,7 @@ pub async fn run(args: MessageArgs) -> anyhow::Result<bool> {
     }
     let mut message = SkillMessageRequest::new(data);
     message.expires_after_seconds = args.expires;
-    let store = Store::connect(&config.database.url).await.with_context(|| {
-        format!(
-            "cannot open the database {}",
-            rask_store::redact_url(&config.database.url)
-        )
-    })?;
+    let store = crate::serve::existing_store(&config).await?;
     let queue = ServiceQueue::new(store, skill.id.as_str()).with_message_key_field(skill.message_key_field());
     let queued = queue
         .message(&args.user, &message, args.key.clone())

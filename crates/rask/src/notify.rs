@@ -13,7 +13,6 @@ use anyhow::{Context, bail};
 use rask_home::service_queue::ServiceQueue;
 use rask_model::check::Finding;
 use rask_model::proactive::{ProactiveEventRequest, RelevantAudience};
-use rask_store::Store;
 use serde_json::{Map, Value, json};
 
 /// Arguments of `rask notify`.
@@ -168,12 +167,7 @@ pub async fn run(args: NotifyArgs) -> anyhow::Result<bool> {
     };
     let event = event_for(raw, args.user.as_deref(), args.everyone)
         .map_err(|f| anyhow::anyhow!("the event is not one Amazon takes: {f}"))?;
-    let store = Store::connect(&config.database.url).await.with_context(|| {
-        format!(
-            "cannot open the database {}",
-            rask_store::redact_url(&config.database.url)
-        )
-    })?;
+    let store = crate::serve::existing_store(&config).await?;
     let queue = ServiceQueue::new(store, skill.id.as_str());
     let calls = queue
         .notify(&event, args.live)

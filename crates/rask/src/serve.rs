@@ -38,6 +38,29 @@ pub fn report(errors: Vec<ConfigError>) -> anyhow::Error {
     anyhow::anyhow!("the configuration is not valid:\n{}", lines.join("\n"))
 }
 
+/// The database of a command that works on what `rask serve` made (`rask status`, `rask user
+/// list`, `rask press`, ...): opened as it is, never created, so that a command run from the
+/// wrong folder says so instead of making a fresh database and key there.
+pub async fn existing_store(config: &Config) -> anyhow::Result<Store> {
+    match Store::connect_existing(&config.database.url).await {
+        Ok(s) => Ok(s),
+        Err(rask_store::StoreError::NoDatabase(path)) => anyhow::bail!(
+            "there is no database at {path} (database.url {}): `rask serve` or `rask user add` makes it; \
+             run this in the folder rask serve runs in, or pass the --config it runs with",
+            rask_store::redact_url(&config.database.url)
+        ),
+        Err(e) => Err(anyhow::Error::new(e).context(format!(
+            "the database {}",
+            rask_store::redact_url(&config.database.url)
+        ))),
+    }
+}
+
+/// Says on standard error which database a command works on.
+pub fn say_database(config: &Config) {
+    eprintln!("database: {}", rask_store::redact_url(&config.database.url));
+}
+
 /// Runs `rask serve`.
 pub async fn run(args: Args) -> anyhow::Result<bool> {
     let from_file = args.config.is_some();
@@ -63,8 +86,10 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         false => Some(crate::demo::Embedded::start(&mut config, addr).await?),
     };
     let (app, store) = build(&config, from_file).await?;
+    let mut retired = 0;
     if demo.is_some() {
         crate::demo::Embedded::add_user(&store).await?;
+        retired = crate::demo::Embedded::retire_earlier_grants(&store).await?;
     }
     crate::sim::say(&format!("rask: listening on {scheme}://{addr}"));
     crate::sim::say(&format!(
@@ -97,7 +122,7 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         rask_store::redact_url(&config.database.url)
     ));
     if let Some(d) = &demo {
-        d.print_next_steps(addr);
+        d.print_next_steps(addr, retired);
     }
     let server_config = match tls {
         Some(identity) => Some(identity.server_config()?),

@@ -31,7 +31,7 @@ fn key_path(config: &crate::config::Config) -> PathBuf {
         .alexa
         .as_ref()
         .map(|a| a.secret_key_file.clone())
-        .unwrap_or_else(|| PathBuf::from("rask-data/secret.key"))
+        .unwrap_or_else(|| PathBuf::from(crate::demo::SECRET_KEY_FILE))
 }
 
 /// A time as Alexa writes it, whole seconds, UTC.
@@ -77,7 +77,8 @@ fn grant_line(g: &rask_store::grants::GrantStatus, now: i64) -> String {
 /// but says whether the key it finds opens the stored grants.
 pub async fn status(args: StatusArgs) -> anyhow::Result<bool> {
     let config = crate::serve::load(args.config.as_deref())?;
-    let store = Store::connect(&config.database.url).await?;
+    crate::serve::say_database(&config);
+    let store = crate::serve::existing_store(&config).await?;
     let grants = store.grant_statuses().await?;
     let path = key_path(&config);
     if !grants.is_empty() {
@@ -170,10 +171,14 @@ pub async fn press(args: PressArgs) -> anyhow::Result<bool> {
     if device.kind != rask_home::DeviceKind::Doorbell {
         bail!("{} is not a doorbell", device.id);
     }
-    let store = Store::connect(&config.database.url).await?;
+    crate::serve::say_database(&config);
+    let store = crate::serve::existing_store(&config).await?;
     let triggers =
         rask_home::triggers::Triggers::new(store, registry.clone(), Default::default(), Default::default());
     let n = triggers.press(&args.device).await?;
+    if n == 0 {
+        bail!("{}", rask_home::triggers::NOBODY_GRANTED);
+    }
     println!(
         "queued {n} DoorbellPress event{} (a running rask serve delivers them)",
         if n == 1 { "" } else { "s" }

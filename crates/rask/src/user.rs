@@ -76,6 +76,7 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
             }
             let password = read_password()?;
             let hash = rask_link::password::hash(&password)?;
+            crate::serve::say_database(&config);
             let store = Store::connect(&config.database.url).await?;
             match store
                 .add_user(&uuid::Uuid::new_v4().to_string(), &name, &hash)
@@ -89,7 +90,7 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         }
         Action::Passwd { name, config } => {
             let config = crate::serve::load(config.as_deref())?;
-            let store = Store::connect(&config.database.url).await?;
+            let store = crate::serve::existing_store(&config).await?;
             if store.user_by_name(&name).await?.is_none() {
                 bail!("there is no user named {name} (rask user list shows them)");
             }
@@ -101,7 +102,7 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         }
         Action::Remove { name, config } => {
             let config = crate::serve::load(config.as_deref())?;
-            let store = Store::connect(&config.database.url).await?;
+            let store = crate::serve::existing_store(&config).await?;
             if !store.remove_user(&name).await? {
                 bail!("there is no user named {name} (rask user list shows them)");
             }
@@ -114,7 +115,8 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         }
         Action::List { config } => {
             let config = crate::serve::load(config.as_deref())?;
-            let store = Store::connect(&config.database.url).await?;
+            crate::serve::say_database(&config);
+            let store = crate::serve::existing_store(&config).await?;
             for u in store.users().await? {
                 println!("{}", u.name);
             }

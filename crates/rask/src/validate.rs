@@ -4,7 +4,6 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
-use anyhow::Context;
 use rask_model::check::{self, Report};
 
 /// Arguments of `rask validate`.
@@ -15,12 +14,21 @@ pub struct Args {
     files: Vec<PathBuf>,
 }
 
-/// Checks every file and prints a verdict for each. `Ok(true)` when all are valid.
+/// Checks every file and prints a verdict for each. `Ok(true)` when all are valid; an error,
+/// once every other file is checked, when some could not be read.
 pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<bool> {
     let mut all_valid = true;
+    let mut unreadable = Vec::new();
     for path in &args.files {
         let name = path.display().to_string();
-        let text = read(path).with_context(|| format!("cannot read {name}"))?;
+        let text = match read(path) {
+            Ok(t) => t,
+            Err(e) => {
+                writeln!(out, "UNREADABLE {name}: {e}")?;
+                unreadable.push(name);
+                continue;
+            }
+        };
         match check::check_text(&text) {
             Err(e) => {
                 all_valid = false;
@@ -31,6 +39,9 @@ pub fn run(args: &Args, out: &mut impl Write) -> anyhow::Result<bool> {
                 print_report(out, &name, &report)?;
             }
         }
+    }
+    if !unreadable.is_empty() {
+        anyhow::bail!("cannot read {}", unreadable.join(", "));
     }
     Ok(all_valid)
 }

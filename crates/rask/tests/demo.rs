@@ -1,5 +1,7 @@
 //! The embedded default as a new user meets it: `rask demo` walks F1 to F5 and says so, and
-//! `rask serve` with no configuration prints what to open and what to run next.
+//! `rask serve` with no configuration prints what to open and what to run next. Its data is its
+//! own: a forgotten `--config` never touches a configured instance's, a command run from the
+//! wrong folder makes no database, and a restart says the earlier grants are gone.
 
 mod common;
 
@@ -42,7 +44,10 @@ fn rask_demo_walks_f1_to_f4() {
     ] {
         assert!(out.contains(step), "{step:?} missing from:\n{out}");
     }
-    assert!(d.join("rask-data/rask.db").exists(), "SQLite under ./rask-data");
+    assert!(
+        d.join("rask-data/demo/rask.db").exists(),
+        "its own SQLite under ./rask-data/demo"
+    );
     // A second run in the same place works too (the demo user and secrets are reused).
     let again = Command::new(env!("CARGO_BIN_EXE_rask"))
         .arg("demo")
@@ -162,4 +167,140 @@ async fn rask_message_works_against_the_embedded_default() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(delivered, "the message reached the demo skill");
+}
+
+fn run_in(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rask"))
+        .args(args)
+        .current_dir(dir)
+        .env("RASK_LOG", "warn")
+        .env_remove("RASK_SECRET_KEY")
+        .env_remove("RASK_DATABASE_URL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(s) = stdin {
+        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    let o = child.wait_with_output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn serve_embedded(dir: &std::path::Path, lines: usize) -> common::Running {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rask"));
+    cmd.args(["serve", "--bind", "127.0.0.1:0"])
+        .current_dir(dir)
+        .env("RASK_LOG", "warn")
+        .env_remove("RASK_SECRET_KEY")
+        .env_remove("RASK_DATABASE_URL");
+    common::start_command(cmd, lines)
+}
+
+/// A configured instance keeps `rask-data/rask.db`; `rask serve` without `--config` in the same
+/// folder runs on its own database beside it and adds nothing to the instance's.
+#[test]
+fn a_forgotten_config_never_touches_a_configured_instance() {
+    let d = fresh_dir("forgotten-config");
+    std::fs::write(d.join("rask.toml"), "[server]\nbind = \"127.0.0.1:0\"\n").unwrap();
+    let (code, _, err) = run_in(
+        &d,
+        &["user", "add", "alice", "--config", "rask.toml"],
+        Some("alice-pw\n"),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(d.join("rask-data/rask.db").exists());
+    let demo = serve_embedded(&d, 19);
+    assert!(
+        demo.first_line.starts_with("rask: listening"),
+        "{}",
+        demo.first_line
+    );
+    drop(demo);
+    let (code, out, err) = run_in(&d, &["user", "list", "--config", "rask.toml"], None);
+    assert_eq!((code, out.as_str()), (0, "alice\n"), "{err}");
+    assert!(err.contains("database: sqlite://rask-data/rask.db"), "{err}");
+    let (code, out, err) = run_in(&d, &["user", "list"], None);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "demo\n"),
+        "the embedded default's own users"
+    );
+    assert!(err.contains("database: sqlite://rask-data/demo/rask.db"), "{err}");
+}
+
+/// `rask status`, `rask user list` and `rask press` in a folder rask never ran in: a clear
+/// refusal naming the database, and no fresh `rask-data` (nor a key) left behind.
+#[test]
+fn commands_from_another_folder_make_no_database() {
+    let d = fresh_dir("another-folder");
+    for args in [
+        &["status"][..],
+        &["user", "list"],
+        &["press", "front-door"],
+        &["link", "log"],
+    ] {
+        let (code, _, err) = run_in(&d, args, None);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(
+            err.contains("there is no database at rask-data/demo/rask.db") && err.contains("rask serve"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!d.join("rask-data").exists(), "nothing made");
+    let (code, out, _) = run_in(&d, &["check"], None);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("checked the embedded default"), "{out}");
+    assert!(!d.join("rask-data").exists(), "check makes nothing either");
+}
+
+/// The embedded simulator keeps its grants in memory: after a restart they are marked
+/// revoked with the reason, the start says so before the commands that link again, and a
+/// press that nobody hears fails instead of saying "queued 0".
+#[test]
+fn a_restart_says_the_earlier_grants_are_gone() {
+    let d = fresh_dir("restart");
+    let first = serve_embedded(&d, 19);
+    let text = first.lines.join("\n");
+    let command = |name: &str| -> Vec<String> {
+        text.lines()
+            .find(|l| l.trim().starts_with(&format!("rask sim {name} ")))
+            .unwrap_or_else(|| panic!("no rask sim {name} in {text}"))
+            .split_whitespace()
+            .skip(1)
+            .map(str::to_owned)
+            .collect()
+    };
+    let (code, _, err) = run_in(&d, &["press", "front-door"], None);
+    assert_eq!(code, 2, "nobody granted yet: {err}");
+    assert!(err.contains("no user has granted events yet"), "{err}");
+    for step in ["link", "grant"] {
+        let args = command(step);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, _, err) = run_in(&d, &args, None);
+        assert_eq!(code, 0, "{step}: {err}");
+    }
+    let (_, out, _) = run_in(&d, &["status"], None);
+    assert!(out.contains("active"), "{out}");
+    drop(first);
+
+    let second = serve_embedded(&d, 20);
+    let text = second.lines.join("\n");
+    assert!(
+        text.contains("1 grant from an earlier start marked revoked"),
+        "{text}"
+    );
+    let (_, out, _) = run_in(&d, &["status"], None);
+    assert!(
+        out.contains("revoked") && out.contains("simulator of an earlier start"),
+        "{out}"
+    );
+    drop(second);
 }

@@ -94,6 +94,13 @@ async fn serves_on_a_free_port_and_is_driven_from_the_command_line() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["payload"]["code"], "SERVICE_UNAVAILABLE_EXCEPTION");
 
+    let o = rask(&["sim", "events", "--api", "gatway", "--sim", &sim.url()], None);
+    assert!(!o.status.success(), "a misspelt API is no empty list");
+    let err = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        err.contains("no API \\\"gatway\\\"") && err.contains("gateway"),
+        "{err}"
+    );
     let o = rask(&["sim", "events", "--api", "gateway", "--sim", &sim.url()], None);
     let events = json(&o)["events"].as_array().unwrap().clone();
     assert_eq!(events.len(), 1);

@@ -120,11 +120,21 @@ fn unknown_directives_are_not_valid() {
     );
 }
 
+/// A file that cannot be read is named, and every file after it is still checked.
 #[test]
 fn a_missing_file_is_a_usage_error_that_names_it() {
     let o = rask(&["validate", "no-such-file.json"], None);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot read no-such-file.json"));
+    let sample = repo().join("crates/model/alexa-smarthome/sample_messages/Discovery/Discovery.request.json");
+    let o = rask(&["validate", "no-such-file.json", sample.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(2), "an error, once the rest is checked");
+    let out = stdout(&o);
+    assert!(out.contains("UNREADABLE no-such-file.json"), "{out}");
+    assert!(
+        out.contains("valid   ") && out.contains("Discovery.request.json"),
+        "{out}"
+    );
 }
 
 /// A proactive event is checked offline against its schema: each field it lacks or gets wrong,

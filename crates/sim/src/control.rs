@@ -106,6 +106,16 @@ struct EventsQuery {
 }
 
 async fn events(State(sim): State<Sim>, Query(q): Query<EventsQuery>) -> ApiResult {
+    if let Some(api) = q.api.as_deref().filter(|a| !crate::log::APIS.contains(a)) {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "no API {:?}: use one of {}",
+                rask_model::limits::logged(api),
+                crate::log::APIS.join(", ")
+            ),
+        ));
+    }
     let events = sim.world().log.since(q.since, q.api.as_deref());
     ok(StatusCode::OK, json!({ "events": events }))
 }

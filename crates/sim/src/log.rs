@@ -13,6 +13,20 @@ use serde_json::Value;
 /// How many entries the log keeps.
 pub const CAPACITY: usize = 10_000;
 
+/// Every `api` an entry can have, for a filter to be checked against.
+pub const APIS: &[&str] = &[
+    "lwa",
+    "gateway",
+    "messaging",
+    "proactive",
+    "endpoints",
+    "skill.smarthome",
+    "skill.custom",
+    "skill.messaging",
+    "skill.events",
+    "linking",
+];
+
 /// One thing the sim received.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -21,8 +35,7 @@ pub struct Entry {
     pub seq: u64,
     /// When, UTC.
     pub time: String,
-    /// `lwa`, `gateway`, `messaging`, `proactive`, `endpoints`, `skill.smarthome`,
-    /// `skill.custom`, `skill.messaging` or `linking`.
+    /// One of [`APIS`].
     pub api: String,
     /// The region whose URL was called, for Amazon's APIs.
     #[serde(skip_serializing_if = "Option::is_none")]

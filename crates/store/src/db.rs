@@ -39,6 +39,9 @@ pub enum StoreError {
     /// A write batched with others could not be stored (the batch's error, as text).
     #[error("the write could not be stored: {0}")]
     Batch(String),
+    /// [`Store::connect_existing`] found no SQLite file at this path.
+    #[error("there is no database at {0}")]
+    NoDatabase(String),
 }
 
 /// How often the SQLite write-ahead log is copied into the database file.
@@ -119,6 +122,17 @@ impl Store {
     /// Connects to `url` (`sqlite://path` or `postgres://...`) and runs the migrations. A
     /// SQLite file and its directory are created if missing.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Store::open(url, true).await
+    }
+
+    /// Connects to `url` as [`Store::connect`] does, but never creates a SQLite file: for
+    /// commands that read or change what `rask serve` made, which must not leave a fresh
+    /// database (and a fresh key beside it) in whatever folder they were run from.
+    pub async fn connect_existing(url: &str) -> Result<Store, StoreError> {
+        Store::open(url, false).await
+    }
+
+    async fn open(url: &str, create: bool) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -137,12 +151,15 @@ impl Store {
             if path.is_empty() || path == ":memory:" {
                 return Err(StoreError::Url(url, "give SQLite a file path".into()));
             }
+            if !create && !Path::new(path).exists() {
+                return Err(StoreError::NoDatabase(path.to_owned()));
+            }
             if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| StoreError::Directory(dir.display().to_string(), e))?;
             }
             if !url.contains('?') {
-                url.push_str("?mode=rwc");
+                url.push_str(if create { "?mode=rwc" } else { "?mode=rw" });
             }
         }
         let options: AnyConnectOptions = url
