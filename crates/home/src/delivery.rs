@@ -350,6 +350,14 @@ impl Delivery {
             ],
             Decision::Drop(why) => vec![Self::drop_event(&p, "dropped", &why)],
             Decision::RevokeGrant(why) => {
+                // Amazon's "wrong region" and "disabled" are one answer: name the region rask
+                // used and where it came from, the usual cause when rehearsing against rask sim.
+                let why = format!(
+                    "{why}; rask sent it to {}, the user's region as recorded at AcceptGrant (the \
+                     forwarder's x-rask-region, or alexa.region without a forwarder): a user of another \
+                     region needs alexa.region set to theirs, or a forwarder in their region",
+                    grant.region
+                );
                 let _ = self
                     .store
                     .set_grant_state(&grant.user_id, GrantState::Revoked, Some(&why))

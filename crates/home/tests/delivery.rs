@@ -197,7 +197,12 @@ async fn skill_disabled_revokes_the_grant_and_nothing_more_is_sent() {
     let alice = r.h.store.user_by_name("alice").await.unwrap().unwrap();
     let g = r.h.store.grant(&r.h.sealer, &alice.id).await.unwrap().unwrap();
     assert_eq!(g.state, GrantState::Revoked);
-    assert!(g.detail.unwrap().contains("disabled the skill"));
+    let detail = g.detail.unwrap();
+    assert!(detail.contains("disabled the skill"), "{detail}");
+    assert!(
+        detail.contains("rask sent it to EU") && detail.contains("alexa.region"),
+        "the region rask used and where it came from: {detail}"
+    );
     // A revoked grant gets no more events: the hook queues none.
     let (status, body) = press(&r, DOOR_SECRET).await;
     assert_eq!((status, body["queued"].as_u64()), (202, Some(0)));

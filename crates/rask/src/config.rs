@@ -653,6 +653,23 @@ impl Config {
         config
     }
 
+    /// The warning for a configuration rehearsed against a simulator that still expects the
+    /// forwarder's signature: `rask sim` sends smart-home directives unsigned, so rask would
+    /// refuse every one of them.
+    pub fn unsigned_rehearsal(&self) -> Option<String> {
+        let a = self.alexa.as_ref()?;
+        if a.api == "amazon" || (a.forwarder_secret_env.is_none() && a.forwarder_secret_file.is_none()) {
+            return None;
+        }
+        Some(format!(
+            "alexa.api is {:?}, not Amazon, yet alexa.forwarder_secret_env/_file is set: rask sim does not \
+             sign smart-home directives as the forwarder does, so rask refuses each one it sends (\"the \
+             forwarder header x-rask-region is missing\"); to rehearse against rask sim, leave the \
+             forwarder secret out (docs/sim.md, \"Rehearsing a deployment\")",
+            a.api
+        ))
+    }
+
     /// Reads `path`, or the embedded default when there is none, then applies the environment.
     pub fn load(path: Option<&Path>) -> Result<Config, Vec<ConfigError>> {
         let mut config = match path {
@@ -1217,6 +1234,25 @@ mod tests {
             config.api_keys[0].actions,
             [crate::api::Action::Messages, crate::api::Action::Notifications]
         );
+    }
+
+    /// docs/sim.md's rehearsal configuration is valid and draws no warning; with the
+    /// forwarder's secret kept, rask warns that the sim's directives would all be refused.
+    #[test]
+    fn the_rehearsal_in_docs_sim_md_is_valid_and_a_kept_forwarder_secret_is_warned_of() {
+        let doc = include_str!("../../../docs/sim.md");
+        let text = doc
+            .split("### Rehearsing a deployment")
+            .nth(1)
+            .and_then(|rest| rest.split("```toml\n").nth(1))
+            .and_then(|block| block.split("```").next())
+            .expect("docs/sim.md has a rehearsal configuration");
+        let config = parse(text).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(config.alexa.as_ref().unwrap().region, "EU");
+        assert_eq!(config.unsigned_rehearsal(), None);
+        let kept = format!("{text}forwarder_secret_env = \"RASK_FORWARDER_SECRET\"\n");
+        let warning = parse(&kept).unwrap().unsigned_rehearsal().unwrap();
+        assert!(warning.contains("x-rask-region is missing"), "{warning}");
     }
 
     /// The gadget skill example is valid in the complete example's house.

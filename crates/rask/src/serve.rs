@@ -74,6 +74,9 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     if !problems.is_empty() {
         return Err(report(problems));
     }
+    if let Some(warning) = config.unsigned_rehearsal() {
+        tracing::warn!("{warning}");
+    }
     let tls = config.tls_identity().map_err(report)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let listener = tokio::net::TcpListener::bind(config.server.bind)
