@@ -160,7 +160,7 @@ impl MqttBridge {
         };
         let u = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
         if u.scheme() != "mqtt" {
-            return Err(bad("use mqtt://HOST:PORT (TLS brokers are not supported yet)"));
+            return Err(bad(UNSUPPORTED_SCHEME));
         }
         let host = u.host_str().ok_or_else(|| bad("no host"))?;
         let mut options = MqttOptions::new(client_id, host, u.port().unwrap_or(1883));
@@ -251,8 +251,9 @@ impl MqttBridge {
             mut events,
             inbound,
             commands,
-            ..
+            broker,
         } = self;
+        let at = format!("{}:{}", broker.host, broker.port);
         let inbound = Arc::new(inbound);
         let (press_in, mut press_out) = tokio::sync::mpsc::unbounded_channel::<rumqttc::Publish>();
         let (state_in, mut state_out) = tokio::sync::mpsc::unbounded_channel::<rumqttc::Publish>();
@@ -283,23 +284,52 @@ impl MqttBridge {
             // The workers live as long as the event loop: aborting it drops them too.
             let _workers = tasks;
             let _commands = commands;
+            let mut pause = RECONNECT_FIRST;
+            let mut failures = 0u32;
             loop {
                 match events.poll().await {
-                    Ok(Event::Incoming(Packet::ConnAck(_))) => inbound.subscribe(),
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        if failures > 0 {
+                            tracing::info!(
+                                "MQTT broker {at}: connected again after {failures} failed attempts"
+                            );
+                        }
+                        (pause, failures) = (RECONNECT_FIRST, 0);
+                        inbound.subscribe()
+                    }
                     Ok(Event::Incoming(Packet::Publish(p))) => inbound.route(p, &press_in, &state_in),
                     Ok(_) => {}
                     Err(e) => {
                         inbound.connected.store(false, Ordering::Relaxed);
                         // Unacknowledged messages die with a clean session.
                         inbound.unacked.store(0, Ordering::Relaxed);
-                        tracing::warn!(error = %e, "MQTT connection lost; reconnecting");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        failures += 1;
+                        // Backing off: a wrong port or a broker that is down is said once per
+                        // attempt, and the attempts thin out, rather than a line every second.
+                        tracing::warn!(
+                            error = %e,
+                            "MQTT broker {at}: connection lost or refused; next try in {} s",
+                            pause.as_secs()
+                        );
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(RECONNECT_MAX);
                     }
                 }
             }
         })
     }
 }
+
+/// What a URL other than `mqtt://` is told.
+pub const UNSUPPORTED_SCHEME: &str = "use mqtt://HOST[:PORT]; MQTT over TLS (mqtts://) is not supported yet: \
+     use the broker's plain listener on a trusted network (Mosquitto: a second listener bound to \
+     the LAN or loopback)";
+
+/// The first wait before reconnecting to the broker; it doubles with each failure.
+const RECONNECT_FIRST: Duration = Duration::from_secs(1);
+
+/// The longest wait between reconnection attempts.
+const RECONNECT_MAX: Duration = Duration::from_secs(30);
 
 /// The largest MQTT packet rask sends or takes.
 const MAX_PACKET_BYTES: usize = 256 * 1024;

@@ -653,6 +653,40 @@ impl Config {
         config
     }
 
+    /// Reads the relative paths of secret, TLS and trust-root files from `dir`, the
+    /// configuration file's folder, wherever rask was started: they belong with the file that
+    /// names them. The data folder's paths (`database.url`, `alexa.secret_key_file`) stay
+    /// relative to the working folder, where `rask-data` lives.
+    fn files_beside(&mut self, dir: &Path) {
+        let beside = |p: &mut Option<PathBuf>| {
+            if let Some(path) = p.as_mut().filter(|p| p.is_relative()) {
+                *path = dir.join(&*path);
+            }
+        };
+        for c in &mut self.linking.clients {
+            beside(&mut c.secret_file);
+        }
+        if let Some(a) = &mut self.alexa {
+            beside(&mut a.lwa_client_secret_file);
+            beside(&mut a.forwarder_secret_file);
+        }
+        for d in &mut self.devices {
+            beside(&mut d.secret_file);
+        }
+        beside(&mut self.server.tls_cert_file);
+        beside(&mut self.server.tls_key_file);
+        if let Some(skill) = &mut self.skill {
+            beside(&mut skill.trust_root_file);
+            beside(&mut skill.client_secret_file);
+            if let Some(m) = &mut skill.messages {
+                beside(&mut m.webhook_secret_file);
+            }
+        }
+        for k in &mut self.api_keys {
+            beside(&mut k.secret_file);
+        }
+    }
+
     /// The warning for a configuration rehearsed against a simulator that still expects the
     /// forwarder's signature: `rask sim` sends smart-home directives unsigned, so rask would
     /// refuse every one of them.
@@ -694,10 +728,25 @@ impl Config {
                 .parse()
                 .map_err(|e| vec![err("RASK_BIND", format!("{bind:?} is not ADDR:PORT: {e}"))])?;
         }
-        if let Ok(url) = std::env::var("RASK_DATABASE_URL") {
-            config.database.url = url;
+        if let Some(dir) = path.and_then(Path::parent) {
+            config.files_beside(dir);
         }
-        config.check()?;
+        let url_from_env = std::env::var("RASK_DATABASE_URL").ok();
+        if let Some(url) = &url_from_env {
+            config.database.url = url.clone();
+        }
+        config.check().map_err(|errors| {
+            // A value from the environment is reported under the variable that gave it.
+            errors
+                .into_iter()
+                .map(|mut e| {
+                    if url_from_env.is_some() && e.key == "database.url" {
+                        e.key = "RASK_DATABASE_URL".into();
+                    }
+                    e
+                })
+                .collect::<Vec<_>>()
+        })?;
         Ok(config)
     }
 
@@ -818,7 +867,25 @@ impl Config {
             }
             match url::Url::parse(&m.url) {
                 Ok(u) if u.scheme() == "mqtt" && u.host_str().is_some() => {}
-                _ => errors.push(err("mqtt.url", format!("{:?} is not mqtt://HOST[:PORT]", m.url))),
+                Ok(u) if u.scheme() == "mqtt" => errors.push(err(
+                    "mqtt.url",
+                    format!("{:?} names no host", rask_store::redact_url(&m.url)),
+                )),
+                Ok(_) => errors.push(err(
+                    "mqtt.url",
+                    format!(
+                        "{:?}: {}",
+                        rask_store::redact_url(&m.url),
+                        rask_home::mqtt::UNSUPPORTED_SCHEME
+                    ),
+                )),
+                Err(e) => errors.push(err(
+                    "mqtt.url",
+                    format!(
+                        "{:?} is not mqtt://HOST[:PORT]: {e}",
+                        rask_store::redact_url(&m.url)
+                    ),
+                )),
             }
         }
         let mut ids = std::collections::HashSet::new();

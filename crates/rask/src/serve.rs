@@ -257,10 +257,15 @@ async fn smart_home(
     let forwarder_secret = config.forwarder_secret().map_err(|e| report(vec![e]))?;
     // Refused, not replaced, when it does not open what the database holds.
     let sealer = store.sealer(&alexa.secret_key_file).await.with_context(|| {
-        format!(
-            "the key that seals LWA tokens (alexa.secret_key_file = {})",
-            alexa.secret_key_file.display()
-        )
+        if std::env::var_os("RASK_SECRET_KEY").is_some() {
+            "the key that seals LWA tokens (RASK_SECRET_KEY, which overrides alexa.secret_key_file)"
+                .to_owned()
+        } else {
+            format!(
+                "the key that seals LWA tokens (alexa.secret_key_file = {})",
+                alexa.secret_key_file.display()
+            )
+        }
     })?;
     let endpoints = if alexa.api == "amazon" {
         rask_cloud::region::Endpoints::amazon()

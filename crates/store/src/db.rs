@@ -39,10 +39,16 @@ pub enum StoreError {
     /// A write batched with others could not be stored (the batch's error, as text).
     #[error("the write could not be stored: {0}")]
     Batch(String),
+    /// The database server could not be reached, or did not let rask in, at first connect.
+    #[error("cannot reach the database {0}: {1}")]
+    Unreachable(String, String),
     /// [`Store::connect_existing`] found no SQLite file at this path.
     #[error("there is no database at {0}")]
     NoDatabase(String),
 }
+
+/// How long the first connection to PostgreSQL may take before rask says it cannot reach it.
+const FIRST_CONNECT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How often the SQLite write-ahead log is copied into the database file.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -165,6 +171,24 @@ impl Store {
         let options: AnyConnectOptions = url
             .parse()
             .map_err(|e: sqlx::Error| StoreError::Url(redact_url(&url), e.to_string()))?;
+        if backend == Backend::Postgres {
+            // One plain connection first, with a short limit: the pool would retry in silence
+            // for its whole acquire timeout and then say only "pool timed out".
+            use sqlx::Connection;
+            let first =
+                tokio::time::timeout(FIRST_CONNECT, sqlx::AnyConnection::connect_with(&options)).await;
+            let why = match first {
+                Ok(Ok(conn)) => {
+                    let _ = conn.close().await;
+                    None
+                }
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => Some(format!("no answer within {} s", FIRST_CONNECT.as_secs())),
+            };
+            if let Some(why) = why {
+                return Err(StoreError::Unreachable(redact_url(&url), why));
+            }
+        }
         let pool = pool_options(backend, if backend == Backend::Sqlite { 4 } else { 10 })
             .connect_with(options.clone())
             .await?;

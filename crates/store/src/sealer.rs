@@ -63,11 +63,18 @@ impl Sealer {
     /// The key from `RASK_SECRET_KEY`, else from `path`; `None` when neither is there. Never
     /// makes a key: [`Store::sealer`] decides whether one may be made.
     pub fn existing(path: &Path) -> Result<Option<Sealer>, SealError> {
+        // A bad key names where it came from: the variable overrides the file silently.
+        let from = |source: &str, k: &str| {
+            Self::from_base64(k).map(Some).map_err(|e| match e {
+                SealError::BadKey(why) => SealError::BadKey(format!("{why}, in {source}")),
+                other => other,
+            })
+        };
         if let Ok(k) = std::env::var("RASK_SECRET_KEY") {
-            return Self::from_base64(&k).map(Some);
+            return from("RASK_SECRET_KEY", &k);
         }
         match std::fs::read_to_string(path) {
-            Ok(k) => Self::from_base64(&k).map(Some),
+            Ok(k) => from(&path.display().to_string(), &k),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(SealError::KeyFile(path.display().to_string(), e)),
         }

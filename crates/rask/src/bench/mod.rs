@@ -142,6 +142,26 @@ enum What {
 
 /// Runs `rask bench`.
 pub async fn run(args: Args) -> anyhow::Result<bool> {
+    let outcome = run_one(args).await;
+    remove_scratch_databases();
+    outcome
+}
+
+/// Removes the SQLite databases this process made in the temporary folder
+/// ([`rask_store::testing::sqlite_url`]), whatever became of the benchmark.
+fn remove_scratch_databases() {
+    let mine = format!("rask_sqlite_{}_", std::process::id());
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with(&mine) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+async fn run_one(args: Args) -> anyhow::Result<bool> {
     match args.what {
         What::Doorbell {
             database,
