@@ -289,6 +289,56 @@ fn a_restart_says_the_earlier_grants_are_gone() {
     }
     let (_, out, _) = run_in(&d, &["status"], None);
     assert!(out.contains("active"), "{out}");
+    // A skill whose linking client rask does not know: rask's page refuses it, and the sim
+    // quotes what the page says, not its markup.
+    let sim = command("link").last().unwrap().clone();
+    let rask_url = first.lines[0]
+        .trim_start_matches("rask: listening on ")
+        .to_owned();
+    let (code, out, err) = run_in(
+        &d,
+        &[
+            "sim",
+            "skill",
+            "--sim",
+            &sim,
+            "--authorization-uri",
+            &format!("{rask_url}/oauth/authorize"),
+            "--token-uri",
+            &format!("{rask_url}/oauth/token"),
+            "--client-id",
+            "nobody-knows-me",
+            "--client-secret",
+            "whatever-secret",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let stranger: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let stranger = stranger["skillId"].as_str().unwrap().to_owned();
+    let (code, out, err) = run_in(
+        &d,
+        &[
+            "sim",
+            "link",
+            &stranger,
+            "demo",
+            "--username",
+            "demo",
+            "--password",
+            "demo-password",
+            "--sim",
+            &sim,
+        ],
+        None,
+    );
+    let said = format!("{out}{err}");
+    assert_ne!(code, 0, "{said}");
+    assert!(said.contains("the page says:"), "{said}");
+    assert!(
+        !said.contains("<html") && !said.contains("<!doctype"),
+        "no markup: {said}"
+    );
     drop(first);
 
     let second = serve_embedded(&d, 20);

@@ -201,6 +201,42 @@ pub fn error_text(html: &str) -> Option<String> {
     (!texts.is_empty()).then(|| texts.join(" | "))
 }
 
+/// The words a person would read on a page, for a failure that quotes it: its alert when it
+/// has one, else its text without markup, styles or scripts.
+pub fn what_it_says(html: &str) -> String {
+    if let Some(alert) = error_text(html) {
+        return alert;
+    }
+    let lower = html.to_ascii_lowercase();
+    let mut text = String::with_capacity(html.len());
+    let mut at = 0;
+    while at < html.len() {
+        let Some(open) = lower[at..].find('<').map(|i| at + i) else {
+            text.push_str(&html[at..]);
+            break;
+        };
+        text.push_str(&html[at..open]);
+        text.push(' ');
+        // A style or script block goes whole; any other tag only itself.
+        let skip_to = ["style", "script"].iter().find_map(|t| {
+            lower[open + 1..]
+                .starts_with(t)
+                .then(|| {
+                    lower[open..]
+                        .find(&format!("</{t}"))
+                        .map(|i| open + i + 2 + t.len())
+                })
+                .flatten()
+        });
+        let from = skip_to.unwrap_or(open);
+        at = match lower[from..].find('>') {
+            Some(i) => from + i + 1,
+            None => html.len(),
+        };
+    }
+    decode(&text).split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 fn attr(tag: &tl::HTMLTag<'_>, name: &str) -> Option<String> {
     tag.attributes()
         .get(name)
@@ -255,6 +291,21 @@ pub fn decode(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_page_is_quoted_by_what_it_says() {
+        let page = "<!doctype html><html><head><title>rask</title><style>p { color: red }</style>\
+                    <script>var x = '<p>';</script></head><body><h1>Sign-in failed</h1>\
+                    <p>This link&#39;s client is unknown.</p></body></html>";
+        assert_eq!(
+            what_it_says(page),
+            "rask Sign-in failed This link's client is unknown."
+        );
+        assert_eq!(
+            what_it_says("<form><p class=\"error\">Wrong password</p><input name=u></form>"),
+            "Wrong password"
+        );
+    }
     use super::*;
 
     const LOGIN: &str = r#"<html><body>

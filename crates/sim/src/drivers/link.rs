@@ -194,17 +194,17 @@ async fn run(
             let body = response.text().await.unwrap_or_default();
             if !status.is_success() {
                 return Err(format!(
-                    "the authorization server answered {status} at {}: {}",
+                    "the authorization server answered {status} at {}; the page says: {}",
                     redact(&page_url),
-                    snippet(&body)
+                    snippet(&form::what_it_says(&body))
                 ));
             }
             let forms = form::forms(&body);
             let Some(form) = forms.iter().find(|f| f.is_login()).or(forms.first()) else {
                 return Err(format!(
-                    "the page at {} has no form to fill: {}",
+                    "the page at {} has no form to fill; it says: {}",
                     redact(&page_url),
-                    snippet(&body)
+                    snippet(&form::what_it_says(&body))
                 ));
             };
             let fields = if form.is_login() {
