@@ -31,6 +31,21 @@ pub enum LwaError {
 }
 
 impl LwaError {
+    /// Whether LWA failed or could not be reached, so that the same request may succeed
+    /// later: a transport failure, a 5xx or a 429, `server_error` or
+    /// `temporarily_unavailable`. Any other OAuth error (a scope the skill lacks, say) stays
+    /// until a person acts.
+    pub fn transient(&self) -> bool {
+        match self {
+            LwaError::Transport(_) => true,
+            LwaError::Unexpected { status, .. } => *status >= 500 || *status == 429,
+            LwaError::Refused(e) => matches!(
+                e.error,
+                OAuthErrorCode::ServerError | OAuthErrorCode::TemporarilyUnavailable
+            ),
+        }
+    }
+
     /// Whether LWA refused the credentials themselves (the grant or the client), so that
     /// retrying cannot help until a person acts.
     pub fn credentials_refused(&self) -> bool {

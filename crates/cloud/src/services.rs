@@ -4,7 +4,8 @@
 //! Both take a Login with Amazon client-credentials token for their scope from
 //! [`LwaClient::token_for_scope`] (cached, refreshed a minute early) and, when Amazon answers
 //! 403 (or 401), forget it and try once more with a fresh one: a token can be revoked before it
-//! expires. A token LWA could not issue is retried unless LWA refused the credentials.
+//! expires. A token LWA could not issue is retried when LWA failed (5xx, 429, unreachable),
+//! not when it answered an OAuth error (a scope the skill lacks, wrong credentials).
 //! Bodies are checked before they leave, against the same rules the simulator applies; every
 //! answer Amazon documents is a [`ServiceError`] variant with Amazon's message kept, and
 //! [`ServiceError::retryable`] says which to try again (429 and 5xx, as Amazon advises).
@@ -35,7 +36,7 @@ pub enum ServiceError {
     BadRequest(String),
     /// 401 or 403, twice (the second time with a fresh token): the skill lacks the permission, or
     /// its credentials are not the ones for this API.
-    #[error("Amazon did not accept the skill's token (403): {0}")]
+    #[error("Amazon did not accept the skill's token (401/403): {0}")]
     Forbidden(String),
     /// 404: Amazon does not know this user for this skill (disabled, or another region's).
     #[error("Amazon does not know this user (404): {0}")]
@@ -64,8 +65,8 @@ pub enum ServiceError {
         scope: &'static str,
         /// LWA's answer.
         error: String,
-        /// LWA failed or was out of reach, rather than refusing the skill's credentials:
-        /// another try may get a token.
+        /// LWA failed or was out of reach ([`LwaError::transient`]), rather than answering an
+        /// OAuth error: another try may get a token.
         transient: bool,
     },
     /// Not reached, or no answer in time.
@@ -216,7 +217,7 @@ fn token_error(scope: &'static str, e: &LwaError) -> ServiceError {
     ServiceError::Token {
         scope,
         error: e.to_string(),
-        transient: !e.credentials_refused(),
+        transient: e.transient(),
     }
 }
 

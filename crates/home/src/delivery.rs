@@ -353,9 +353,9 @@ impl Delivery {
                 // Amazon's "wrong region" and "disabled" are one answer: name the region rask
                 // used and where it came from, the usual cause when rehearsing against rask sim.
                 let why = format!(
-                    "{why}; rask sent it to {}, the user's region as recorded at AcceptGrant (the \
-                     forwarder's x-rask-region, or alexa.region without a forwarder): a user of another \
-                     region needs alexa.region set to theirs, or a forwarder in their region",
+                    "{why}; rask sent it to {}, the user's region as recorded at AcceptGrant: if they did \
+                     not disable the skill, their region is another (the forwarder's x-rask-region names \
+                     it; without a forwarder, alexa.region does)",
                     grant.region
                 );
                 let _ = self
@@ -416,10 +416,10 @@ impl Work for Delivery {
         self.store.apply(&writes).await
     }
 
-    async fn renew(&self) -> Result<(), StoreError> {
+    async fn renew(&self, ids: &[String]) -> Result<(), StoreError> {
         let now = now_ms();
         self.store
-            .renew_claims(&self.claimer, now, now + self.lease.as_millis() as i64)
+            .renew_claims(&self.claimer, ids, now, now + self.lease.as_millis() as i64)
             .await
             .map(|_| ())
     }

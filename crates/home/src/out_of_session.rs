@@ -249,10 +249,10 @@ impl Work for ServiceDelivery {
         self.store.settle_service_calls(done).await
     }
 
-    async fn renew(&self) -> Result<(), StoreError> {
+    async fn renew(&self, ids: &[String]) -> Result<(), StoreError> {
         let now = now_ms();
         self.store
-            .renew_service_claims(&self.claimer, now, now + self.lease.as_millis() as i64)
+            .renew_service_claims(&self.claimer, ids, now, now + self.lease.as_millis() as i64)
             .await
             .map(|_| ())
     }

@@ -6,8 +6,9 @@
 //! - each task delivers its row and hands what it decided to the settler;
 //! - the settler commits what has arrived in one transaction (group commit), so that a row
 //!   Amazon accepted is settled within milliseconds of its 202, whatever its batch-mates do;
-//! - the renewer extends the worker's claims while rows are in flight, so that a slow call
-//!   never lets another worker send the same row again.
+//! - the renewer extends the worker's claims on the rows in flight, so that a slow call never
+//!   lets another worker send the same row again, and only on those: a row this worker lost
+//!   track of (its delivery panicked, its outcome could not be stored) comes free in time.
 //!
 //! A row is sent twice only when rask dies between Amazon's answer and the settler's commit.
 //! What a worker claims, sends and writes is its [`Work`]; the pipeline only moves rows along.
@@ -42,8 +43,8 @@ pub trait Work: Clone + Send + Sync + 'static {
     /// Writes what many rows decided, in one transaction.
     fn settle(&self, done: &[Self::Done]) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Extends this worker's claims by its lease.
-    fn renew(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Extends this worker's claims on the rows `ids` (those in flight) by its lease.
+    fn renew(&self, ids: &[String]) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// How much the pipeline takes on.
@@ -97,6 +98,16 @@ pub async fn run_once<W: Work>(work: &W, batch: usize) -> Result<usize, StoreErr
     Ok(n)
 }
 
+/// How long the claimer waits for a quarter of its slots while rows are in flight, before it
+/// claims with what is free.
+const GATHER: Duration = Duration::from_millis(20);
+
+/// How many times [`InFlight::enter_soon`] looks, a millisecond apart.
+const ENTER_TRIES: u32 = 20;
+
+/// How many times the settler tries to store a group's outcomes.
+const SETTLE_ATTEMPTS: u32 = 5;
+
 /// The rows this worker has in flight: claimed, not yet settled.
 #[derive(Default)]
 struct InFlight {
@@ -117,8 +128,25 @@ impl InFlight {
         }
     }
 
-    fn is_empty(&self) -> bool {
-        self.ids.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+    fn ids(&self) -> Vec<String> {
+        self.ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// Takes `id` in, waiting a little when it is still in flight: a row settled for an
+    /// immediate retry can be claimed again between the settler's commit and its `leave`.
+    async fn enter_soon(&self, id: String) -> bool {
+        for _ in 0..ENTER_TRIES {
+            if self.enter(id.clone()) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        false
     }
 }
 
@@ -139,16 +167,34 @@ async fn claimer<W: Work>(
     let slots = Arc::new(Semaphore::new(limits.concurrency));
     loop {
         // Free slots before claiming, so that claims are not taken to sit waiting: one when
-        // the pipeline is idle, a quarter of them while rows are in flight, so that a busy
-        // worker claims in batches rather than one row per transaction.
-        let want = if slots.available_permits() == limits.concurrency {
-            1
+        // the pipeline is idle; while rows are in flight, a quarter of them if they come free
+        // soon (a busy worker claims in batches rather than one row per transaction), else
+        // whatever is free (slow calls hold the rest).
+        let mut free = if slots.available_permits() == limits.concurrency {
+            match slots.clone().acquire_owned().await {
+                Ok(p) => p,
+                Err(_) => return,
+            }
         } else {
-            (limits.concurrency / 4).max(1)
+            let quarter = (limits.concurrency / 4).max(1) as u32;
+            match tokio::time::timeout(GATHER, slots.clone().acquire_many_owned(quarter)).await {
+                Ok(Ok(p)) => p,
+                Ok(Err(_)) => return,
+                Err(_) => {
+                    let Ok(mut p) = slots.clone().acquire_owned().await else {
+                        return;
+                    };
+                    let more = slots.available_permits() as u32;
+                    if more > 0 {
+                        if let Ok(m) = slots.clone().try_acquire_many_owned(more) {
+                            p.merge(m);
+                        }
+                    }
+                    p
+                }
+            }
         };
-        let Ok(mut free) = slots.clone().acquire_many_owned(want as u32).await else {
-            return;
-        };
+        let want = free.num_permits();
         let limit = (slots.available_permits() + want).min(limits.batch);
         let due = match work.claim(limit).await {
             Ok(d) => d,
@@ -162,7 +208,7 @@ async fn claimer<W: Work>(
         let claimed = due.len();
         for row in due {
             let id = W::id(&row);
-            if !in_flight.enter(id.clone()) {
+            if !in_flight.enter_soon(id.clone()).await {
                 continue;
             }
             let slot = match free.split(1) {
@@ -177,10 +223,19 @@ async fn claimer<W: Work>(
                     },
                 },
             };
-            let (work, settle) = (work.clone(), settle.clone());
+            let (work, settle, in_flight) = (work.clone(), settle.clone(), in_flight.clone());
             tokio::spawn(async move {
-                let done = work.deliver(row).await;
-                let _ = settle.send(Settling { id, done, slot });
+                // Its own task, so that a delivery that panics still leaves the pipeline: its
+                // claim is no longer renewed, runs out, and the row is tried again.
+                match tokio::spawn(async move { work.deliver(row).await }).await {
+                    Ok(done) => {
+                        let _ = settle.send(Settling { id, done, slot });
+                    }
+                    Err(e) => {
+                        tracing::error!(row = %id, error = %e, "{}: a delivery failed; tried again once its claim runs out", W::NAME);
+                        in_flight.leave(std::slice::from_ref(&id));
+                    }
+                }
             });
         }
         drop(free);
@@ -194,8 +249,7 @@ async fn claimer<W: Work>(
     }
 }
 
-/// Commits rows' outcomes as they arrive, many in one transaction; a commit that fails is
-/// tried again (the rows stay claimed, and renewed, meanwhile), never dropped.
+/// Commits rows' outcomes as they arrive, many in one transaction.
 async fn settler<W: Work>(
     work: W,
     limits: Limits,
@@ -218,11 +272,25 @@ async fn settler<W: Work>(
             done.push(s.done);
             slots.push(s.slot);
         }
+        // Tried a few times (the rows stay claimed, and renewed, meanwhile); then given up,
+        // so that a write that can never succeed does not stop the worker: the rows' claims
+        // run out and they are tried again, sent twice at worst, never lost.
         let mut pause = Duration::from_millis(100);
-        while let Err(e) = work.settle(&done).await {
-            tracing::error!(error = %e, rows = ids.len(), "{}: outcomes could not be stored; trying again", W::NAME);
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(5));
+        for attempt in 1..=SETTLE_ATTEMPTS {
+            match work.settle(&done).await {
+                Ok(()) => break,
+                Err(e) if attempt < SETTLE_ATTEMPTS => {
+                    tracing::error!(error = %e, rows = ids.len(), "{}: outcomes could not be stored; trying again", W::NAME);
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => tracing::error!(
+                    error = %e,
+                    rows = ids.len(),
+                    "{}: outcomes could not be stored; given up: the rows are tried again when their claims run out",
+                    W::NAME
+                ),
+            }
         }
         in_flight.leave(&ids);
         // The slots come free with the group.
@@ -235,10 +303,11 @@ async fn renewer<W: Work>(work: W, limits: Limits, in_flight: Arc<InFlight>) {
     let every = limits.lease / 3;
     loop {
         tokio::time::sleep(every).await;
-        if in_flight.is_empty() {
+        let ids = in_flight.ids();
+        if ids.is_empty() {
             continue;
         }
-        if let Err(e) = work.renew().await {
+        if let Err(e) = work.renew(&ids).await {
             tracing::warn!(error = %e, "{}: claims could not be renewed", W::NAME);
         }
     }

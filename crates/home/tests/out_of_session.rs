@@ -261,15 +261,18 @@ async fn each_fault_is_answered_as_amazon_advises() {
         assert!(status.2.unwrap().contains("no token"));
         assert_eq!(w.retry(&id).await.0, "sent");
 
-        // LWA refusing the skill's credentials: final, with LWA's word.
-        let (_, _, lwa, status) = w
-            .attempt(&[
-                json!({"target": "messaging", "status": 403}),
-                json!({"target": "lwa", "status": 401, "code": "invalid_client"}),
-            ])
-            .await;
-        assert_eq!((status.0.as_str(), lwa), ("failed", vec![401]), "{status:?}");
-        assert!(status.2.unwrap().contains("invalid_client"));
+        // LWA refusing the skill's credentials or the scope (the skill lacks the permission):
+        // final, with LWA's word, not retried for the message's whole life.
+        for (status, code) in [(401, "invalid_client"), (400, "invalid_scope")] {
+            let (_, _, lwa, outcome) = w
+                .attempt(&[
+                    json!({"target": "messaging", "status": 403}),
+                    json!({"target": "lwa", "status": status, "code": code}),
+                ])
+                .await;
+            assert_eq!((outcome.0.as_str(), lwa), ("failed", vec![status]), "{outcome:?}");
+            assert!(outcome.2.unwrap().contains(code), "{code}");
+        }
 
         // Proactive Events on the live stage: 432 is final; 409 means Amazon has it already.
         for (fault, want, says) in [(432, "failed", "notification limit"), (409, "sent", "already")] {

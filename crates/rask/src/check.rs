@@ -98,6 +98,13 @@ fn embedded(report: &mut Report) {
             crate::demo::DATABASE_URL.trim_start_matches("sqlite://")
         ),
     );
+    if std::env::var_os("RASK_DATABASE_URL").is_some() {
+        report.fail(
+            "config",
+            "RASK_DATABASE_URL is set, but the embedded default keeps its own database: rask serve \
+             refuses to start so; pass the --config this database belongs to, or unset it",
+        );
+    }
     const WHAT: &str = "data folder";
     let dir = std::path::Path::new(crate::demo::DATA_DIR);
     // The nearest folder that exists is where rask serve would write (or make the rest).

@@ -101,15 +101,15 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 impl Embedded {
     /// Starts the simulator, fills `config` with the demo's linking client, `[alexa]` pointing at
     /// the simulator and the demo devices, and registers the demo skill for rask at `rask`.
-    pub async fn start(config: &mut Config, rask: SocketAddr) -> anyhow::Result<Embedded> {
+    /// Its secrets, and the demo skill's id, go in `dir` ([`DATA_DIR`] for `rask serve`).
+    pub async fn start(config: &mut Config, rask: SocketAddr, dir: &Path) -> anyhow::Result<Embedded> {
         let (sim, sim_addr) =
             Sim::start(SimConfig::default(), "127.0.0.1:0".parse().expect("an address")).await?;
         let sim_url = format!("http://{sim_addr}");
-        let dir = PathBuf::from(DATA_DIR);
-        let (link_file, link_secret) = secret_file(&dir, "link-client-secret")?;
-        let (lwa_file, lwa_secret) = secret_file(&dir, "lwa-client-secret")?;
-        let (door_file, doorbell_secret) = secret_file(&dir, "front-door-secret")?;
-        let (window_file, window_secret) = secret_file(&dir, "kitchen-window-secret")?;
+        let (link_file, link_secret) = secret_file(dir, "link-client-secret")?;
+        let (lwa_file, lwa_secret) = secret_file(dir, "lwa-client-secret")?;
+        let (door_file, doorbell_secret) = secret_file(dir, "front-door-secret")?;
+        let (window_file, window_secret) = secret_file(dir, "kitchen-window-secret")?;
         config.linking = Linking {
             clients: vec![Client {
                 id: "rask-demo".into(),
@@ -129,7 +129,7 @@ impl Embedded {
             lwa_client_secret_file: Some(lwa_file),
             region: "NA".into(),
             api: sim_url.clone(),
-            secret_key_file: PathBuf::from(SECRET_KEY_FILE),
+            secret_key_file: dir.join("secret.key"),
             doorbell_life_seconds: 30,
             change_report_window_ms: rask_home::reports::CHANGE_REPORT_WINDOW.as_millis() as u64,
             // The simulator drives /alexa/smarthome directly, as no Lambda stands between.
@@ -177,7 +177,7 @@ impl Embedded {
         // rask against the simulator's signing root, which it trusts only here.
         // Its own client, as a skill's Permissions page gives one, for Skill Messaging and
         // Proactive Events from rask message, rask notify and the API.
-        let (skill_client_file, skill_client_secret) = secret_file(&dir, "skill-client-secret")?;
+        let (skill_client_file, skill_client_secret) = secret_file(dir, "skill-client-secret")?;
         let custom = json!({"name": "front door", "customEndpoint": format!("http://{rask}/alexa/skill"),
                             "lwaClientId": DEMO_SKILL_CLIENT, "lwaClientSecret": skill_client_secret});
         let (custom_skill_id, custom_user_id) = {
@@ -342,18 +342,28 @@ impl Embedded {
     }
 }
 
-/// Runs `rask demo`: F1 to F5 against an embedded server and simulator, each step timed.
+/// Runs `rask demo`: F1 to F5 against an embedded server and simulator, each step timed. It
+/// keeps everything in a folder of its own under the temporary directory, removed at the end:
+/// a `rask serve` running the embedded default in this folder keeps its data, grants and
+/// outbox to itself.
 pub async fn run() -> anyhow::Result<bool> {
+    let dir = std::env::temp_dir().join(format!("rask-demo-{}", std::process::id()));
+    let walked = walk(&dir).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    walked
+}
+
+async fn walk(dir: &Path) -> anyhow::Result<bool> {
     let started = Instant::now();
     let step = |what: &str| crate::sim::say(&format!("[{:>6} ms] {what}", started.elapsed().as_millis()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let mut config = Config::embedded();
-    let demo = Embedded::start(&mut config, addr).await?;
+    config.database.url = format!("sqlite://{}/rask.db", dir.display());
+    let demo = Embedded::start(&mut config, addr, dir).await?;
     step(&format!("simulator (Alexa's side) at {}", demo.sim_url));
     let (app, store) = crate::serve::build(&config, true).await?;
     Embedded::add_user(&store).await?;
-    Embedded::retire_earlier_grants(&store).await?;
     let limits = crate::listener::Limits {
         header: std::time::Duration::from_secs(10),
         body: std::time::Duration::from_secs(30),

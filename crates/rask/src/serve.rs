@@ -64,6 +64,16 @@ pub fn say_database(config: &Config) {
 /// Runs `rask serve`.
 pub async fn run(args: Args) -> anyhow::Result<bool> {
     let from_file = args.config.is_some();
+    // The embedded default keeps its own data; a database named by the environment is some
+    // instance's, whose grants the demo's start would retire.
+    if !from_file && std::env::var_os("RASK_DATABASE_URL").is_some() {
+        anyhow::bail!(
+            "RASK_DATABASE_URL is set, but without --config rask serve runs the embedded demo, which \
+             keeps its own database under {}: pass the --config this database belongs to, or unset \
+             RASK_DATABASE_URL",
+            crate::demo::DATA_DIR
+        );
+    }
     let mut config = load(args.config.as_deref())?;
     if let Some(b) = args.bind {
         config.server.bind = b;
@@ -86,7 +96,10 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     // Without a configuration: the embedded demo, with the simulator as Alexa.
     let demo = match from_file {
         true => None,
-        false => Some(crate::demo::Embedded::start(&mut config, addr).await?),
+        false => {
+            let dir = std::path::Path::new(crate::demo::DATA_DIR);
+            Some(crate::demo::Embedded::start(&mut config, addr, dir).await?)
+        }
     };
     let (app, store) = build(&config, from_file).await?;
     let mut retired = 0;

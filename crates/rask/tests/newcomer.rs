@@ -89,6 +89,16 @@ fn bad_variables_are_named() {
         "{}",
         text(&o)
     );
+    // The embedded default never runs on a database the environment names: it would be some
+    // instance's, whose grants its start retires.
+    let o = rask_in(&d, &["serve"], &[("RASK_DATABASE_URL", "sqlite://instance.db")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("RASK_DATABASE_URL is set, but without --config"),
+        "{}",
+        text(&o)
+    );
+    assert!(!d.join("instance.db").exists() && !d.join("rask-data").exists());
     let o = rask_in(&d, &["demo"], &[("RASK_SECRET_KEY", "not-a-key")]);
     assert_eq!(o.status.code(), Some(2));
     let out = text(&o);

@@ -235,19 +235,18 @@ impl Store {
         Ok(rows.iter().map(pending).collect::<Result<_, _>>()?)
     }
 
-    /// Extends to `until` every claim `claimer` still holds (pending, not run out): called
-    /// while its deliveries go on, so that their rows stay its own however slow a call is.
+    /// Extends to `until` the claims `claimer` still holds (pending, not run out) on the rows
+    /// `ids`, the ones its deliveries are working on, so that they stay its own however slow a
+    /// call is; a row it claimed and then lost track of comes free when its claim runs out.
     /// Returns how many claims were renewed.
-    pub async fn renew_claims(&self, claimer: &str, now: i64, until: i64) -> Result<u64, StoreError> {
-        let r = sqlx::query(
-            "UPDATE outbox SET claimed_until = $1 WHERE claimed_by = $2 AND status = 'pending' AND claimed_until >= $3",
-        )
-        .bind(until)
-        .bind(claimer)
-        .bind(now)
-        .execute(&self.writer)
-        .await?;
-        Ok(r.rows_affected())
+    pub async fn renew_claims(
+        &self,
+        claimer: &str,
+        ids: &[String],
+        now: i64,
+        until: i64,
+    ) -> Result<u64, StoreError> {
+        renew(self, "outbox", claimer, ids, now, until).await
     }
 
     /// Applies a delivery batch's writes in one transaction: a worker settles its whole batch
@@ -374,4 +373,35 @@ impl Store {
             .map(|r| r.try_get("user_id"))
             .collect::<Result<_, _>>()?)
     }
+}
+
+/// Extends `claimer`'s unexpired claims on `ids` in `table` (an outbox) to `until`.
+pub(crate) async fn renew(
+    store: &Store,
+    table: &str,
+    claimer: &str,
+    ids: &[String],
+    now: i64,
+    until: i64,
+) -> Result<u64, StoreError> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let b = store.backend();
+    let sql = format!(
+        "UPDATE {table} SET claimed_until = {} WHERE claimed_by = {} AND status = 'pending' AND claimed_until >= {} \
+         AND id IN ({})",
+        param(b, 1),
+        param(b, 2),
+        param(b, 3),
+        json_strings(b, 4)
+    );
+    let r = sqlx::query(&sql)
+        .bind(until)
+        .bind(claimer.to_owned())
+        .bind(now)
+        .bind(serde_json::to_string(ids).map_err(|e| StoreError::Batch(e.to_string()))?)
+        .execute(&store.writer)
+        .await?;
+    Ok(r.rows_affected())
 }

@@ -260,18 +260,16 @@ impl Store {
         Ok(rows.iter().map(call).collect::<Result<_, _>>()?)
     }
 
-    /// Extends `claimer`'s claims that have not run out to `until`: a worker still sending a
-    /// call keeps it.
-    pub async fn renew_service_claims(&self, claimer: &str, now: i64, until: i64) -> Result<u64, StoreError> {
-        let r = sqlx::query(
-            "UPDATE service_outbox SET claimed_until = $1 WHERE claimed_by = $2 AND status = 'pending' AND claimed_until >= $3",
-        )
-        .bind(until)
-        .bind(claimer)
-        .bind(now)
-        .execute(&self.writer)
-        .await?;
-        Ok(r.rows_affected())
+    /// Extends `claimer`'s claims on the calls `ids` that have not run out to `until`: a worker
+    /// still sending a call keeps it.
+    pub async fn renew_service_claims(
+        &self,
+        claimer: &str,
+        ids: &[String],
+        now: i64,
+        until: i64,
+    ) -> Result<u64, StoreError> {
+        crate::outbox::renew(self, "service_outbox", claimer, ids, now, until).await
     }
 
     /// Records what became of an attempt at `call`, and writes the attempt to the event log
@@ -554,12 +552,45 @@ mod tests {
                 .unwrap();
             assert_eq!(again.len(), 1);
             assert_eq!((again[0].id.as_str(), again[0].attempts), ("c", 1));
+            // Renewed only by its own worker, and only while named as in flight.
+            assert_eq!(
+                store
+                    .renew_service_claims("w2", &["c".into()], now + 1000, now + 20_000)
+                    .await
+                    .unwrap(),
+                0,
+                "not w2's"
+            );
+            assert_eq!(
+                store
+                    .renew_service_claims("w1", &["zz".into()], now + 1000, now + 20_000)
+                    .await
+                    .unwrap(),
+                0,
+                "not named"
+            );
             // Its worker died: the lease runs out and another takes it.
             let taken = store
                 .claim_service_calls("w2", now + 12_000, 10_000, 10)
                 .await
                 .unwrap();
             assert_eq!(taken.len(), 1);
+            assert_eq!(
+                store
+                    .renew_service_claims("w2", &["c".into()], now + 12_001, now + 40_000)
+                    .await
+                    .unwrap(),
+                1,
+                "renewed while in flight"
+            );
+            assert!(
+                store
+                    .claim_service_calls("w1", now + 30_000, 10_000, 10)
+                    .await
+                    .unwrap()
+                    .is_empty(),
+                "a renewed claim is not taken"
+            );
             let records = store.service_calls(10).await.unwrap();
             let status = |id: &str| records.iter().find(|r| r.id == id).unwrap().status.clone();
             assert_eq!(
