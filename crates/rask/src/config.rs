@@ -1246,14 +1246,8 @@ mod tests {
     /// The documentation's example is a configuration rask accepts.
     #[test]
     fn the_complete_example_in_docs_config_md_is_valid() {
-        let doc = include_str!("../../../docs/config.md");
-        let example = doc
-            .split("## A complete example")
-            .nth(1)
-            .and_then(|rest| rest.split("```toml\n").nth(1))
-            .and_then(|block| block.split("```").next())
-            .expect("docs/config.md has a complete example");
-        let config = parse(example).unwrap_or_else(|e| panic!("{e:?}"));
+        let example = block("## A complete example");
+        let config = parse(&example).unwrap_or_else(|e| panic!("{e:?}"));
         let devices = config.registry(true);
         assert_eq!(devices.devices().len(), 4);
         let coffee = devices.get("coffee-machine").unwrap();
@@ -1267,12 +1261,16 @@ mod tests {
 
     /// The first TOML block of docs/config.md after `heading`.
     fn block(heading: &str) -> String {
-        let doc = include_str!("../../../docs/config.md");
+        block_in(include_str!("../../../docs/config.md"), heading)
+    }
+
+    /// The first TOML block of `doc` after `heading`.
+    fn block_in(doc: &str, heading: &str) -> String {
         doc.split(heading)
             .nth(1)
             .and_then(|rest| rest.split("```toml\n").nth(1))
             .and_then(|block| block.split("```").next())
-            .unwrap_or_else(|| panic!("docs/config.md has {heading}"))
+            .unwrap_or_else(|| panic!("the document has {heading}"))
             .to_owned()
     }
 
@@ -1307,14 +1305,11 @@ mod tests {
     /// forwarder's secret kept, rask warns that the sim's directives would all be refused.
     #[test]
     fn the_rehearsal_in_docs_sim_md_is_valid_and_a_kept_forwarder_secret_is_warned_of() {
-        let doc = include_str!("../../../docs/sim.md");
-        let text = doc
-            .split("### Rehearsing a deployment")
-            .nth(1)
-            .and_then(|rest| rest.split("```toml\n").nth(1))
-            .and_then(|block| block.split("```").next())
-            .expect("docs/sim.md has a rehearsal configuration");
-        let config = parse(text).unwrap_or_else(|e| panic!("{e:?}"));
+        let text = block_in(
+            include_str!("../../../docs/sim.md"),
+            "### Rehearsing a deployment",
+        );
+        let config = parse(&text).unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(config.alexa.as_ref().unwrap().region, "EU");
         assert_eq!(config.unsigned_rehearsal(), None);
         let kept = format!("{text}forwarder_secret_env = \"RASK_FORWARDER_SECRET\"\n");
