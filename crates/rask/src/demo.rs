@@ -292,51 +292,60 @@ impl Embedded {
     pub fn print_next_steps(&self, rask: SocketAddr, retired: usize) {
         let sim = &self.sim_url;
         let skill = &self.skill_id;
+        let me = crate::invoked::rask();
         if retired > 0 {
             crate::sim::say(&format!(
                 "  {retired} grant{} from an earlier start marked revoked: {EARLIER_GRANT}",
                 if retired == 1 { "" } else { "s" }
             ));
         }
-        for line in [
+        let mut lines = vec![
             "  embedded demo (no --config): demo devices, its own SQLite under ./rask-data/demo, the simulator as Alexa"
                 .to_owned(),
             format!("  simulator console:  {sim}/sim/"),
-            "next, as Alexa would (or all at once: rask demo):".to_owned(),
-            format!("  rask sim link {skill} {USER} --username {USER} --password {PASSWORD} --sim {sim}"),
-            format!("  rask sim grant {skill} {USER} --sim {sim}"),
-            format!("  rask sim directive {skill} {USER} Alexa.Discovery.Discover --sim {sim}"),
+            format!("next, as Alexa would (or all at once: {me} demo):"),
+            format!("  {me} sim link {skill} {USER} --username {USER} --password {PASSWORD} --sim {sim}"),
+            format!("  {me} sim grant {skill} {USER} --sim {sim}"),
+            format!("  {me} sim directive {skill} {USER} Alexa.Discovery.Discover --sim {sim}"),
             format!(
                 "  curl -X POST -H 'Authorization: Bearer {}' http://{rask}/hooks/devices/front-door/press",
                 self.doorbell_secret
             ),
             format!(
-                "  then see the DoorbellPress arrive at {sim}/sim/  (rask status shows each user's state)"
+                "  then see the DoorbellPress arrive at {sim}/sim/  ({me} status shows each user's state)"
             ),
             format!(
-                "  rask sim directive {skill} {USER} Alexa.PowerController.TurnOn --endpoint hall-light --sim {sim}"
+                "  {me} sim directive {skill} {USER} Alexa.PowerController.TurnOn --endpoint hall-light --sim {sim}"
             ),
             format!(
                 "  curl -X POST -H 'Authorization: Bearer {}' -d open http://{rask}/hooks/devices/kitchen-window/state",
                 self.window_secret
             ),
             format!(
-                "  rask sim request {} {USER} LaunchRequest --sim {sim}",
+                "  {me} sim request {} {USER} LaunchRequest --sim {sim}",
                 self.custom_skill_id
             ),
             format!(
-                "  rask sim request {} {USER} IntentRequest --intent RingIntent --sim {sim}",
+                "  {me} sim request {} {USER} IntentRequest --intent RingIntent --sim {sim}",
                 self.custom_skill_id
             ),
             format!(
-                "  rask sim request {} {USER} IntentRequest --intent LightIntent --slot state=off --sim {sim}",
+                "  {me} sim request {} {USER} IntentRequest --intent LightIntent --slot state=off --sim {sim}",
                 self.custom_skill_id
             ),
             format!(
-                "  rask message {} note=hello   (once the skill was opened: see it delivered at {sim}/sim/)",
+                "  {me} message {} note=hello   (once the skill was opened: see it delivered at {sim}/sim/)",
                 self.custom_user_id
             ),
-        ] {
+        ];
+        if crate::invoked::needs_path() {
+            lines.insert(
+                3,
+                "  (no rask on PATH, so these name this binary by its path; `cargo install --path crates/rask` puts rask on PATH)"
+                    .to_owned(),
+            );
+        }
+        for line in lines {
             crate::sim::say(&line);
         }
     }

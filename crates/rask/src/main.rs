@@ -10,6 +10,7 @@ mod check;
 mod config;
 mod custom_skill;
 mod demo;
+mod invoked;
 mod link;
 mod listener;
 mod message;
@@ -44,7 +45,8 @@ enum Command {
     /// Run a simulator of Alexa's cloud (LWA, Event Gateway, Skill Messaging, Proactive
     /// Events, Endpoint Enumeration), or drive a running one.
     Sim(Box<sim::Args>),
-    /// Run the rask server (account linking today; docs/config.md for its configuration).
+    /// Run the rask server: account linking, smart home, custom skills, the out-of-session API
+    /// (docs/config.md for its configuration; with none, the embedded demo).
     Serve(serve::Args),
     /// Manage the people who can link their accounts.
     User(user::Args),

@@ -71,7 +71,7 @@ async fn serve_without_a_configuration_runs_the_embedded_demo() {
         .current_dir(&d)
         .env("RASK_LOG", "warn")
         .env_remove("RASK_SECRET_KEY");
-    let server = common::start_command(cmd, 11);
+    let server = common::start_command(cmd, 20);
     assert!(
         server
             .first_line
@@ -85,6 +85,27 @@ async fn serve_without_a_configuration_runs_the_embedded_demo() {
         text.contains("rask sim link ") && text.contains("--username demo --password demo-password"),
         "{text}"
     );
+    // The printed commands work as printed, from the same folder, with no rask on PATH.
+    assert!(text.contains("cargo install --path crates/rask"), "{text}");
+    for step in ["sim link ", "sim grant ", "sim directive "] {
+        let line = text
+            .lines()
+            .find(|l| l.contains(step))
+            .unwrap_or_else(|| panic!("no {step:?} line in {text}"));
+        let ran = Command::new("sh")
+            .args(["-c", line.trim()])
+            .current_dir(&d)
+            .env("PATH", "/usr/bin:/bin")
+            .env("RASK_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(
+            ran.status.success(),
+            "{line}\n{}{}",
+            String::from_utf8_lossy(&ran.stdout),
+            String::from_utf8_lossy(&ran.stderr)
+        );
+    }
     let health = reqwest::get(format!("{}/healthz", server.url())).await.unwrap();
     assert_eq!(health.text().await.unwrap(), "ok");
     let console = text
@@ -110,11 +131,11 @@ async fn rask_message_works_against_the_embedded_default() {
         .current_dir(&d)
         .env("RASK_LOG", "warn")
         .env_remove("RASK_SECRET_KEY");
-    let server = common::start_command(cmd, 19);
+    let server = common::start_command(cmd, 20);
     let text = server.lines.join("\n");
     let word_after = |prefix: &str| {
         text.lines()
-            .find_map(|l| l.trim().strip_prefix(prefix))
+            .find_map(|l| l.split_once(prefix).map(|(_, rest)| rest))
             .unwrap_or_else(|| panic!("no {prefix:?} line in {text}"))
             .split_whitespace()
             .next()
@@ -217,7 +238,7 @@ fn a_forgotten_config_never_touches_a_configured_instance() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(d.join("rask-data/rask.db").exists());
-    let demo = serve_embedded(&d, 19);
+    let demo = serve_embedded(&d, 20);
     assert!(
         demo.first_line.starts_with("rask: listening"),
         "{}",
@@ -267,11 +288,11 @@ fn commands_from_another_folder_make_no_database() {
 #[test]
 fn a_restart_says_the_earlier_grants_are_gone() {
     let d = fresh_dir("restart");
-    let first = serve_embedded(&d, 19);
+    let first = serve_embedded(&d, 20);
     let text = first.lines.join("\n");
     let command = |name: &str| -> Vec<String> {
         text.lines()
-            .find(|l| l.trim().starts_with(&format!("rask sim {name} ")))
+            .find(|l| l.contains(&format!("rask sim {name} ")))
             .unwrap_or_else(|| panic!("no rask sim {name} in {text}"))
             .split_whitespace()
             .skip(1)
@@ -341,7 +362,7 @@ fn a_restart_says_the_earlier_grants_are_gone() {
     );
     drop(first);
 
-    let second = serve_embedded(&d, 20);
+    let second = serve_embedded(&d, 21);
     let text = second.lines.join("\n");
     assert!(
         text.contains("1 grant from an earlier start marked revoked"),

@@ -130,9 +130,28 @@ async fn an_invalid_config_stops_serve_with_one_line_per_bad_key() {
     ] {
         assert!(err.contains(key), "{key} in {err}");
     }
-    std::fs::write(&bad, "[server]\nbnid = \"x\"\n").unwrap();
-    let o = rask(&["serve", "--config", bad.to_str().unwrap()], None);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown field `bnid`"));
+    // Every error at once, each under its key: a misspelt key, a bad value, a rule broken.
+    std::fs::write(
+        &bad,
+        "[server]\nbnid = \"x\"\nbind = \"localhost\"\n[linking]\naccess_token_seconds = 60\n",
+    )
+    .unwrap();
+    for (command, code) in [("serve", 2), ("check", 1)] {
+        let o = rask(&[command, "--config", bad.to_str().unwrap()], None);
+        assert_eq!(o.status.code(), Some(code), "{command}");
+        let err = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        for said in [
+            "server.bnid: not a key rask knows",
+            "server.bind: invalid socket address syntax (line 3 of bad.toml)",
+            "linking.access_token_seconds:",
+        ] {
+            assert!(err.contains(said), "{command}: {said} in {err}");
+        }
+    }
     let o = rask(
         &["serve", "--config", d.join("missing.toml").to_str().unwrap()],
         None,

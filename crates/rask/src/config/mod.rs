@@ -12,6 +12,8 @@ use rask_link::secret::Secret;
 use rask_link::{ClientAuth, ClientConfig, LinkConfig};
 use serde::Deserialize;
 
+mod document;
+
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -705,28 +707,29 @@ impl Config {
     }
 
     /// Reads `path`, or the embedded default when there is none, then applies the environment.
+    /// Every error is reported, not only the first: a bad value under its key and line, and
+    /// whatever the rest of the file gets wrong besides.
     pub fn load(path: Option<&Path>) -> Result<Config, Vec<ConfigError>> {
-        let mut config = match path {
-            None => Config::embedded(),
+        let (mut config, mut errors, removed) = match path {
+            None => (Config::embedded(), Vec::new(), Vec::new()),
             Some(p) => {
                 let text = std::fs::read_to_string(p)
                     .map_err(|e| vec![err(p.display().to_string(), format!("cannot read: {e}"))])?;
-                toml::from_str(&text).map_err(|e| {
-                    let at = e.span().map(|s| {
-                        let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
-                        format!(" (line {line})")
-                    });
-                    vec![err(
-                        p.display().to_string(),
-                        format!("{}{}", e.message().trim(), at.unwrap_or_default()),
-                    )]
-                })?
+                let file = p
+                    .file_name()
+                    .map_or_else(|| p.display().to_string(), |f| f.to_string_lossy().into_owned());
+                let read = document::read(&text, &file);
+                match read.config {
+                    Some(config) => (config, read.errors, read.removed),
+                    None => return Err(read.errors),
+                }
             }
         };
         if let Ok(bind) = std::env::var("RASK_BIND") {
-            config.server.bind = bind
-                .parse()
-                .map_err(|e| vec![err("RASK_BIND", format!("{bind:?} is not ADDR:PORT: {e}"))])?;
+            match bind.parse() {
+                Ok(addr) => config.server.bind = addr,
+                Err(e) => errors.push(err("RASK_BIND", format!("{bind:?} is not ADDR:PORT: {e}"))),
+            }
         }
         if let Some(dir) = path.and_then(Path::parent) {
             config.files_beside(dir);
@@ -735,19 +738,33 @@ impl Config {
         if let Some(url) = &url_from_env {
             config.database.url = url.clone();
         }
-        config.check().map_err(|errors| {
-            // A value from the environment is reported under the variable that gave it.
-            errors
-                .into_iter()
-                .map(|mut e| {
-                    if url_from_env.is_some() && e.key == "database.url" {
-                        e.key = "RASK_DATABASE_URL".into();
-                    }
-                    e
-                })
-                .collect::<Vec<_>>()
-        })?;
-        Ok(config)
+        config.checked(errors, &removed, url_from_env.is_some())
+    }
+
+    /// `errors` and what [`Config::check`] finds, or the configuration when there are none. A
+    /// key already reported for its value (in `removed`) is not reported again for what its
+    /// absence did; the database URL from the environment is reported under its variable.
+    fn checked(
+        self,
+        mut errors: Vec<ConfigError>,
+        removed: &[String],
+        url_from_env: bool,
+    ) -> Result<Config, Vec<ConfigError>> {
+        if let Err(more) = self.check() {
+            errors.extend(more.into_iter().filter_map(|mut e| {
+                if url_from_env && e.key == "database.url" {
+                    e.key = "RASK_DATABASE_URL".into();
+                }
+                let again = removed.iter().any(|r| {
+                    e.key == *r
+                        || e.key
+                            .strip_prefix(r.as_str())
+                            .is_some_and(|rest| rest.starts_with(['.', '[']))
+                });
+                (!again).then_some(e)
+            }));
+        }
+        if errors.is_empty() { Ok(self) } else { Err(errors) }
     }
 
     fn check(&self) -> Result<(), Vec<ConfigError>> {
@@ -1213,9 +1230,65 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Config, Vec<ConfigError>> {
-        let c: Config = toml::from_str(text).map_err(|e| vec![err("file", e.message())])?;
-        c.check()?;
-        Ok(c)
+        let read = document::read(text, "rask.toml");
+        match read.config {
+            Some(c) => c.checked(read.errors, &read.removed, false),
+            None => Err(read.errors),
+        }
+    }
+
+    #[test]
+    fn a_bad_value_is_named_by_its_key_and_line() {
+        let errors = parse("[server]\nbind = \"localhost\"\n").unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].key, "server.bind");
+        assert!(
+            errors[0].problem.contains("(line 2 of rask.toml)"),
+            "{}",
+            errors[0].problem
+        );
+    }
+
+    #[test]
+    fn every_error_in_the_file_is_reported_at_once() {
+        let errors = parse(
+            "[server]\nbind = \"localhost\"\ncolour = \"blue\"\n[linking]\naccess_token_seconds = \"soon\"\n\
+             [[linking.clients]]\nid = \"alexa\"\nauthentication = \"magic\"\n",
+        )
+        .unwrap_err();
+        let keys: Vec<_> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert!(keys.contains(&"server.bind"), "{errors:#?}");
+        assert!(keys.contains(&"server.colour"), "{errors:#?}");
+        assert!(keys.contains(&"linking.access_token_seconds"), "{errors:#?}");
+        assert!(
+            keys.iter().any(|k| k.starts_with("linking.clients[0].")),
+            "{errors:#?}"
+        );
+        let colour = errors.iter().find(|e| e.key == "server.colour").unwrap();
+        assert!(
+            colour.problem.starts_with("not a key rask knows"),
+            "{}",
+            colour.problem
+        );
+        // A key reported for its value is not reported again as missing.
+        assert_eq!(
+            keys.iter()
+                .filter(|k| **k == "linking.access_token_seconds")
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn bad_syntax_names_the_line() {
+        let errors = parse("[server\nbind = 1\n").unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].key, "rask.toml");
+        assert!(
+            errors[0].problem.contains("line 1 of rask.toml"),
+            "{}",
+            errors[0].problem
+        );
     }
 
     #[test]
@@ -1261,7 +1334,7 @@ mod tests {
 
     /// The first TOML block of docs/config.md after `heading`.
     fn block(heading: &str) -> String {
-        block_in(include_str!("../../../docs/config.md"), heading)
+        block_in(include_str!("../../../../docs/config.md"), heading)
     }
 
     /// The first TOML block of `doc` after `heading`.
@@ -1306,7 +1379,7 @@ mod tests {
     #[test]
     fn the_rehearsal_in_docs_sim_md_is_valid_and_a_kept_forwarder_secret_is_warned_of() {
         let text = block_in(
-            include_str!("../../../docs/sim.md"),
+            include_str!("../../../../docs/sim.md"),
             "### Rehearsing a deployment",
         );
         let config = parse(&text).unwrap_or_else(|e| panic!("{e:?}"));
@@ -1438,6 +1511,12 @@ mod tests {
     #[test]
     fn unknown_keys_are_errors() {
         let e = parse("[server]\nbnid = \"127.0.0.1:1\"\n").unwrap_err();
-        assert!(e[0].problem.contains("unknown field `bnid`"), "{}", e[0]);
+        assert_eq!(e[0].key, "server.bnid");
+        assert!(
+            e[0].problem
+                .starts_with("not a key rask knows; expected one of `bind`"),
+            "{}",
+            e[0]
+        );
     }
 }
