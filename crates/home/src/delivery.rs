@@ -292,9 +292,11 @@ impl Delivery {
                 {
                     return give_back(format!("the refreshed token could not be stored: {e}")).await;
                 }
+                crate::metrics::metrics().lwa_refresh("refreshed");
                 Ok(t.access_token)
             }
             Err(e) if e.credentials_refused() => {
+                crate::metrics::metrics().lwa_refresh("refused");
                 let why = format!("Login with Amazon refused the user's refresh token: {e}");
                 if let Err(se) = self
                     .store
@@ -306,7 +308,10 @@ impl Delivery {
                 tracing::error!(user = %grant.user_id, "{why}");
                 Err(TokenTrouble::Refused(why))
             }
-            Err(e) => give_back(format!("Login with Amazon did not refresh the token: {e}")).await,
+            Err(e) => {
+                crate::metrics::metrics().lwa_refresh("failed");
+                give_back(format!("Login with Amazon did not refresh the token: {e}")).await
+            }
         }
     }
 
@@ -405,7 +410,25 @@ impl Work for Delivery {
     }
 
     async fn deliver(&self, (p, known): Self::Row) -> Vec<Write> {
-        Delivery::deliver(self, p, known).await
+        let region = known
+            .as_ref()
+            .map_or("unknown", |g| crate::metrics::region_label(&g.region));
+        let kind = p.event.kind.clone();
+        let writes = Delivery::deliver(self, p, known).await;
+        let metrics = crate::metrics::metrics();
+        for w in &writes {
+            let outcome = match w {
+                Write::Settle { attempt, .. } | Write::Log(attempt) => attempt.outcome.as_str(),
+                Write::Retry { .. } => continue,
+            };
+            // The outcomes this worker writes, as static labels.
+            let outcome = ["delivered", "retry", "dropped", "refused", "revoked", "alert"]
+                .into_iter()
+                .find(|o| *o == outcome)
+                .unwrap_or("other");
+            metrics.delivery(&kind, region, outcome);
+        }
+        writes
     }
 
     async fn settle(&self, done: &[Vec<Write>]) -> Result<(), StoreError> {

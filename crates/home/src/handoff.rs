@@ -115,6 +115,7 @@ impl AckedPublisher {
                 .try_publish(topic, QoS::AtLeastOnce, false, payload)
                 .map_err(|_| HandoffError::NotConnected)?;
             acks.unnumbered.push_back(tx);
+            crate::metrics::metrics().mqtt_messages("out", 1);
         }
         match tokio::time::timeout(HANDOFF_TIMEOUT, rx).await {
             Ok(Ok(result)) => result,

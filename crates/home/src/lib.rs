@@ -29,6 +29,7 @@ pub mod devices;
 pub mod discovery;
 pub mod forwarder;
 pub mod handoff;
+pub mod metrics;
 pub mod mqtt;
 pub mod out_of_session;
 pub mod pipeline;

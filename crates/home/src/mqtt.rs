@@ -95,7 +95,9 @@ impl MqttPublisher {
 
     /// Publishes `payload` on `topic` (QoS 0: see [`crate::commands`]).
     pub async fn publish(&self, topic: &str, payload: String) -> Result<(), PublishError> {
-        self.link.publish(topic, payload.as_bytes())
+        self.link.publish(topic, payload.as_bytes())?;
+        crate::metrics::metrics().mqtt_messages("out", 1);
+        Ok(())
     }
 }
 
@@ -297,10 +299,14 @@ impl MqttBridge {
                         (pause, failures) = (RECONNECT_FIRST, 0);
                         inbound.subscribe()
                     }
-                    Ok(Event::Incoming(Packet::Publish(p))) => inbound.route(p, &press_in, &state_in),
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        crate::metrics::metrics().mqtt_messages("in", 1);
+                        inbound.route(p, &press_in, &state_in)
+                    }
                     Ok(_) => {}
                     Err(e) => {
                         inbound.connected.store(false, Ordering::Relaxed);
+                        crate::metrics::metrics().mqtt_connected(false);
                         // Unacknowledged messages die with a clean session.
                         inbound.unacked.store(0, Ordering::Relaxed);
                         failures += 1;
@@ -380,6 +386,7 @@ impl Inbound {
             }
         }
         self.connected.store(true, Ordering::Relaxed);
+        crate::metrics::metrics().mqtt_connected(true);
     }
 
     /// Hands a message to its worker, at once: the event loop must keep reading (and sending

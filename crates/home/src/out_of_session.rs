@@ -231,6 +231,18 @@ impl Work for ServiceDelivery {
 
     async fn deliver(&self, call: ServiceCall) -> (ServiceCall, ServiceOutcome) {
         let outcome = self.attempt(&call).await;
+        let label = match &outcome {
+            ServiceOutcome::Sent(_) => "sent",
+            ServiceOutcome::Retry { .. } => "retry",
+            ServiceOutcome::Failed(_) => "failed",
+        };
+        // The kinds this worker knows; anything else is failed by `attempt` as "no kind".
+        let kind = if matches!(call.kind.as_str(), "message" | "event") {
+            call.kind.as_str()
+        } else {
+            "other"
+        };
+        crate::metrics::metrics().delivery(kind, crate::metrics::region_label(&call.region), label);
         match &outcome {
             ServiceOutcome::Sent(_) => {
                 tracing::debug!(call = %call.id, "out-of-session call accepted by Amazon")

@@ -177,17 +177,40 @@ fn unreadable_as(kind: ErrorType, message: String) -> EventMessage {
 }
 
 /// What a directive is answered with, serialized: most answers are events made for this
-/// directive, Discover's is made once ([`CachedDiscovery`]).
-struct Answer(Vec<u8>);
+/// directive, Discover's is made once ([`CachedDiscovery`]). `outcome` is `ok` or the
+/// `ErrorResponse` type, for the metrics.
+struct Answer {
+    bytes: Vec<u8>,
+    outcome: &'static str,
+}
 
 impl From<EventMessage> for Answer {
     fn from(e: EventMessage) -> Self {
-        Answer(serde_json::to_vec(&e).unwrap_or_default())
+        let outcome = match &e.event.payload {
+            EventPayload::ErrorResponse(p) => p.kind.label(),
+            _ => "ok",
+        };
+        Answer {
+            bytes: serde_json::to_vec(&e).unwrap_or_default(),
+            outcome,
+        }
     }
 }
 
+/// Counts the directive, named as rask knows it (`unknown` for one it does not handle).
+fn counted(d: Option<&Directive>, answer: Answer) -> Answer {
+    let (namespace, name) = match d {
+        Some(d) if !matches!(d.payload, DirectivePayload::Unknown(_)) => {
+            (d.header.namespace.as_str(), d.header.name.as_str())
+        }
+        _ => ("unknown", "unknown"),
+    };
+    crate::metrics::metrics().directive(namespace, name, answer.outcome);
+    answer
+}
+
 fn respond(status: StatusCode, answer: impl Into<Answer>) -> Response {
-    let Answer(bytes) = answer.into();
+    let Answer { bytes, .. } = answer.into();
     (
         status,
         [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
@@ -220,11 +243,14 @@ async fn handle(State(sh): State<Arc<SmartHome>>, headers: HeaderMap, body: Byte
             Ok(d) => error(d, ErrorType::InvalidAuthorizationCredential, message),
             Err(_) => unreadable_as(ErrorType::InvalidAuthorizationCredential, message),
         };
-        return respond(StatusCode::UNAUTHORIZED, answer);
+        return respond(
+            StatusCode::UNAUTHORIZED,
+            counted(directive.as_ref().ok(), answer.into()),
+        );
     }
     let directive = match directive {
         Ok(d) => d,
-        Err(why) => return respond(StatusCode::OK, unreadable(why)),
+        Err(why) => return respond(StatusCode::OK, counted(None, unreadable(why).into())),
     };
     let region = match signed {
         Some(Ok(aws_region)) => Some(aws_region),
@@ -243,7 +269,8 @@ async fn handle(State(sh): State<Arc<SmartHome>>, headers: HeaderMap, body: Byte
             }
             sh.default_region
         });
-    respond(StatusCode::OK, answer(&sh, &directive, region).await)
+    let answer = answer(&sh, &directive, region).await;
+    respond(StatusCode::OK, counted(Some(&directive), answer))
 }
 
 fn error(d: &Directive, kind: ErrorType, message: impl Into<String>) -> EventMessage {
@@ -267,11 +294,20 @@ async fn answer(sh: &SmartHome, d: &Directive, region: Region) -> Answer {
         Ok(u) => u,
         Err(e) => return e.into(),
     };
+    // For every line logged while answering (the listener's request span has these fields).
+    let span = tracing::Span::current();
+    span.record("user", user.name.as_str());
+    if let Some(id) = d.endpoint_id() {
+        span.record("device", &*rask_model::limits::logged(id));
+    }
     match &d.payload {
         DirectivePayload::AcceptGrant(p) => accept_grant(sh, d, &user, &p.grant.code, region).await.into(),
         DirectivePayload::Discover(_) => {
             tracing::debug!(user = %user.name, "discovery");
-            Answer(sh.discovery.answer())
+            Answer {
+                bytes: sh.discovery.answer(),
+                outcome: "ok",
+            }
         }
         _ => match d.endpoint_id().and_then(|id| sh.registry.get(id)) {
             None => error(

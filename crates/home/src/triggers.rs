@@ -166,6 +166,8 @@ async fn hook(
         );
     };
     t.limiter.succeeded_address(&remote, began);
+    // Known and authenticated: named on every line logged for this request.
+    tracing::Span::current().record("device", id.as_str());
     match (trigger.as_str(), device.kind) {
         ("press", DeviceKind::Doorbell) => match t.press(&id).await {
             Ok(n) => {

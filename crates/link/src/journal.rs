@@ -37,9 +37,23 @@ pub async fn record(store: &Store, s: Step) {
         detail: rask_model::limits::logged(&s.detail).into_owned(),
     };
     if s.ok {
-        tracing::info!(step = s.step, client = ?s.client_id, user = ?s.user, remote = ?s.remote, "linking: {}", s.detail);
+        tracing::info!(
+            step = s.step,
+            client = s.client_id.as_deref().unwrap_or("-"),
+            user = s.user.as_deref().unwrap_or("-"),
+            remote = s.remote.as_deref().unwrap_or("-"),
+            "linking: {}",
+            s.detail
+        );
     } else {
-        tracing::warn!(step = s.step, client = ?s.client_id, user = ?s.user, remote = ?s.remote, "linking failed: {}", s.detail);
+        tracing::warn!(
+            step = s.step,
+            client = s.client_id.as_deref().unwrap_or("-"),
+            user = s.user.as_deref().unwrap_or("-"),
+            remote = s.remote.as_deref().unwrap_or("-"),
+            "linking failed: {}",
+            s.detail
+        );
     }
     let entry = LogEntry {
         id: 0,

@@ -28,6 +28,15 @@ macro_rules! wire_enum {
                 }
             }
 
+            /// The value when this version knows it, `unknown` otherwise: a label that a
+            /// sender cannot vary without bound (metrics).
+            pub fn label(&self) -> &'static str {
+                match self {
+                    $(Self::$variant => $wire,)+
+                    Self::Unknown(_) => "unknown",
+                }
+            }
+
             /// Whether this is one of the values this version knows.
             pub fn is_known(&self) -> bool {
                 !matches!(self, Self::Unknown(_))

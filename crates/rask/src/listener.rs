@@ -74,8 +74,9 @@ async fn whole_body_in_time(
 }
 
 /// One request, from hyper to the app and back: the body read in time, the peer's address
-/// given, a debug-level span, HSTS over HTTPS. Done here rather than as router layers, which
-/// box and clone per route and per request: that was an eighth of a directive's cost.
+/// given, a span with the request's id (and the user and device, where a handler names them),
+/// the request counted for `/metrics`, HSTS over HTTPS. Done here rather than as router layers,
+/// which box and clone per route and per request: that was an eighth of a directive's cost.
 async fn handle(
     app: Router,
     request: hyper::Request<hyper::body::Incoming>,
@@ -84,32 +85,58 @@ async fn handle(
     https: bool,
 ) -> Result<axum::response::Response, std::convert::Infallible> {
     use tracing::Instrument;
-    // The path only: query strings carry OAuth state and PKCE challenges.
-    let span = tracing::debug_span!(
+    let started = std::time::Instant::now();
+    let route = crate::metrics::route_label(request.uri().path());
+    let method = request.method().clone();
+    let id = request_id(request.headers());
+    // The route, not the path: query strings carry OAuth state and PKCE challenges, paths a
+    // device's id (named by `device` where a handler knows it).
+    let span = tracing::info_span!(
         "request",
-        method = %request.method(),
-        path = %rask_model::limits::logged(request.uri().path())
+        id = %id,
+        method = %method,
+        route,
+        user = tracing::field::Empty,
+        device = tracing::field::Empty,
     );
     async move {
-        let mut request = match whole_body_in_time(request, limits).await {
-            Ok(r) => r,
-            Err(answer) => return Ok(answer),
+        let mut response = match whole_body_in_time(request, limits).await {
+            Ok(mut request) => {
+                request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                tower::ServiceExt::oneshot(app, request).await?
+            }
+            Err(answer) => answer,
         };
-        request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-        let mut response = tower::ServiceExt::oneshot(app, request).await?;
         if https {
             response.headers_mut().insert(
                 axum::http::header::STRICT_TRANSPORT_SECURITY,
                 axum::http::HeaderValue::from_static(HSTS),
             );
         }
+        if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
+            response.headers_mut().insert(REQUEST_ID, v);
+        }
         if response.status().is_server_error() {
             tracing::warn!(status = %response.status(), "a request failed on the server side");
         }
+        crate::metrics::http_request(route, &method, response.status(), started.elapsed());
         Ok(response)
     }
     .instrument(span)
     .await
+}
+
+/// The header a request's id travels in, both ways.
+const REQUEST_ID: &str = "x-request-id";
+
+/// The caller's request id when it is a sane one (a proxy's, so that both logs agree: up to 64
+/// visible ASCII characters), or a new one.
+fn request_id(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned)
 }
 
 /// The HSTS value rask sends when it serves HTTPS itself: a year, as browsers expect.

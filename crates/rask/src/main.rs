@@ -13,7 +13,9 @@ mod demo;
 mod invoked;
 mod link;
 mod listener;
+mod logs;
 mod message;
+mod metrics;
 mod notify;
 mod proxy;
 mod serve;
@@ -76,12 +78,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RASK_LOG").unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    if let Err(e) = logs::init() {
+        eprintln!("rask: {e}");
+        return ExitCode::from(2);
+    }
     let outcome = match cli.command {
         Command::Validate(args) => validate::run(&args, &mut std::io::stdout().lock()),
         Command::Sim(args) => runtime().and_then(|rt| rt.block_on(sim::run(*args))),

@@ -191,8 +191,10 @@ pub async fn build(config: &Config, from_file: bool) -> anyhow::Result<(Router, 
         None => (None, None, crate::custom_skill::Home::default()),
     };
     follow_other_instances(&store, validator, states).await?;
+    let metrics = config.metrics_access().map_err(report)?;
     let mut app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .merge(crate::metrics::router(metrics, store.clone()))
         .merge(rask_link::router(linking));
     if let Some(routes) = smart_home {
         app = app.merge(routes);

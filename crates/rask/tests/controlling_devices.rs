@@ -230,6 +230,22 @@ impl Home {
     }
 }
 
+async fn scrape(url: &str) -> String {
+    reqwest::get(format!("{url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The value of `series` (its name and labels as printed) in a scrape.
+fn series(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
 fn context_value<'a>(answer: &'a Value, name: &str) -> &'a Value {
     answer["context"]["properties"]
         .as_array()
@@ -435,6 +451,17 @@ async fn directives_become_mqtt_commands_confirmed_by_the_device() {
     assert_eq!(
         sent, expected,
         "one publish per accepted directive, none for refused ones"
+    );
+    // And /metrics says so: the broker connected, the commands out, the confirmations in.
+    let metrics = scrape(&h.url).await;
+    assert_eq!(series(&metrics, "rask_mqtt_connected"), Some(1.0), "{metrics}");
+    assert!(
+        series(&metrics, r#"rask_mqtt_messages_total{direction="out"}"#) >= Some(expected.len() as f64),
+        "{metrics}"
+    );
+    assert!(
+        series(&metrics, r#"rask_mqtt_messages_total{direction="in"}"#) >= Some(1.0),
+        "{metrics}"
     );
 
     // What Alexa asked for is reported back as a voice-caused change.
@@ -674,6 +701,16 @@ async fn a_broker_that_cannot_be_reached_is_bridge_unreachable() {
         .unwrap();
     assert!(on.valid, "{on:#?}");
     assert_eq!(error_type(&on), "BRIDGE_UNREACHABLE");
+    let metrics = scrape(&server.url()).await;
+    assert_eq!(series(&metrics, "rask_mqtt_connected"), Some(0.0), "{metrics}");
+    assert_eq!(
+        series(
+            &metrics,
+            r#"rask_directives_total{namespace="Alexa.PowerController",name="TurnOn",outcome="BRIDGE_UNREACHABLE"}"#
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
     assert!(
         on.received["event"]["payload"]["message"]
             .as_str()

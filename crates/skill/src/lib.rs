@@ -43,6 +43,7 @@ pub mod builder;
 pub mod gadgets;
 pub mod handler;
 pub mod input;
+pub mod metrics;
 pub mod service;
 pub mod skill;
 pub mod skill_events;

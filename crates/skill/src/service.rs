@@ -40,6 +40,7 @@ pub fn router(skill: Skill, verifier: Option<Verifier>) -> Router {
 /// mirror's address, say) from the answer.
 fn refuse(why: impl std::fmt::Display) -> Response {
     tracing::warn!("a custom-skill request was refused: {why}");
+    crate::metrics::request("unread", "refused");
     (
         StatusCode::BAD_REQUEST,
         "refused: not a valid Alexa request for this skill",
@@ -95,7 +96,19 @@ async fn endpoint(State(h): State<Hosted>, headers: HeaderMap, body: Bytes) -> R
         }
         None => {}
     }
+    // Named on every line logged while answering, where the server's request span has a
+    // `user` field (rask serve's does).
+    tracing::Span::current().record("user", &*logged(&envelope.context.system.user.user_id));
+    let kind = crate::metrics::type_label(&envelope.request.body);
     let answer = h.skill.invoke(envelope).await;
+    crate::metrics::request(
+        kind,
+        if answer.error.is_some() {
+            "failed"
+        } else {
+            "answered"
+        },
+    );
     // Nobody hears the apology for a message or a skill event; a 500 makes Alexa send it again.
     let status = if answer.retry {
         StatusCode::INTERNAL_SERVER_ERROR

@@ -18,6 +18,7 @@
 
 mod db;
 pub mod device_state;
+pub mod gauges;
 pub mod grants;
 pub mod link_log;
 pub mod notify;

@@ -45,6 +45,9 @@ pub struct Config {
     /// `[[api_keys]]`: the keys other services call the HTTP API with.
     #[serde(default)]
     pub api_keys: Vec<crate::api::ApiKeySection>,
+    /// `[metrics]`: who may read `/metrics` besides loopback.
+    #[serde(default)]
+    pub metrics: Option<crate::metrics::MetricsSection>,
 }
 
 /// `[retention]`: what housekeeping keeps (every ten minutes it deletes the rest).
@@ -684,6 +687,9 @@ impl Config {
                 beside(&mut m.webhook_secret_file);
             }
         }
+        if let Some(m) = &mut self.metrics {
+            beside(&mut m.token_file);
+        }
         for k in &mut self.api_keys {
             beside(&mut k.secret_file);
         }
@@ -961,6 +967,9 @@ impl Config {
         }
         let skill_can_send = self.skill.as_ref().is_some_and(|s| s.client_id.is_some());
         errors.extend(crate::api::keys::check(&self.api_keys, skill_can_send));
+        if let Some(m) = &self.metrics {
+            errors.extend(crate::metrics::check(m));
+        }
         if errors.is_empty() { Ok(()) } else { Err(errors) }
     }
 
@@ -1158,7 +1167,16 @@ impl Config {
         if let Err(e) = crate::api::Keys::resolve(&self.api_keys) {
             problems.extend(e);
         }
+        if let Err(e) = self.metrics_access() {
+            // The section's own problems were reported by check(); the token's are new here.
+            problems.extend(e.into_iter().filter(|e| e.key.starts_with("metrics.token")));
+        }
         problems
+    }
+
+    /// Who may read `/metrics`.
+    pub fn metrics_access(&self) -> Result<crate::metrics::Access, Vec<ConfigError>> {
+        crate::metrics::Access::resolve(self.metrics.as_ref(), !self.trusted_proxies().is_empty())
     }
 
     /// The account-linking configuration, with secrets read from the environment or files.
@@ -1388,6 +1406,16 @@ mod tests {
         let kept = format!("{text}forwarder_secret_env = \"RASK_FORWARDER_SECRET\"\n");
         let warning = parse(&kept).unwrap().unsigned_rehearsal().unwrap();
         assert!(warning.contains("x-rask-region is missing"), "{warning}");
+    }
+
+    /// docs/config.md's `[metrics]` example is valid, and a bad network is named by its place.
+    #[test]
+    fn the_metrics_example_is_valid_and_a_bad_network_is_named() {
+        let config =
+            parse(&block("## `[metrics]`: who may read `/metrics`")).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(config.metrics.unwrap().allow, ["10.0.0.0/8"]);
+        let errors = parse("[metrics]\nallow = [\"10.0.0.0/8\", \"ten\"]\n").unwrap_err();
+        assert_eq!(errors[0].key, "metrics.allow[1]", "{errors:?}");
     }
 
     /// The gadget skill example is valid in the complete example's house.

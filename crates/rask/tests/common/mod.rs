@@ -57,8 +57,13 @@ pub fn start(args: &[&str], envs: &[(&str, &str)]) -> Running {
 }
 
 /// Starts a prepared command, waits for its first `lines` lines, and keeps draining the rest.
-pub fn start_command(mut cmd: Command, lines: usize) -> Running {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+pub fn start_command(cmd: Command, lines: usize) -> Running {
+    start_logging(cmd, lines, Stdio::null())
+}
+
+/// [`start_command`], with the server's log (standard error) going to `log`.
+pub fn start_logging(mut cmd: Command, lines: usize, log: impl Into<Stdio>) -> Running {
+    cmd.stdout(Stdio::piped()).stderr(log);
     let mut child = cmd.spawn().expect("rask starts");
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut read = Vec::new();
@@ -75,6 +80,14 @@ pub fn start_command(mut cmd: Command, lines: usize) -> Running {
         first_line: read.first().cloned().unwrap_or_default(),
         lines: read,
     }
+}
+
+/// A fresh, empty folder under the temporary directory for this test process.
+pub fn fresh_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("rask-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
 }
 
 /// Runs `rask ARGS` to completion, with `stdin` if given.
