@@ -8,6 +8,7 @@ mod api;
 mod bench;
 mod check;
 mod config;
+mod console;
 mod custom_skill;
 mod demo;
 mod invoked;

@@ -137,6 +137,19 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         "  database:         {}",
         rask_store::redact_url(&config.database.url)
     ));
+    let owners = store.owner_names().await.map(|o| o.len()).unwrap_or(0);
+    let sign_in = if owners > 0 || std::env::var_os(crate::console::OWNER_PASSWORD_ENV).is_some() {
+        "sign in as an owner".to_owned()
+    } else {
+        format!(
+            "no owner yet: {} user add --owner NAME{}",
+            crate::invoked::rask(),
+            if from_file { " with this --config" } else { "" }
+        )
+    };
+    crate::sim::say(&format!(
+        "  owner's console:  {scheme}://{addr}/  ({sign_in}; Prometheus metrics at /metrics)"
+    ));
     if let Some(d) = &demo {
         d.print_next_steps(addr, retired);
     }
@@ -190,11 +203,33 @@ pub async fn build(config: &Config, from_file: bool) -> anyhow::Result<(Router, 
         Some((routes, states, home)) => (Some(routes), Some(states), home),
         None => (None, None, crate::custom_skill::Home::default()),
     };
+    let console = crate::console::Console::new(
+        store.clone(),
+        crate::console::Home {
+            registry: home
+                .controller
+                .as_ref()
+                .map(|(_, r)| r.clone())
+                .unwrap_or_default(),
+            states: states.clone(),
+            triggers: home.triggers.clone(),
+            mqtt: home.publisher.clone(),
+            validator: Some(validator.clone()),
+        },
+        config.server.tls_cert_file.is_some()
+            || config
+                .server
+                .public_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://")),
+        &config.database.url,
+    )?;
     follow_other_instances(&store, validator, states).await?;
     let metrics = config.metrics_access().map_err(report)?;
     let mut app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(crate::metrics::router(metrics, store.clone()))
+        .merge(crate::console::router(console))
         .merge(rask_link::router(linking));
     if let Some(routes) = smart_home {
         app = app.merge(routes);

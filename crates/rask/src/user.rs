@@ -1,5 +1,7 @@
-//! `rask user add|passwd|remove|list`: the people who can link their accounts. A password comes
-//! from a prompt, or from standard input when that is not a terminal (for scripts).
+//! `rask user add|passwd|remove|list`: the people who can link their accounts, and with
+//! `--owner` the owners who sign in to the console at `/` (apart: an owner cannot link an
+//! Alexa account, a linking user cannot open the console). A password comes from a prompt, or
+//! from standard input when that is not a terminal (for scripts).
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -23,6 +25,9 @@ enum Action {
         /// The configuration file, for the database.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// An owner of the console at `/`, not a person who links an account.
+        #[arg(long)]
+        owner: bool,
     },
     /// Set a user's password; the password is asked for (or read from standard input).
     Passwd {
@@ -31,6 +36,9 @@ enum Action {
         /// The configuration file, for the database.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// An owner of the console at `/`, not a person who links an account.
+        #[arg(long)]
+        owner: bool,
     },
     /// Remove a user: their links end, their grant and pending events go with them.
     Remove {
@@ -39,14 +47,23 @@ enum Action {
         /// The configuration file, for the database.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// An owner of the console at `/`, not a person who links an account.
+        #[arg(long)]
+        owner: bool,
     },
-    /// List the users.
+    /// List the users (and, with --owner, the console's owners).
     List {
         /// The configuration file, for the database.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// An owner of the console at `/`, not a person who links an account.
+        #[arg(long)]
+        owner: bool,
     },
 }
+
+/// The fewest characters an owner's password may have: it opens everything rask keeps.
+pub const MIN_OWNER_PASSWORD_CHARS: usize = 12;
 
 fn read_password() -> anyhow::Result<String> {
     if std::io::stdin().is_terminal() {
@@ -69,40 +86,78 @@ fn read_password() -> anyhow::Result<String> {
 /// Runs `rask user`.
 pub async fn run(args: Args) -> anyhow::Result<bool> {
     match args.action {
-        Action::Add { name, config } => {
+        Action::Add { name, config, owner } => {
             let config = crate::serve::load(config.as_deref())?;
             if name.trim().is_empty() || name.chars().any(char::is_whitespace) {
                 bail!("the user name must be one word");
             }
             let password = read_password()?;
+            if owner && password.chars().count() < MIN_OWNER_PASSWORD_CHARS {
+                bail!(
+                    "an owner's password needs at least {MIN_OWNER_PASSWORD_CHARS} characters: it opens the console"
+                );
+            }
             let hash = rask_link::password::hash(&password)?;
             crate::serve::say_database(&config);
             let store = Store::connect(&config.database.url).await?;
-            match store
-                .add_user(&uuid::Uuid::new_v4().to_string(), &name, &hash)
-                .await
-            {
-                Ok(_) => println!("added user {name}"),
-                Err(StoreError::Duplicate(_)) => bail!("a user named {name} already exists"),
+            let added = if owner {
+                store.add_owner(&name, &hash).await
+            } else {
+                store
+                    .add_user(&uuid::Uuid::new_v4().to_string(), &name, &hash)
+                    .await
+                    .map(|_| ())
+            };
+            let what = if owner { "owner" } else { "user" };
+            match added {
+                Ok(()) if owner => println!("added owner {name}: they sign in to the console at /"),
+                Ok(()) => println!("added user {name}"),
+                Err(StoreError::Duplicate(_)) => bail!("a {what} named {name} already exists"),
                 Err(e) => return Err(e.into()),
             }
             Ok(true)
         }
-        Action::Passwd { name, config } => {
+        Action::Passwd { name, config, owner } => {
             let config = crate::serve::load(config.as_deref())?;
             let store = crate::serve::existing_store(&config).await?;
-            if store.user_by_name(&name).await?.is_none() {
-                bail!("there is no user named {name} (rask user list shows them)");
+            let exists = if owner {
+                store.owner(&name).await?.is_some()
+            } else {
+                store.user_by_name(&name).await?.is_some()
+            };
+            if !exists {
+                bail!(
+                    "there is no {} named {name} (rask user list{} shows them)",
+                    who(owner),
+                    flag(owner)
+                );
             }
             let password = read_password()?;
+            if owner && password.chars().count() < MIN_OWNER_PASSWORD_CHARS {
+                bail!(
+                    "an owner's password needs at least {MIN_OWNER_PASSWORD_CHARS} characters: it opens the console"
+                );
+            }
             let hash = rask_link::password::hash(&password)?;
-            store.set_password(&name, &hash).await?;
-            println!("the password of {name} is changed (their links stay as they are)");
+            if owner {
+                store.set_owner_password(&name, &hash).await?;
+                println!("the password of owner {name} is changed; their console sessions are ended");
+            } else {
+                store.set_password(&name, &hash).await?;
+                println!("the password of {name} is changed (their links stay as they are)");
+            }
             Ok(true)
         }
-        Action::Remove { name, config } => {
+        Action::Remove { name, config, owner } => {
             let config = crate::serve::load(config.as_deref())?;
             let store = crate::serve::existing_store(&config).await?;
+            if owner {
+                if !store.remove_owner(&name).await? {
+                    bail!("there is no owner named {name} (rask user list --owner shows them)");
+                }
+                println!("removed owner {name}: their console sessions are ended");
+                return Ok(true);
+            }
             if !store.remove_user(&name).await? {
                 bail!("there is no user named {name} (rask user list shows them)");
             }
@@ -113,14 +168,28 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
             );
             Ok(true)
         }
-        Action::List { config } => {
+        Action::List { config, owner } => {
             let config = crate::serve::load(config.as_deref())?;
             crate::serve::say_database(&config);
             let store = crate::serve::existing_store(&config).await?;
-            for u in store.users().await? {
-                println!("{}", u.name);
+            if owner {
+                for name in store.owner_names().await? {
+                    println!("{name}");
+                }
+            } else {
+                for u in store.users().await? {
+                    println!("{}", u.name);
+                }
             }
             Ok(true)
         }
     }
+}
+
+fn who(owner: bool) -> &'static str {
+    if owner { "owner" } else { "user" }
+}
+
+fn flag(owner: bool) -> &'static str {
+    if owner { " --owner" } else { "" }
 }

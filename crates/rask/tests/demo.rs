@@ -71,7 +71,7 @@ async fn serve_without_a_configuration_runs_the_embedded_demo() {
         .current_dir(&d)
         .env("RASK_LOG", "warn")
         .env_remove("RASK_SECRET_KEY");
-    let server = common::start_command(cmd, 20);
+    let server = common::start_command(cmd, 21);
     assert!(
         server
             .first_line
@@ -131,7 +131,7 @@ async fn rask_message_works_against_the_embedded_default() {
         .current_dir(&d)
         .env("RASK_LOG", "warn")
         .env_remove("RASK_SECRET_KEY");
-    let server = common::start_command(cmd, 20);
+    let server = common::start_command(cmd, 21);
     let text = server.lines.join("\n");
     let word_after = |prefix: &str| {
         text.lines()
@@ -238,7 +238,7 @@ fn a_forgotten_config_never_touches_a_configured_instance() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(d.join("rask-data/rask.db").exists());
-    let demo = serve_embedded(&d, 20);
+    let demo = serve_embedded(&d, 21);
     assert!(
         demo.first_line.starts_with("rask: listening"),
         "{}",
@@ -288,7 +288,7 @@ fn commands_from_another_folder_make_no_database() {
 #[test]
 fn a_restart_says_the_earlier_grants_are_gone() {
     let d = fresh_dir("restart");
-    let first = serve_embedded(&d, 20);
+    let first = serve_embedded(&d, 21);
     let text = first.lines.join("\n");
     let command = |name: &str| -> Vec<String> {
         text.lines()
@@ -362,7 +362,7 @@ fn a_restart_says_the_earlier_grants_are_gone() {
     );
     drop(first);
 
-    let second = serve_embedded(&d, 21);
+    let second = serve_embedded(&d, 22);
     let text = second.lines.join("\n");
     assert!(
         text.contains("1 grant from an earlier start marked revoked"),

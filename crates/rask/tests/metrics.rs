@@ -54,7 +54,7 @@ async fn every_flow_shows_in_metrics_and_in_json_logs_with_its_request() {
         .env("RASK_LOG_FORMAT", "json")
         .env_remove("RASK_SECRET_KEY")
         .env_remove("RASK_DATABASE_URL");
-    let server = common::start_logging(cmd, 20, std::fs::File::create(&log_path).unwrap());
+    let server = common::start_logging(cmd, 21, std::fs::File::create(&log_path).unwrap());
     let url = server.url();
     let text = server.lines.join("\n");
 

@@ -16,6 +16,7 @@
 //! - [`skills`]: custom skills' persistent attributes and each user's region;
 //! - [`service_outbox`]: Skill Messaging messages and Proactive Events on their way to Amazon.
 
+pub mod activity;
 mod db;
 pub mod device_state;
 pub mod gauges;
@@ -24,6 +25,7 @@ pub mod link_log;
 pub mod notify;
 pub mod oauth;
 pub mod outbox;
+pub mod owners;
 pub mod retention;
 pub mod sealer;
 pub mod service_outbox;

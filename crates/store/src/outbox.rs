@@ -322,18 +322,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| {
-                Ok(Attempt {
-                    at: r.try_get("at")?,
-                    outbox_id: r.try_get("outbox_id")?,
-                    user_id: r.try_get("user_id")?,
-                    endpoint_id: r.try_get("endpoint_id")?,
-                    kind: r.try_get("kind")?,
-                    attempt: r.try_get("attempt")?,
-                    outcome: r.try_get("outcome")?,
-                    detail: r.try_get("detail")?,
-                })
-            })
+            .map(attempt_row)
             .collect::<Result<_, sqlx::Error>>()
             .map_err(StoreError::from)
     }
@@ -373,6 +362,20 @@ impl Store {
             .map(|r| r.try_get("user_id"))
             .collect::<Result<_, _>>()?)
     }
+}
+
+/// An event-log row, selected with the columns of [`Attempt`].
+pub(crate) fn attempt_row(r: &sqlx::any::AnyRow) -> Result<Attempt, sqlx::Error> {
+    Ok(Attempt {
+        at: r.try_get("at")?,
+        outbox_id: r.try_get("outbox_id")?,
+        user_id: r.try_get("user_id")?,
+        endpoint_id: r.try_get("endpoint_id")?,
+        kind: r.try_get("kind")?,
+        attempt: r.try_get("attempt")?,
+        outcome: r.try_get("outcome")?,
+        detail: r.try_get("detail")?,
+    })
 }
 
 /// Extends `claimer`'s unexpired claims on `ids` in `table` (an outbox) to `until`.

@@ -1,0 +1,245 @@
+//! What the owner can do from the console, each asked first (a page with one button) and
+//! written to the owners' action log and rask's own: press a doorbell, revoke a user's links.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use super::auth::{CsrfForm, Signed};
+use super::{Console, Frame, render};
+
+#[derive(askama::Template)]
+#[template(path = "console/confirm.html")]
+struct Confirm {
+    f: Frame,
+    question: String,
+    action: String,
+    button: String,
+    back: &'static str,
+}
+
+#[derive(askama::Template)]
+#[template(path = "console/done.html")]
+struct Done {
+    f: Frame,
+    said: String,
+    class: &'static str,
+    back: &'static str,
+}
+
+/// Writes an action to the owners' log and rask's; a log that cannot be written is said in
+/// rask's own, never a reason to undo what was done.
+pub(super) async fn log(c: &Console, owner: &str, action: &str, detail: &str) {
+    tracing::info!(owner, action, "console: {detail}");
+    if let Err(e) = c.0.store.log_owner_action(owner, action, detail).await {
+        tracing::error!(error = %e, "a console action could not be logged");
+    }
+}
+
+fn done(session: &Signed, status: StatusCode, said: String, ok: bool, back: &'static str) -> Response {
+    let mut r = render(Done {
+        f: Frame::page("Done", "", session),
+        said,
+        class: if ok { "good" } else { "bad" },
+        back,
+    });
+    *r.status_mut() = status;
+    r
+}
+
+/// The doorbell `id`, when it is one and presses can be queued.
+fn doorbell<'a>(c: &'a Console, id: &str) -> Option<&'a rask_home::Device> {
+    c.0.home
+        .registry
+        .get(id)
+        .filter(|d| d.kind == rask_home::devices::DeviceKind::Doorbell && c.0.home.triggers.is_some())
+}
+
+/// `GET /devices/{id}/press`: asks.
+pub(super) async fn press_page(
+    State(c): State<Console>,
+    session: Signed,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(d) = doorbell(&c, &id) else {
+        return done(
+            &session,
+            StatusCode::NOT_FOUND,
+            "There is no such doorbell.".into(),
+            false,
+            "/devices",
+        );
+    };
+    render(Confirm {
+        f: Frame::page(&format!("Press {}", d.name), "/devices", &session),
+        question: format!(
+            "Press {} now? Every Echo of every user with an active grant announces it.",
+            d.name
+        ),
+        action: format!("/devices/{}/press", d.id),
+        button: "Press".into(),
+        back: "/devices",
+    })
+}
+
+/// `POST /devices/{id}/press`.
+pub(super) async fn press(
+    State(c): State<Console>,
+    session: Signed,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Err(forged) = session.check(&form.csrf) {
+        return forged.into_response();
+    }
+    let (Some(d), Some(triggers)) = (doorbell(&c, &id), &c.0.home.triggers) else {
+        return done(
+            &session,
+            StatusCode::NOT_FOUND,
+            "There is no such doorbell.".into(),
+            false,
+            "/devices",
+        );
+    };
+    match triggers.press(&d.id).await {
+        Ok(0) => {
+            log(&c, &session.owner, "press", &format!("{}: nobody granted", d.id)).await;
+            done(
+                &session,
+                StatusCode::CONFLICT,
+                format!(
+                    "{} was pressed, but nobody hears it: no user has an active grant (see Users).",
+                    d.name
+                ),
+                false,
+                "/devices",
+            )
+        }
+        Ok(n) => {
+            log(
+                &c,
+                &session.owner,
+                "press",
+                &format!("{}: {n} events queued", d.id),
+            )
+            .await;
+            done(
+                &session,
+                StatusCode::OK,
+                format!(
+                    "{} pressed: {n} event{} queued for Alexa (see Events).",
+                    d.name,
+                    if n == 1 { "" } else { "s" }
+                ),
+                true,
+                "/devices",
+            )
+        }
+        Err(e) => done(
+            &session,
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("The press could not be stored: {e}"),
+            false,
+            "/devices",
+        ),
+    }
+}
+
+/// `GET /users/{name}/revoke`: asks.
+pub(super) async fn revoke_page(
+    State(c): State<Console>,
+    session: Signed,
+    Path(name): Path<String>,
+) -> Response {
+    let Ok(Some(u)) = c.0.store.user_by_name(&name).await else {
+        return done(
+            &session,
+            StatusCode::NOT_FOUND,
+            "There is no such user.".into(),
+            false,
+            "/users",
+        );
+    };
+    render(Confirm {
+        f: Frame::page(&format!("Revoke {}'s links", u.name), "/users", &session),
+        question: format!(
+            "Revoke every link of {}? Alexa's tokens for them stop working at once and the Alexa app asks them to link the account again.",
+            u.name
+        ),
+        action: format!(
+            "/users/{}/revoke",
+            url::form_urlencoded::byte_serialize(u.name.as_bytes()).collect::<String>()
+        ),
+        button: "Revoke".into(),
+        back: "/users",
+    })
+}
+
+/// `POST /users/{name}/revoke`.
+pub(super) async fn revoke(
+    State(c): State<Console>,
+    session: Signed,
+    Path(name): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Err(forged) = session.check(&form.csrf) {
+        return forged.into_response();
+    }
+    let store = &c.0.store;
+    let Ok(Some(u)) = store.user_by_name(&name).await else {
+        return done(
+            &session,
+            StatusCode::NOT_FOUND,
+            "There is no such user.".into(),
+            false,
+            "/users",
+        );
+    };
+    let reason = format!("revoked by the owner {} (console)", session.owner);
+    let n = match store
+        .revoke_user_links(&u.id, &reason, rask_store::now_ms())
+        .await
+    {
+        Ok(n) => n,
+        Err(e) => {
+            return done(
+                &session,
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("Nothing was revoked: {e}"),
+                false,
+                "/users",
+            );
+        }
+    };
+    if let Some(v) = &c.0.home.validator {
+        v.forget_user(&u.id);
+    }
+    let entry = rask_store::link_log::LogEntry {
+        id: 0,
+        at: rask_store::now_ms(),
+        client_id: None,
+        user_name: Some(u.name.clone()),
+        remote: Some("console".into()),
+        step: "revoke".into(),
+        ok: true,
+        detail: format!("{n} link(s) {reason}"),
+    };
+    if let Err(e) = store.log_link_step(&entry).await {
+        tracing::error!(error = %e, "the linking log could not be written");
+    }
+    log(
+        &c,
+        &session.owner,
+        "revoke-link",
+        &format!("{}: {n} link(s)", u.name),
+    )
+    .await;
+    done(
+        &session,
+        StatusCode::OK,
+        format!("{}: {n} link{} revoked.", u.name, if n == 1 { "" } else { "s" }),
+        true,
+        "/users",
+    )
+}

@@ -1,0 +1,166 @@
+//! The owner's console at `/`: every state rask keeps, in a browser, for the owner only.
+//!
+//! Server-rendered HTML (askama templates under `templates/console`, escaped by default), no
+//! JavaScript needed, readable at a phone's width. Owners are apart from the people who link
+//! their accounts (`rask user add --owner`, or `RASK_OWNER_PASSWORD` for an owner named
+//! `owner`); a signed-in owner has a session cookie of the console's own (HttpOnly,
+//! SameSite=Strict, Secure under HTTPS) and every form carries the session's CSRF token.
+//! Whatever changes state asks first and is written to the owners' action log.
+//!
+//! - [`auth`]: signing in and out, the session guard;
+//! - [`pages`]: what is shown (overview, users, devices, events, linking);
+//! - [`actions`]: what can be done (press a doorbell, revoke a user's links);
+//! - [`chart`]: the overview's chart, drawn as SVG on the server.
+
+mod actions;
+mod auth;
+mod chart;
+mod pages;
+
+pub use auth::OWNER_PASSWORD_ENV;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use rask_store::Store;
+
+/// What the console reads and acts on.
+#[derive(Clone)]
+pub struct Console(Arc<Inner>);
+
+struct Inner {
+    store: Store,
+    /// The argon2 hash of `RASK_OWNER_PASSWORD`, when it is set.
+    env_owner: Option<String>,
+    /// Whether cookies must be `Secure` (rask or its proxy serves HTTPS).
+    secure: bool,
+    limiter: rask_link::ratelimit::RateLimiter,
+    home: Home,
+    /// The database, as it may be shown (password removed).
+    database: String,
+}
+
+/// The smart-home parts the console shows and drives, when `[alexa]` runs them.
+#[derive(Clone, Default)]
+pub struct Home {
+    /// The devices.
+    pub registry: rask_home::Registry,
+    /// Their states.
+    pub states: Option<rask_home::state::DeviceStates>,
+    /// Presses doorbells.
+    pub triggers: Option<rask_home::triggers::Triggers>,
+    /// The broker, for its connection.
+    pub mqtt: Option<rask_home::mqtt::MqttPublisher>,
+    /// Forgets a revoked user's tokens at once on this instance.
+    pub validator: Option<rask_link::Validator>,
+}
+
+impl Console {
+    /// The console over `store`; `secure` when it is reached over HTTPS. Reads
+    /// `RASK_OWNER_PASSWORD` (hashed here, never kept as given).
+    pub fn new(store: Store, home: Home, secure: bool, database: &str) -> anyhow::Result<Console> {
+        let env_owner = auth::env_owner()?;
+        Ok(Console(Arc::new(Inner {
+            store,
+            env_owner,
+            secure,
+            limiter: rask_link::ratelimit::RateLimiter::new(rask_link::ratelimit::Limits::default()),
+            home,
+            database: rask_store::redact_url(database),
+        })))
+    }
+}
+
+/// The console's routes.
+pub fn router(console: Console) -> Router {
+    Router::new()
+        .route("/", get(pages::overview))
+        .route("/users", get(pages::users))
+        .route("/devices", get(pages::devices))
+        .route("/events", get(pages::events))
+        .route("/linking", get(pages::linking))
+        .route("/signin", get(auth::signin_page).post(auth::signin))
+        .route("/signout", post(auth::signout))
+        .route(
+            "/devices/{id}/press",
+            get(actions::press_page).post(actions::press),
+        )
+        .route(
+            "/users/{name}/revoke",
+            get(actions::revoke_page).post(actions::revoke),
+        )
+        .with_state(console)
+}
+
+/// The console's pages, in the order the menu shows them.
+const NAV: &[(&str, &str)] = &[
+    ("/", "Overview"),
+    ("/users", "Users"),
+    ("/devices", "Devices"),
+    ("/events", "Events"),
+    ("/linking", "Linking"),
+];
+
+/// What every page's frame shows: its title, the owner signed in, the menu.
+pub struct Frame {
+    title: String,
+    owner: Option<String>,
+    nav: &'static [(&'static str, &'static str)],
+    current: &'static str,
+    csrf: String,
+}
+
+impl Frame {
+    fn page(title: &str, current: &'static str, session: &auth::Signed) -> Frame {
+        Frame {
+            title: title.to_owned(),
+            owner: Some(session.owner.clone()),
+            nav: NAV,
+            current,
+            csrf: session.csrf.clone(),
+        }
+    }
+}
+
+/// A template rendered, or a plain 500 saying it could not be.
+fn render(t: impl askama::Template) -> Response {
+    match t.render() {
+        Ok(html) => ([(axum::http::header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a console page could not be rendered");
+            (
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// A time as the console shows it: UTC, to the second.
+fn when(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+        .map(|t| {
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            )
+        })
+        .unwrap_or_else(|_| ms.to_string())
+}
+
+/// The CSS class for an outcome: good, bad or neither.
+fn outcome_class(outcome: &str) -> &'static str {
+    match outcome {
+        "delivered" | "sent" | "ok" => "good",
+        "retry" | "refreshed" => "warn",
+        _ => "bad",
+    }
+}

@@ -1,0 +1,437 @@
+//! What the console shows: the overview (each part's health in words, users by grant state,
+//! events, a chart), the users with their grant and its fix, the devices, the event log
+//! (filterable), and the linking attempts. Read-only: changes are in [`super::actions`].
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::response::Response;
+use rask_store::activity::EventFilter;
+use rask_store::grants::{GrantState, GrantStatus};
+use serde::Deserialize;
+
+use super::auth::Signed;
+use super::chart;
+use super::{Console, Frame, outcome_class, render, when};
+
+/// One part's health.
+pub struct Health {
+    part: &'static str,
+    words: String,
+    class: &'static str,
+}
+
+#[derive(askama::Template)]
+#[template(path = "console/overview.html")]
+struct Overview {
+    f: Frame,
+    health: Vec<Health>,
+    grants: Vec<(String, i64)>,
+    pending: i64,
+    hour: (i64, i64),
+    day: (i64, i64),
+    chart: String,
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// Delivered and dropped among `counts`.
+fn fates(counts: &[(String, i64)]) -> (i64, i64) {
+    let sum = |these: &[&str]| {
+        counts
+            .iter()
+            .filter(|(o, _)| these.contains(&o.as_str()))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    (sum(&["delivered", "sent"]), sum(chart::DROPPED))
+}
+
+/// `GET /`.
+pub(super) async fn overview(State(c): State<Console>, session: Signed) -> Response {
+    let store = &c.0.store;
+    let now = rask_store::now_ms();
+    let mut health = Vec::new();
+    let gauges = store.gauges().await;
+    health.push(match &gauges {
+        Ok(_) => Health {
+            part: "Database",
+            words: format!("reachable ({})", c.0.database),
+            class: "good",
+        },
+        Err(e) => Health {
+            part: "Database",
+            words: format!("cannot be read: {e}"),
+            class: "bad",
+        },
+    });
+    health.push(match &c.0.home.mqtt {
+        None => Health {
+            part: "MQTT broker",
+            words: "not configured ([mqtt] in rask.toml)".into(),
+            class: "",
+        },
+        Some(m) if m.connected() => Health {
+            part: "MQTT broker",
+            words: "connected".into(),
+            class: "good",
+        },
+        Some(_) => Health {
+            part: "MQTT broker",
+            words: "not connected: devices cannot be commanded (Alexa hears BRIDGE_UNREACHABLE); rask keeps retrying".into(),
+            class: "bad",
+        },
+    });
+    let last = store.event_log(1).await.ok().and_then(|l| l.into_iter().next());
+    health.push(match last {
+        None => Health {
+            part: "Alexa's side",
+            words: "nothing sent yet".into(),
+            class: "",
+        },
+        Some(a) => Health {
+            part: "Alexa's side",
+            class: outcome_class(&a.outcome),
+            words: format!(
+                "last answer {}: {} ({}), {}",
+                when(a.at),
+                a.outcome,
+                a.kind,
+                a.detail
+            ),
+        },
+    });
+    let (grants, pending) = match gauges {
+        Ok(g) => {
+            let users = store.users().await.map(|u| u.len() as i64).unwrap_or(0);
+            let granted: i64 = g.grants.iter().map(|(_, n)| n).sum();
+            let mut rows = g.grants;
+            rows.push(("no grant yet".into(), (users - granted).max(0)));
+            (rows, g.events.pending + g.services.pending)
+        }
+        Err(_) => (Vec::new(), 0),
+    };
+    let hour = fates(&store.outcomes_since(now - HOUR_MS).await.unwrap_or_default());
+    let day = fates(&store.outcomes_since(now - 24 * HOUR_MS).await.unwrap_or_default());
+    let hours = store
+        .outcomes_by_hour(now - 24 * HOUR_MS)
+        .await
+        .unwrap_or_default();
+    render(Overview {
+        f: Frame::page("Overview", "/", &session),
+        health,
+        grants,
+        pending,
+        hour,
+        day,
+        chart: chart::svg(&chart::per_hour(&hours, now / HOUR_MS)),
+    })
+}
+
+/// One user as the users page shows them.
+struct UserRow {
+    id: String,
+    name: String,
+    grant: String,
+    class: &'static str,
+    fix: Option<String>,
+    region: String,
+    events: Vec<String>,
+    linking: Vec<String>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "console/users.html")]
+struct Users {
+    f: Frame,
+    users: Vec<UserRow>,
+}
+
+/// The grant's state in words, its class, and what to do about it.
+fn grant_words(g: Option<&GrantStatus>) -> (String, &'static str, Option<String>) {
+    let Some(g) = g else {
+        return (
+            "no grant: Alexa has not sent AcceptGrant".into(),
+            "warn",
+            Some("the person links the account in the Alexa app and enables the skill; rask then hears AcceptGrant".into()),
+        );
+    };
+    let detail = g.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
+    match g.state {
+        GrantState::Active => ("active: events reach Alexa".into(), "good", None),
+        GrantState::Refreshing => ("active, its token being refreshed".into(), "good", None),
+        GrantState::Revoked => (
+            format!("revoked{detail}"),
+            "bad",
+            Some("the person must disable and re-enable the skill in the Alexa app; if they never disabled it, check that their region is right (the forwarder's region, or alexa.region)".into()),
+        ),
+        GrantState::Refused => (
+            format!("refused by Login with Amazon{detail}"),
+            "bad",
+            Some("the person must disable and re-enable the skill in the Alexa app; if every user is refused, run rask check (the skill's LWA client id and secret)".into()),
+        ),
+    }
+}
+
+/// `GET /users`.
+pub(super) async fn users(State(c): State<Console>, session: Signed) -> Response {
+    let store = &c.0.store;
+    let people = store.users().await.unwrap_or_default();
+    let grants: HashMap<String, GrantStatus> = store
+        .grant_statuses()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|g| (g.user_id.clone(), g))
+        .collect();
+    let log = store.link_log(2_000).await.unwrap_or_default();
+    let mut users = Vec::new();
+    for u in people {
+        let g = grants.get(&u.id);
+        let (grant, class, fix) = grant_words(g);
+        let filter = EventFilter {
+            user: Some(u.id.clone()),
+            ..EventFilter::default()
+        };
+        let events = store
+            .event_log_matching(&filter, 5)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| format!("{} {} {}: {}", when(a.at), a.kind, a.outcome, a.detail))
+            .collect();
+        let linking = log
+            .iter()
+            .filter(|e| e.user_name.as_deref() == Some(u.name.as_str()))
+            .take(5)
+            .map(|e| {
+                let verdict = if e.ok { "ok" } else { "FAILED" };
+                format!("{} {} {verdict}: {}", when(e.at), e.step, e.detail)
+            })
+            .collect();
+        users.push(UserRow {
+            id: u.id,
+            name: u.name,
+            grant,
+            class,
+            fix,
+            region: g.map_or_else(
+                || "not known yet (AcceptGrant records it)".into(),
+                |g| g.region.clone(),
+            ),
+            events,
+            linking,
+        });
+    }
+    render(Users {
+        f: Frame::page("Users", "/users", &session),
+        users,
+    })
+}
+
+struct DeviceRow {
+    id: String,
+    name: String,
+    kind: &'static str,
+    state: String,
+    heard: String,
+    connectivity: &'static str,
+    class: &'static str,
+    last_event: String,
+    pressable: bool,
+}
+
+#[derive(askama::Template)]
+#[template(path = "console/devices.html")]
+struct Devices {
+    f: Frame,
+    devices: Vec<DeviceRow>,
+}
+
+/// `GET /devices`.
+pub(super) async fn devices(State(c): State<Console>, session: Signed) -> Response {
+    let now = rask_store::now_ms();
+    let mut rows = Vec::new();
+    for d in c.0.home.registry.devices() {
+        let state = match &c.0.home.states {
+            Some(s) => s.read(&d.id).await.ok(),
+            None => None,
+        };
+        let heard_at = state.as_ref().and_then(|s| s.heard_at);
+        let values: Vec<String> = state
+            .as_ref()
+            .map(|s| {
+                s.properties
+                    .iter()
+                    .filter(|p| p.property != "connectivity")
+                    .map(|p| format!("{} {}", p.property, rask_model::limits::logged(&p.value)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let reachable =
+            rask_home::reports::connectivity(d, heard_at, now) == rask_model::smarthome::Connectivity::Ok;
+        let filter = EventFilter {
+            device: Some(d.id.clone()),
+            ..EventFilter::default()
+        };
+        let last_event =
+            c.0.store
+                .event_log_matching(&filter, 1)
+                .await
+                .ok()
+                .and_then(|l| l.into_iter().next())
+                .map_or_else(
+                    || "none".into(),
+                    |a| format!("{} {} {}", when(a.at), a.kind, a.outcome),
+                );
+        rows.push(DeviceRow {
+            id: d.id.clone(),
+            name: d.name.clone(),
+            kind: d.kind.name(),
+            state: if values.is_empty() {
+                "nothing reported yet".into()
+            } else {
+                values.join(", ")
+            },
+            heard: heard_at.map_or_else(|| "never".into(), when),
+            connectivity: if reachable { "OK" } else { "UNREACHABLE" },
+            class: if reachable { "good" } else { "bad" },
+            last_event,
+            pressable: d.kind == rask_home::devices::DeviceKind::Doorbell && c.0.home.triggers.is_some(),
+        });
+    }
+    render(Devices {
+        f: Frame::page("Devices", "/devices", &session),
+        devices: rows,
+    })
+}
+
+/// The event log's filter, as the form sends it (empty fields match all).
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct Filter {
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    device: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    outcome: String,
+}
+
+struct EventRow {
+    at: String,
+    user: String,
+    device: String,
+    kind: String,
+    attempt: i64,
+    outcome: String,
+    class: &'static str,
+    detail: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "console/events.html")]
+struct Events {
+    f: Frame,
+    filter: Filter,
+    events: Vec<EventRow>,
+}
+
+/// `GET /events?user=&device=&kind=&outcome=`.
+pub(super) async fn events(
+    State(c): State<Console>,
+    session: Signed,
+    Query(filter): Query<Filter>,
+) -> Response {
+    let some = |s: &str| {
+        let s = s.trim();
+        (!s.is_empty()).then(|| rask_model::limits::cut_to(s, 200).into_owned())
+    };
+    let f = EventFilter {
+        user: some(&filter.user),
+        device: some(&filter.device),
+        kind: some(&filter.kind),
+        outcome: some(&filter.outcome),
+    };
+    let names: HashMap<String, String> =
+        c.0.store
+            .users()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|u| (u.id, u.name))
+            .collect();
+    let events =
+        c.0.store
+            .event_log_matching(&f, 200)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| EventRow {
+                at: when(a.at),
+                user: names.get(&a.user_id).cloned().unwrap_or(a.user_id),
+                device: a.endpoint_id,
+                kind: a.kind,
+                attempt: a.attempt,
+                class: outcome_class(&a.outcome),
+                outcome: a.outcome,
+                detail: a.detail,
+            })
+            .collect();
+    render(Events {
+        f: Frame::page("Events", "/events", &session),
+        filter,
+        events,
+    })
+}
+
+struct AttemptRow {
+    at: String,
+    who: String,
+    client: String,
+    remote: String,
+    verdict: String,
+    class: &'static str,
+    steps: Vec<(bool, String, String)>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "console/linking.html")]
+struct Linking {
+    f: Frame,
+    attempts: Vec<AttemptRow>,
+}
+
+/// `GET /linking`: every attempt, newest first, with its first failed step.
+pub(super) async fn linking(State(c): State<Console>, session: Signed) -> Response {
+    let log = c.0.store.link_log(2_000).await.unwrap_or_default();
+    let mut attempts: Vec<AttemptRow> = crate::link::attempts(log)
+        .into_iter()
+        .map(|a| {
+            let first = &a[0];
+            let failed = a.iter().find(|e| !e.ok);
+            AttemptRow {
+                at: when(first.at),
+                who: a
+                    .iter()
+                    .find_map(|e| e.user_name.clone())
+                    .unwrap_or_else(|| "(no user yet)".into()),
+                client: first.client_id.clone().unwrap_or_else(|| "?".into()),
+                remote: first.remote.clone().unwrap_or_else(|| "?".into()),
+                verdict: failed
+                    .map_or_else(|| "ok".into(), |f| format!("failed at {}: {}", f.step, f.detail)),
+                class: if failed.is_some() { "bad" } else { "good" },
+                steps: a
+                    .iter()
+                    .map(|e| (e.ok, e.step.clone(), e.detail.clone()))
+                    .collect(),
+            }
+        })
+        .collect();
+    attempts.reverse();
+    render(Linking {
+        f: Frame::page("Linking", "/linking", &session),
+        attempts,
+    })
+}

@@ -1,0 +1,154 @@
+//! What happened lately, for the owner's console: the event log filtered by user, device,
+//! kind and outcome, and delivery outcomes counted since a time and by hour.
+
+use sqlx::Row;
+
+use crate::db::{Store, StoreError, param};
+use crate::outbox::{Attempt, attempt_row};
+
+/// Which event-log rows to show; `None` matches all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// rask's user id (a smart-home event) or the Alexa user id (an out-of-session call).
+    pub user: Option<String>,
+    /// The device id.
+    pub device: Option<String>,
+    /// The event kind, such as `DoorbellPress`.
+    pub kind: Option<String>,
+    /// The outcome, such as `dropped`.
+    pub outcome: Option<String>,
+}
+
+/// How many attempts of one hour ended one way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HourCount {
+    /// The hour: Unix ms / 3,600,000.
+    pub hour: i64,
+    /// The outcome.
+    pub outcome: String,
+    /// How many.
+    pub n: i64,
+}
+
+impl Store {
+    /// The newest `limit` attempts that `f` matches, newest first.
+    pub async fn event_log_matching(&self, f: &EventFilter, limit: i64) -> Result<Vec<Attempt>, StoreError> {
+        let b = self.backend();
+        let mut sql = String::from(
+            "SELECT at, outbox_id, user_id, endpoint_id, kind, attempt, outcome, detail FROM event_log WHERE 1 = 1",
+        );
+        let mut binds = Vec::new();
+        for (column, value) in [
+            ("user_id", &f.user),
+            ("endpoint_id", &f.device),
+            ("kind", &f.kind),
+            ("outcome", &f.outcome),
+        ] {
+            if let Some(v) = value {
+                binds.push(v.clone());
+                sql.push_str(&format!(" AND {column} = {}", param(b, binds.len())));
+            }
+        }
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", param(b, binds.len() + 1)));
+        let mut q = sqlx::query(&sql);
+        for v in binds {
+            q = q.bind(v);
+        }
+        let rows = q.bind(limit).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(attempt_row)
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Attempts since `since` (Unix ms) by outcome.
+    pub async fn outcomes_since(&self, since: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT outcome, COUNT(*) AS n FROM event_log WHERE at >= $1 GROUP BY outcome ORDER BY outcome",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("outcome")?, r.try_get("n")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Attempts since `since` by hour and outcome, oldest hour first.
+    pub async fn outcomes_by_hour(&self, since: i64) -> Result<Vec<HourCount>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at / 3600000 AS hour, outcome, COUNT(*) AS n FROM event_log WHERE at >= $1 \
+             GROUP BY at / 3600000, outcome ORDER BY hour",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(HourCount {
+                    hour: r.try_get("hour")?,
+                    outcome: r.try_get("outcome")?,
+                    n: r.try_get("n")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::Write;
+    use crate::testing;
+
+    fn attempt(user: &str, device: &str, outcome: &str, at: i64) -> Attempt {
+        Attempt {
+            at,
+            outbox_id: format!("{user}-{device}-{at}"),
+            user_id: user.into(),
+            endpoint_id: device.into(),
+            kind: "DoorbellPress".into(),
+            attempt: 1,
+            outcome: outcome.into(),
+            detail: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_event_log_filters_and_counts_on_both_databases() {
+        for store in testing::both().await {
+            let hour = 3_600_000;
+            let writes = [
+                attempt("u1", "bell", "delivered", 10 * hour),
+                attempt("u1", "lamp", "dropped", 10 * hour + 5),
+                attempt("u2", "bell", "delivered", 11 * hour),
+            ]
+            .map(Write::Log);
+            store.apply(&writes).await.unwrap();
+            let f = EventFilter {
+                device: Some("bell".into()),
+                ..EventFilter::default()
+            };
+            let bells = store.event_log_matching(&f, 10).await.unwrap();
+            assert_eq!(
+                bells.iter().map(|a| a.user_id.as_str()).collect::<Vec<_>>(),
+                ["u2", "u1"]
+            );
+            let f = EventFilter {
+                user: Some("u1".into()),
+                outcome: Some("dropped".into()),
+                ..EventFilter::default()
+            };
+            assert_eq!(store.event_log_matching(&f, 10).await.unwrap().len(), 1);
+            assert_eq!(
+                store.outcomes_since(10 * hour + 1).await.unwrap(),
+                [("delivered".to_owned(), 1), ("dropped".to_owned(), 1)]
+            );
+            let hours = store.outcomes_by_hour(0).await.unwrap();
+            assert_eq!(hours.len(), 3);
+            assert_eq!((hours[0].hour, hours[2].hour), (10, 11));
+        }
+    }
+}
