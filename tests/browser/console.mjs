@@ -58,6 +58,24 @@ try {
   await page.getByRole('button', { name: 'Show' }).click();
   assert.match(await page.locator('main').textContent(), /No events match/);
 
+  // A test ChangeReport of the kitchen window, asked first.
+  await page.goto(`${base}/devices`);
+  const windowRow = page.locator('tr', { hasText: 'kitchen-window' });
+  assert.match(await windowRow.textContent(), /contact "DETECTED"/);
+  await windowRow.getByRole('link', { name: 'Test ChangeReport' }).click();
+  await page.getByRole('button', { name: 'Send' }).click();
+  assert.match(await page.getByRole('status').textContent(), /A ChangeReport of Kitchen window is queued for 1 user/);
+
+  // The skill side: the LaunchRequest the test sent, answered.
+  await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Skill' }).click();
+  assert.match(await page.locator('h2:text("Recent requests") + div table').textContent(), /LaunchRequest\s*answered/);
+
+  // The configuration, and rask check from the page.
+  await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Configuration' }).click();
+  assert.match(await page.locator('main').textContent(), /the embedded default/);
+  await page.getByRole('button', { name: 'Run rask check' }).click();
+  assert.match(await page.locator('h2:text("rask check") + table').textContent(), /ok\s*config/);
+
   // Users: the grant in words, the linking log.
   await page.goto(`${base}/users`);
   const demo = page.locator('section', { has: page.getByRole('heading', { name: 'demo' }) });
@@ -70,9 +88,10 @@ try {
 
   // A phone's width: the page fits, tables scroll inside their own box.
   await page.setViewportSize({ width: 390, height: 844 });
-  for (const path of ['/', '/users', '/devices', '/events', '/linking']) {
+  for (const path of ['/', '/users', '/devices', '/events', '/skill', '/configuration', '/linking']) {
     await page.goto(`${base}${path}`);
     const fits = await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1);
+    if (!fits) await page.screenshot({ path: `${shots}/console-too-wide.png`, fullPage: true });
     assert.ok(fits, `${path} fits a phone's width`);
   }
   await page.screenshot({ path: `${shots}/console-phone.png`, fullPage: true });

@@ -292,11 +292,11 @@ impl Delivery {
                 {
                     return give_back(format!("the refreshed token could not be stored: {e}")).await;
                 }
-                crate::metrics::metrics().lwa_refresh("refreshed");
+                crate::metrics::metrics().lwa_refresh("refreshed", "a user's token was refreshed");
                 Ok(t.access_token)
             }
             Err(e) if e.credentials_refused() => {
-                crate::metrics::metrics().lwa_refresh("refused");
+                crate::metrics::metrics().lwa_refresh("refused", &e.to_string());
                 let why = format!("Login with Amazon refused the user's refresh token: {e}");
                 if let Err(se) = self
                     .store
@@ -309,7 +309,7 @@ impl Delivery {
                 Err(TokenTrouble::Refused(why))
             }
             Err(e) => {
-                crate::metrics::metrics().lwa_refresh("failed");
+                crate::metrics::metrics().lwa_refresh("failed", &e.to_string());
                 give_back(format!("Login with Amazon did not refresh the token: {e}")).await
             }
         }
@@ -417,10 +417,15 @@ impl Work for Delivery {
         let writes = Delivery::deliver(self, p, known).await;
         let metrics = crate::metrics::metrics();
         for w in &writes {
-            let outcome = match w {
-                Write::Settle { attempt, .. } | Write::Log(attempt) => attempt.outcome.as_str(),
+            let (outcome, detail) = match w {
+                Write::Settle { attempt, .. } | Write::Log(attempt) => {
+                    (attempt.outcome.as_str(), &attempt.detail)
+                }
                 Write::Retry { .. } => continue,
             };
+            if region != "unknown" {
+                metrics.gateway_answered(region, outcome, detail);
+            }
             // The outcomes this worker writes, as static labels.
             let outcome = ["delivered", "retry", "dropped", "refused", "revoked", "alert"]
                 .into_iter()

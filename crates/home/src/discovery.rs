@@ -51,6 +51,25 @@ pub fn changes(announced: &[(String, String)], current: &[(String, String)]) -> 
     }
 }
 
+/// Every device, announced to `user_id` again: one `AddOrUpdateReport` per
+/// [`MAX_DISCOVERED_ENDPOINTS`], for when the Alexa app shows a stale list.
+pub fn full_report(registry: &Registry, user_id: &str, now: i64) -> Vec<NewEvent> {
+    let endpoints: Vec<DiscoveryEndpoint> = registry.devices().iter().map(|d| d.discovery()).collect();
+    endpoints
+        .chunks(MAX_DISCOVERED_ENDPOINTS)
+        .map(|chunk| NewEvent {
+            id: uuid::Uuid::new_v4().to_string(),
+            user_id: user_id.to_owned(),
+            endpoint_id: String::new(),
+            kind: "AddOrUpdateReport".into(),
+            event: serde_json::to_string(&EventMessage::add_or_update_report(chunk.to_vec(), ""))
+                .unwrap_or_default(),
+            created_at: now,
+            expires_at: now + ANNOUNCEMENT_LIFE.as_millis() as i64,
+        })
+        .collect()
+}
+
 /// Announces the registry's changes to every granted user; returns what changed.
 pub async fn announce_changes(store: &Store, registry: &Registry) -> Result<Changes, StoreError> {
     let endpoints: Vec<DiscoveryEndpoint> = registry.devices().iter().map(|d| d.discovery()).collect();

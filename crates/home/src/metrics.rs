@@ -7,7 +7,7 @@
 //! knows, never a string from the network as sent: a label per distinct value would let a
 //! caller grow the series without bound.
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -53,7 +53,8 @@ pub struct DirectionLabels {
     pub direction: &'static str,
 }
 
-/// The bridge's counters and gauges.
+/// The bridge's counters and gauges, and the last answer of each outside party (for the
+/// console's health words).
 #[derive(Default)]
 pub struct Metrics {
     directives: Family<DirectiveLabels, Counter>,
@@ -61,6 +62,39 @@ pub struct Metrics {
     lwa_refreshes: Family<OutcomeLabels, Counter>,
     mqtt_connected: Gauge,
     mqtt_messages: Family<DirectionLabels, Counter>,
+    last: Mutex<LastSeen>,
+}
+
+/// One party's last answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    /// When (Unix ms).
+    pub at: i64,
+    /// In a word: `delivered`, `refreshed`, `accepted`, `refused`, ...
+    pub outcome: String,
+    /// What it said, cut to a loggable length.
+    pub detail: String,
+}
+
+impl Seen {
+    fn now(outcome: &str, detail: &str) -> Seen {
+        Seen {
+            at: rask_store::now_ms(),
+            outcome: outcome.to_owned(),
+            detail: rask_model::limits::logged(detail).into_owned(),
+        }
+    }
+}
+
+/// The last answers this instance has had, since it started.
+#[derive(Debug, Clone, Default)]
+pub struct LastSeen {
+    /// Login with Amazon: a user's token refreshed or a grant code exchanged.
+    pub lwa: Option<Seen>,
+    /// The last delivery attempt to each region's Event Gateway (`NA`, `EU`, `FE`).
+    pub gateways: Vec<(&'static str, Seen)>,
+    /// The last directive that came through the forwarder, and its AWS region.
+    pub forwarder: Option<Seen>,
 }
 
 /// The process's one set.
@@ -127,8 +161,42 @@ impl Metrics {
     }
 
     /// A user's LWA token refresh ended in `outcome` (`refreshed`, `refused`, `failed`).
-    pub fn lwa_refresh(&self, outcome: &'static str) {
+    pub fn lwa_refresh(&self, outcome: &'static str, detail: &str) {
         self.lwa_refreshes.get_or_create(&OutcomeLabels { outcome }).inc();
+        self.lwa_answered(outcome, detail);
+    }
+
+    /// What each outside party last answered.
+    pub fn last_seen(&self) -> LastSeen {
+        self.last.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    fn see(&self, f: impl FnOnce(&mut LastSeen)) {
+        if let Ok(mut l) = self.last.lock() {
+            f(&mut l);
+        }
+    }
+
+    /// Login with Amazon answered (`refreshed`, `exchanged`, `refused`, `failed`).
+    pub fn lwa_answered(&self, outcome: &str, detail: &str) {
+        self.see(|l| l.lwa = Some(Seen::now(outcome, detail)));
+    }
+
+    /// A delivery attempt to `region`'s Event Gateway ended in `outcome`.
+    pub fn gateway_answered(&self, region: &'static str, outcome: &str, detail: &str) {
+        let seen = Seen::now(outcome, detail);
+        self.see(|l| match l.gateways.iter_mut().find(|(r, _)| *r == region) {
+            Some((_, s)) => *s = seen,
+            None => {
+                l.gateways.push((region, seen));
+                l.gateways.sort_by_key(|(r, _)| *r);
+            }
+        });
+    }
+
+    /// A directive came through the forwarder (`accepted`, with its AWS region) or was refused.
+    pub fn forwarder_seen(&self, outcome: &str, detail: &str) {
+        self.see(|l| l.forwarder = Some(Seen::now(outcome, detail)));
     }
 
     /// The broker connection came up or went down.

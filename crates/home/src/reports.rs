@@ -110,6 +110,29 @@ pub fn change_report(
     ))
 }
 
+/// A `ChangeReport` of `device`'s stored state as though all of it had just changed in the app
+/// (`APP_INTERACTION`), owing nothing: the owner's test from the console, which Alexa
+/// validates and routines hear as a real change. `None` for a device that reports no state.
+pub fn test_report(device: &Device, state: &DeviceState, now: i64) -> Option<EventMessage> {
+    let changed: Vec<Property> = state
+        .properties
+        .iter()
+        .filter(|s| s.property != CONNECTIVITY)
+        .filter_map(|s| alexa_property(device, s, 0))
+        .collect();
+    if changed.is_empty() {
+        return None;
+    }
+    let health = vec![Property::connectivity(connectivity(device, state.heard_at, now))];
+    Some(EventMessage::change_report(
+        &device.id,
+        "",
+        CauseType::AppInteraction,
+        changed,
+        health,
+    ))
+}
+
 /// Sends what is owed: every `window`, each device whose burst is over becomes one
 /// `ChangeReport` per granted user, through the outbox.
 pub struct ChangeReporter {

@@ -233,6 +233,13 @@ async fn handle(State(sh): State<Arc<SmartHome>>, headers: HeaderMap, body: Byte
             Err(json) => format!("the directive is not JSON: {json}"),
             Ok(_) => format!("the directive cannot be read: {e}"),
         });
+    match &signed {
+        Some(Ok(region)) => {
+            crate::metrics::metrics().forwarder_seen("accepted", &format!("signed, from {region}"))
+        }
+        Some(Err(refusal)) => crate::metrics::metrics().forwarder_seen("refused", &refusal.to_string()),
+        None => {}
+    }
     if let Some(Err(refusal)) = &signed {
         tracing::warn!(
             "a directive was refused: {}",
@@ -361,8 +368,14 @@ async fn accept_grant(
         error(d, ErrorType::AcceptGrantFailed, why)
     };
     let tokens = match sh.lwa.exchange_code(code).await {
-        Ok(t) => t,
-        Err(e) => return failed(format!("Login with Amazon did not exchange the grant code: {e}")),
+        Ok(t) => {
+            crate::metrics::metrics().lwa_answered("exchanged", "a grant code was exchanged (AcceptGrant)");
+            t
+        }
+        Err(e) => {
+            crate::metrics::metrics().lwa_answered("failed", &e.to_string());
+            return failed(format!("Login with Amazon did not exchange the grant code: {e}"));
+        }
     };
     let Some(refresh) = tokens.refresh_token else {
         return failed("Login with Amazon sent no refresh token".into());

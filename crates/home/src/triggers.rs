@@ -88,6 +88,57 @@ impl Triggers {
         self
     }
 
+    /// Puts the dropped event `id` back in the outbox (while it is within its useful life) and
+    /// wakes the delivery worker.
+    pub async fn resend(&self, id: &str) -> Result<rask_store::activity::Resend, rask_store::StoreError> {
+        let r = self.store.resend_event(id, now_ms()).await?;
+        if r == rask_store::activity::Resend::Queued {
+            self.wake.notify_one();
+        }
+        Ok(r)
+    }
+
+    /// Announces every device to `user_id` again (AddOrUpdateReport) and wakes the delivery
+    /// worker; returns how many reports were queued.
+    pub async fn rediscover(&self, user_id: &str) -> Result<usize, rask_store::StoreError> {
+        let events = crate::discovery::full_report(&self.registry, user_id, now_ms());
+        self.store.enqueue(&events).await?;
+        self.wake.notify_one();
+        Ok(events.len())
+    }
+
+    /// Queues a test `ChangeReport` of `device`'s state for every granted user
+    /// ([`crate::reports::test_report`]); `Ok(None)` when the device has no state to report.
+    pub async fn test_change_report(&self, device: &str) -> Result<Option<usize>, rask_store::StoreError> {
+        let (Some(d), Some(states)) = (self.registry.get(device), &self.states) else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        let state = states.read(device).await?;
+        let Some(report) = crate::reports::test_report(d, &state, now) else {
+            return Ok(None);
+        };
+        let event = serde_json::to_string(&report).unwrap_or_default();
+        let events: Vec<NewEvent> = self
+            .store
+            .granted_users()
+            .await?
+            .into_iter()
+            .map(|user_id| NewEvent {
+                id: uuid::Uuid::new_v4().to_string(),
+                user_id,
+                endpoint_id: device.to_owned(),
+                kind: "ChangeReport".into(),
+                event: event.clone(),
+                created_at: now,
+                expires_at: now + crate::reports::CHANGE_REPORT_LIFE.as_millis() as i64,
+            })
+            .collect();
+        self.store.enqueue(&events).await?;
+        self.wake.notify_one();
+        Ok(Some(events.len()))
+    }
+
     /// Queues a press of `device` for every granted user; returns how many events were queued.
     pub async fn press(&self, device: &str) -> Result<usize, rask_store::StoreError> {
         let now = now_ms();

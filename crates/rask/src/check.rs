@@ -6,7 +6,7 @@
 //! `/alexa/smarthome`, as the forwarder Lambda would. Each check prints one line, `ok` or `FAIL`
 //! with what to do.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rask_cloud::lwa::{LwaClient, LwaError};
@@ -31,40 +31,82 @@ pub struct Args {
 const CREDENTIALS_PAGE: &str = "the Alexa developer console: your skill > Build > Permissions, section \
 \"Alexa Skill Messaging\" (\"Alexa Client Id\" and \"Alexa Client Secret\"; turn on \"Send Alexa Events\" first)";
 
-/// The verdicts, printed as they come.
+/// One check's verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// `ok`, `FAIL`, or `-` (not applicable).
+    pub verdict: &'static str,
+    /// What was checked.
+    pub what: String,
+    /// What was found.
+    pub detail: String,
+}
+
+/// The verdicts: printed as they come (`rask check`), or kept (the console).
 struct Report {
     failed: bool,
+    kept: Option<Vec<Line>>,
 }
 
 impl Report {
+    fn say(&mut self, verdict: &'static str, what: &str, detail: impl std::fmt::Display) {
+        match &mut self.kept {
+            Some(lines) => lines.push(Line {
+                verdict,
+                what: what.to_owned(),
+                detail: detail.to_string(),
+            }),
+            None => println!("{verdict:<5} {what}: {detail}"),
+        }
+    }
+
     fn ok(&mut self, what: &str, detail: impl std::fmt::Display) {
-        println!("ok    {what}: {detail}");
+        self.say("ok", what, detail);
     }
 
     fn fail(&mut self, what: &str, detail: impl std::fmt::Display) {
         self.failed = true;
-        println!("FAIL  {what}: {detail}");
+        self.say("FAIL", what, detail);
     }
 
     fn skip(&mut self, what: &str, detail: impl std::fmt::Display) {
-        println!("-     {what}: {detail}");
+        self.say("-", what, detail);
     }
 }
 
 /// Runs `rask check`; false when any check failed.
 pub async fn run(args: Args) -> anyhow::Result<bool> {
-    let mut report = Report { failed: false };
-    let Some(name) = args.config.as_deref().map(|p| p.display().to_string()) else {
-        embedded(&mut report);
-        return Ok(!report.failed);
+    let mut report = Report {
+        failed: false,
+        kept: None,
     };
-    let config = match Config::load(args.config.as_deref()) {
+    checks(args.config.as_deref(), args.ca_file.as_deref(), &mut report).await;
+    Ok(!report.failed)
+}
+
+/// The checks `rask check --config FILE` makes, kept rather than printed (the console's
+/// "Run rask check").
+pub async fn lines(config: Option<&Path>) -> Vec<Line> {
+    let mut report = Report {
+        failed: false,
+        kept: Some(Vec::new()),
+    };
+    checks(config, None, &mut report).await;
+    report.kept.unwrap_or_default()
+}
+
+async fn checks(config: Option<&Path>, ca_file: Option<&Path>, report: &mut Report) {
+    let Some(name) = config.map(|p| p.display().to_string()) else {
+        embedded(report);
+        return;
+    };
+    let config = match Config::load(Some(Path::new(&name))) {
         Ok(c) => c,
         Err(errors) => {
             for e in errors {
                 report.fail("config", e);
             }
-            return Ok(false);
+            return;
         }
     };
     let problems = config.resolve_problems();
@@ -77,12 +119,11 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     for p in &problems {
         report.fail("config", p);
     }
-    credentials(&config, &mut report).await;
-    let reached = public_url(&config, args.ca_file.as_deref(), &mut report).await;
-    if let Some(secret) = forwarder(&config, &mut report) {
-        probe(&config, reached, &secret, &mut report).await;
+    credentials(&config, report).await;
+    let reached = public_url(&config, ca_file, report).await;
+    if let Some(secret) = forwarder(&config, report) {
+        probe(&config, reached, &secret, report).await;
     }
-    Ok(!report.failed)
 }
 
 /// `rask check` without `--config`: what `rask serve` runs without one, the embedded default,

@@ -216,13 +216,7 @@ pub async fn build(config: &Config, from_file: bool) -> anyhow::Result<(Router, 
             mqtt: home.publisher.clone(),
             validator: Some(validator.clone()),
         },
-        config.server.tls_cert_file.is_some()
-            || config
-                .server
-                .public_url
-                .as_deref()
-                .is_some_and(|u| u.starts_with("https://")),
-        &config.database.url,
+        config,
     )?;
     follow_other_instances(&store, validator, states).await?;
     let metrics = config.metrics_access().map_err(report)?;

@@ -25,7 +25,7 @@ fn serve(name: &str) -> (common::Running, PathBuf) {
     let server = common::start_command(cmd, 21);
     let text = server.lines.join("\n");
     assert!(text.contains("owner's console:"), "{text}");
-    for step in ["sim link ", "sim grant "] {
+    for step in ["sim link ", "sim grant ", "LaunchRequest"] {
         let line = text.lines().find(|l| l.contains(step)).unwrap();
         let ran = Command::new("sh")
             .args(["-c", line.trim()])
@@ -44,6 +44,23 @@ fn serve(name: &str) -> (common::Running, PathBuf) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_owner_signs_in_and_presses_the_doorbell_in_chromium() {
     let (server, d) = serve("console-browser");
+    // The kitchen window reports a state, so that its ChangeReport can be tested.
+    let text = server.lines.join("\n");
+    let window_secret = text
+        .lines()
+        .find(|l| l.contains("kitchen-window/state"))
+        .and_then(|l| l.split("Bearer ").nth(1))
+        .and_then(|s| s.split('\'').next())
+        .unwrap()
+        .to_owned();
+    let opened = reqwest::Client::new()
+        .post(format!("{}/hooks/devices/kitchen-window/state", server.url()))
+        .bearer_auth(&window_secret)
+        .body("open")
+        .send()
+        .await
+        .unwrap();
+    assert!(opened.status().is_success(), "{}", opened.status());
     let dir = root().join("tests/browser");
     let ok = Command::new("bash").arg(dir.join("ensure.sh")).status();
     assert!(ok.is_ok_and(|st| st.success()), "tests/browser/ensure.sh failed");
@@ -80,10 +97,9 @@ async fn the_owner_signs_in_and_presses_the_doorbell_in_chromium() {
         .into_iter()
         .map(|a| a.action)
         .collect();
-    assert!(
-        actions.contains(&"press".to_owned()) && actions.contains(&"sign-in".to_owned()),
-        "{actions:?}"
-    );
+    for done in ["press", "sign-in", "test-change-report", "check"] {
+        assert!(actions.contains(&done.to_owned()), "{done} not in {actions:?}");
+    }
 }
 
 /// The value of `name` in the `Set-Cookie` headers of `r`.
@@ -259,4 +275,104 @@ fn owners_are_added_apart_from_linking_users() {
     assert!(said.contains("no owner named nobody"), "{said}");
     assert_eq!(run(&["user", "remove", "--owner", "olga"], "").0, Some(0));
     assert!(!run(&["user", "list", "--owner"], "").1.contains("olga"));
+}
+
+/// A press that Amazon refused (a 400 from the Event Gateway) is dropped, with the reason on the
+/// events page; sent again from the console, it is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_event_is_sent_again_from_the_console() {
+    let (server, _d) = serve("console-resend");
+    let url = server.url();
+    let text = server.lines.join("\n");
+    let sim = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("simulator console:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches("/sim/")
+        .to_owned();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let fault = http
+        .post(format!("{sim}/sim/faults"))
+        .json(&serde_json::json!({"target": "gateway", "status": 400, "code": "INVALID_REQUEST_EXCEPTION", "count": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert!(fault.status().is_success());
+
+    let page = http.get(format!("{url}/signin")).send().await.unwrap();
+    let issued = cookie(&page, "rask_console_signin").unwrap();
+    let csrf = hidden_csrf(&page.text().await.unwrap());
+    let ok = http
+        .post(format!("{url}/signin"))
+        .header("cookie", format!("rask_console_signin={issued}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "owner"),
+            ("password", OWNER_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let session = cookie(&ok, "rask_console").unwrap();
+    let get = |path: String| {
+        let r = http
+            .get(format!("{url}{path}"))
+            .header("cookie", format!("rask_console={session}"));
+        async move { r.send().await.unwrap().text().await.unwrap() }
+    };
+    let post = |path: String, csrf: String| {
+        let r = http
+            .post(format!("{url}{path}"))
+            .header("cookie", format!("rask_console={session}"))
+            .form(&[("csrf", csrf)]);
+        async move { r.send().await.unwrap() }
+    };
+    let confirm = get("/devices/front-door/press".into()).await;
+    assert_eq!(
+        post("/devices/front-door/press".into(), hidden_csrf(&confirm))
+            .await
+            .status(),
+        200
+    );
+    let mut events = String::new();
+    for _ in 0..100 {
+        events = get("/events?device=front-door".into()).await;
+        if events.contains("Send again") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        events.contains("the gateway refused the event: 400 InvalidRequest"),
+        "the reason is shown: {events}"
+    );
+    let link = events
+        .split("href=\"/events/")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a Send again link")
+        .to_owned();
+    let confirm = get(format!("/events/{link}")).await;
+    let resent = post(format!("/events/{link}"), hidden_csrf(&confirm)).await;
+    assert_eq!(resent.status(), 200);
+    assert!(resent.text().await.unwrap().contains("queued again"));
+    let mut delivered = false;
+    for _ in 0..100 {
+        if get("/events?device=front-door&outcome=delivered".into())
+            .await
+            .contains("202 from the NA gateway")
+        {
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(delivered, "the event sent again is delivered");
+    // Once is enough: it is no longer dropped.
+    let again = post(format!("/events/{link}"), hidden_csrf(&confirm)).await;
+    assert_eq!(again.status(), 409);
 }

@@ -118,7 +118,9 @@ async fn every_flow_shows_in_metrics_and_in_json_logs_with_its_request() {
     let mut metrics = String::new();
     for _ in 0..100 {
         metrics = scrape(&url).await;
-        if value(&metrics, delivered) == Some(1.0) {
+        // The counter counts the attempt; the row is settled just after.
+        let pending = r#"rask_outbox_pending{queue="events"}"#;
+        if value(&metrics, delivered) == Some(1.0) && value(&metrics, pending) == Some(0.0) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

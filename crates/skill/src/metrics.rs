@@ -1,10 +1,12 @@
-//! What a hosted skill counts for Prometheus: requests by type and verdict.
+//! What a hosted skill counts for Prometheus: requests by type and verdict; and the last few
+//! requests themselves, for a console ([`recent`]).
 //!
 //! Process-wide, like rask-home's; a program that serves `/metrics` registers them once
 //! ([`register`]). The type label is one Alexa documents and rask knows, or `other`: with
 //! verification off, a sender could otherwise make a series per string it sends.
 
-use std::sync::LazyLock;
+use std::collections::VecDeque;
+use std::sync::{LazyLock, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -65,7 +67,35 @@ pub fn type_label(body: &RequestBody) -> &'static str {
         .unwrap_or("other")
 }
 
-/// Counts one request.
+/// One request as a console lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recent {
+    /// When it was answered (Unix ms).
+    pub at: u64,
+    /// Its type label (see [`RequestLabels`]).
+    pub r#type: &'static str,
+    /// Its verdict (see [`RequestLabels`]).
+    pub verdict: &'static str,
+}
+
+/// How many requests [`recent`] remembers.
+pub const RECENT: usize = 50;
+
+fn ring() -> &'static Mutex<VecDeque<Recent>> {
+    static RING: LazyLock<Mutex<VecDeque<Recent>>> =
+        LazyLock::new(|| Mutex::new(VecDeque::with_capacity(RECENT)));
+    &RING
+}
+
+/// The last [`RECENT`] requests this process answered, newest first.
+pub fn recent() -> Vec<Recent> {
+    ring()
+        .lock()
+        .map(|r| r.iter().rev().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Counts one request, and remembers it among the recent.
 pub(crate) fn request(kind: &'static str, verdict: &'static str) {
     requests()
         .get_or_create(&RequestLabels {
@@ -73,4 +103,17 @@ pub(crate) fn request(kind: &'static str, verdict: &'static str) {
             verdict,
         })
         .inc();
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    if let Ok(mut r) = ring().lock() {
+        if r.len() == RECENT {
+            r.pop_front();
+        }
+        r.push_back(Recent {
+            at,
+            r#type: kind,
+            verdict,
+        });
+    }
 }

@@ -30,7 +30,45 @@ pub struct HourCount {
     pub n: i64,
 }
 
+/// What became of a request to send a dropped event again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resend {
+    /// Pending again, its retries reset: the worker sends it.
+    Queued,
+    /// Past its useful life: sending it now would tell of something long gone.
+    Expired,
+    /// Not dropped: it is pending, or was delivered (sending it again would say it twice).
+    NotDropped,
+    /// No such event (settled events are kept `retention.settled_events_days`).
+    Unknown,
+}
+
 impl Store {
+    /// Puts the dropped event `id` back in the outbox, when it is still within its useful life.
+    pub async fn resend_event(&self, id: &str, now: i64) -> Result<Resend, StoreError> {
+        let r = sqlx::query(
+            "UPDATE outbox SET status = 'pending', outcome = NULL, next_attempt_at = $1, retries = 0, refreshed = 0, \
+             claimed_until = 0, claimed_by = NULL WHERE id = $2 AND status = 'dropped' AND expires_at > $3",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        if r.rows_affected() == 1 {
+            return Ok(Resend::Queued);
+        }
+        let row = sqlx::query("SELECT status, expires_at FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            None => Resend::Unknown,
+            Some(r) if r.try_get::<String, _>("status")? != "dropped" => Resend::NotDropped,
+            Some(_) => Resend::Expired,
+        })
+    }
+
     /// The newest `limit` attempts that `f` matches, newest first.
     pub async fn event_log_matching(&self, f: &EventFilter, limit: i64) -> Result<Vec<Attempt>, StoreError> {
         let b = self.backend();
@@ -117,6 +155,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_dropped_event_in_its_life_is_queued_again_once() {
+        use crate::outbox::{NewEvent, Settled};
+        for store in testing::both().await {
+            store.add_user("u1", "alice", "x").await.unwrap();
+            let now = crate::now_ms();
+            let event = |id: &str, expires_at: i64| NewEvent {
+                id: id.into(),
+                user_id: "u1".into(),
+                endpoint_id: "bell".into(),
+                kind: "DoorbellPress".into(),
+                event: "{}".into(),
+                created_at: now - 1_000,
+                expires_at,
+            };
+            store
+                .enqueue(&[event("fresh", now + 60_000), event("old", now + 500)])
+                .await
+                .unwrap();
+            let drop = |id: &str| Write::Settle {
+                how: Settled::Dropped,
+                outcome: "the user has no grant".into(),
+                attempt: Attempt {
+                    outbox_id: id.into(),
+                    ..attempt("u1", "bell", "dropped", now)
+                },
+            };
+            store.apply(&[drop("fresh"), drop("old")]).await.unwrap();
+            assert_eq!(store.resend_event("fresh", now).await.unwrap(), Resend::Queued);
+            assert_eq!(store.gauges().await.unwrap().events.pending, 1);
+            assert_eq!(
+                store.resend_event("fresh", now).await.unwrap(),
+                Resend::NotDropped,
+                "once"
+            );
+            assert_eq!(
+                store.resend_event("old", now + 1_000).await.unwrap(),
+                Resend::Expired
+            );
+        }
+    }
+
+    #[tokio::test]
     async fn the_event_log_filters_and_counts_on_both_databases() {
         for store in testing::both().await {
             let hour = 3_600_000;
@@ -146,6 +226,7 @@ mod tests {
                 store.outcomes_since(10 * hour + 1).await.unwrap(),
                 [("delivered".to_owned(), 1), ("dropped".to_owned(), 1)]
             );
+            assert_eq!(store.resend_event("nothing", 0).await.unwrap(), Resend::Unknown);
             let hours = store.outcomes_by_hour(0).await.unwrap();
             assert_eq!(hours.len(), 3);
             assert_eq!((hours[0].hour, hours[2].hour), (10, 11));

@@ -48,6 +48,9 @@ pub struct Config {
     /// `[metrics]`: who may read `/metrics` besides loopback.
     #[serde(default)]
     pub metrics: Option<crate::metrics::MetricsSection>,
+    /// The file this was read from; `None` for the embedded default.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 /// `[retention]`: what housekeeping keeps (every ten minutes it deletes the rest).
@@ -740,6 +743,7 @@ impl Config {
         if let Some(dir) = path.and_then(Path::parent) {
             config.files_beside(dir);
         }
+        config.source = path.map(Path::to_path_buf);
         let url_from_env = std::env::var("RASK_DATABASE_URL").ok();
         if let Some(url) = &url_from_env {
             config.database.url = url.clone();

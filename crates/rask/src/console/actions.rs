@@ -1,5 +1,6 @@
 //! What the owner can do from the console, each asked first (a page with one button) and
-//! written to the owners' action log and rask's own: press a doorbell, revoke a user's links.
+//! written to the owners' action log and rask's own: press a doorbell, revoke a user's links,
+//! send a dropped event again, announce the devices to a user again, send a test ChangeReport.
 
 use axum::Form;
 use axum::extract::{Path, State};
@@ -242,4 +243,256 @@ pub(super) async fn revoke(
         true,
         "/users",
     )
+}
+
+/// `GET /events/{id}/resend`: asks.
+pub(super) async fn resend_page(
+    State(c): State<Console>,
+    session: Signed,
+    Path(id): Path<String>,
+) -> Response {
+    if c.0.home.triggers.is_none() {
+        return done(
+            &session,
+            StatusCode::NOT_FOUND,
+            "Smart-home events are off.".into(),
+            false,
+            "/events",
+        );
+    }
+    render(Confirm {
+        f: Frame::page("Send an event again", "/events", &session),
+        question: format!(
+            "Send event {} again? It goes to Alexa only if it is still within its useful life (a doorbell press lives 30 s).",
+            rask_model::limits::logged(&id)
+        ),
+        action: format!(
+            "/events/{}/resend",
+            url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
+        ),
+        button: "Send again".into(),
+        back: "/events",
+    })
+}
+
+/// `POST /events/{id}/resend`.
+pub(super) async fn resend(
+    State(c): State<Console>,
+    session: Signed,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    use rask_store::activity::Resend;
+    if let Err(forged) = session.check(&form.csrf) {
+        return forged.into_response();
+    }
+    let Some(triggers) = &c.0.home.triggers else {
+        return done(
+            &session,
+            StatusCode::NOT_FOUND,
+            "Smart-home events are off.".into(),
+            false,
+            "/events",
+        );
+    };
+    let shown = rask_model::limits::logged(&id).into_owned();
+    let (status, said, ok) = match triggers.resend(&id).await {
+        Ok(Resend::Queued) => (
+            StatusCode::OK,
+            format!("Event {shown} is queued again (see Events)."),
+            true,
+        ),
+        Ok(Resend::Expired) => (
+            StatusCode::CONFLICT,
+            format!("Event {shown} is past its useful life: it is not sent."),
+            false,
+        ),
+        Ok(Resend::NotDropped) => (
+            StatusCode::CONFLICT,
+            format!("Event {shown} was not dropped (it is pending or was delivered): it is not sent again."),
+            false,
+        ),
+        Ok(Resend::Unknown) => (
+            StatusCode::NOT_FOUND,
+            format!("There is no event {shown}."),
+            false,
+        ),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("Nothing was sent: {e}"),
+            false,
+        ),
+    };
+    log(&c, &session.owner, "resend-event", &format!("{shown}: {said}")).await;
+    done(&session, status, said, ok, "/events")
+}
+
+/// `GET /users/{name}/rediscover`: asks.
+pub(super) async fn rediscover_page(
+    State(c): State<Console>,
+    session: Signed,
+    Path(name): Path<String>,
+) -> Response {
+    let (Ok(Some(u)), Some(_)) = (c.0.store.user_by_name(&name).await, &c.0.home.triggers) else {
+        return done(
+            &session,
+            StatusCode::NOT_FOUND,
+            "There is no such user, or smart-home events are off.".into(),
+            false,
+            "/users",
+        );
+    };
+    render(Confirm {
+        f: Frame::page(&format!("Announce the devices to {}", u.name), "/users", &session),
+        question: format!(
+            "Send {} every device again (an AddOrUpdateReport)? Their Alexa app then lists the devices as rask has them now.",
+            u.name
+        ),
+        action: format!(
+            "/users/{}/rediscover",
+            url::form_urlencoded::byte_serialize(u.name.as_bytes()).collect::<String>()
+        ),
+        button: "Announce".into(),
+        back: "/users",
+    })
+}
+
+/// `POST /users/{name}/rediscover`.
+pub(super) async fn rediscover(
+    State(c): State<Console>,
+    session: Signed,
+    Path(name): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Err(forged) = session.check(&form.csrf) {
+        return forged.into_response();
+    }
+    let (Ok(Some(u)), Some(triggers)) = (c.0.store.user_by_name(&name).await, &c.0.home.triggers) else {
+        return done(
+            &session,
+            StatusCode::NOT_FOUND,
+            "There is no such user, or smart-home events are off.".into(),
+            false,
+            "/users",
+        );
+    };
+    match triggers.rediscover(&u.id).await {
+        Ok(n) => {
+            log(
+                &c,
+                &session.owner,
+                "rediscover",
+                &format!("{}: {n} report(s)", u.name),
+            )
+            .await;
+            done(
+                &session,
+                StatusCode::OK,
+                format!(
+                    "The devices are announced to {} again: {n} report{} queued (see Events).",
+                    u.name,
+                    if n == 1 { "" } else { "s" }
+                ),
+                true,
+                "/users",
+            )
+        }
+        Err(e) => done(
+            &session,
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("Nothing was queued: {e}"),
+            false,
+            "/users",
+        ),
+    }
+}
+
+/// The device `id`, when it reports state and reports can be queued.
+fn reporting<'a>(c: &'a Console, id: &str) -> Option<&'a rask_home::Device> {
+    c.0.home
+        .registry
+        .get(id)
+        .filter(|d| !d.kind.properties().is_empty() && c.0.home.triggers.is_some())
+}
+
+/// `GET /devices/{id}/report`: asks.
+pub(super) async fn report_page(
+    State(c): State<Console>,
+    session: Signed,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(d) = reporting(&c, &id) else {
+        return done(
+            &session,
+            StatusCode::NOT_FOUND,
+            "There is no such device with a state.".into(),
+            false,
+            "/devices",
+        );
+    };
+    render(Confirm {
+        f: Frame::page(&format!("Test ChangeReport of {}", d.name), "/devices", &session),
+        question: format!(
+            "Send Alexa a ChangeReport of {} as it is now, as though it had changed in the app? Routines that follow it run.",
+            d.name
+        ),
+        action: format!("/devices/{}/report", d.id),
+        button: "Send".into(),
+        back: "/devices",
+    })
+}
+
+/// `POST /devices/{id}/report`.
+pub(super) async fn report(
+    State(c): State<Console>,
+    session: Signed,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Err(forged) = session.check(&form.csrf) {
+        return forged.into_response();
+    }
+    let (Some(d), Some(triggers)) = (reporting(&c, &id), &c.0.home.triggers) else {
+        return done(
+            &session,
+            StatusCode::NOT_FOUND,
+            "There is no such device with a state.".into(),
+            false,
+            "/devices",
+        );
+    };
+    let (status, said, ok) = match triggers.test_change_report(&d.id).await {
+        Ok(None) => (
+            StatusCode::CONFLICT,
+            format!("{} has reported no state yet: there is nothing to send.", d.name),
+            false,
+        ),
+        Ok(Some(0)) => (
+            StatusCode::CONFLICT,
+            "Nobody hears it: no user has an active grant (see Users).".to_owned(),
+            false,
+        ),
+        Ok(Some(n)) => (
+            StatusCode::OK,
+            format!(
+                "A ChangeReport of {} is queued for {n} user{} (see Events).",
+                d.name,
+                if n == 1 { "" } else { "s" }
+            ),
+            true,
+        ),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("Nothing was queued: {e}"),
+            false,
+        ),
+    };
+    log(
+        &c,
+        &session.owner,
+        "test-change-report",
+        &format!("{}: {said}", d.id),
+    )
+    .await;
+    done(&session, status, said, ok, "/devices")
 }

@@ -9,13 +9,18 @@
 //!
 //! - [`auth`]: signing in and out, the session guard;
 //! - [`pages`]: what is shown (overview, users, devices, events, linking);
-//! - [`actions`]: what can be done (press a doorbell, revoke a user's links);
-//! - [`chart`]: the overview's chart, drawn as SVG on the server.
+//! - [`actions`]: what can be done (press a doorbell, revoke a user's links, send a dropped
+//!   event again);
+//! - [`chart`]: the overview's chart, drawn as SVG on the server;
+//! - [`skill`]: the custom skill's requests and out-of-session calls;
+//! - [`configuration`]: what rask runs with, and `rask check` from the page.
 
 mod actions;
 mod auth;
 mod chart;
+mod configuration;
 mod pages;
+mod skill;
 
 pub use auth::OWNER_PASSWORD_ENV;
 
@@ -40,6 +45,12 @@ struct Inner {
     home: Home,
     /// The database, as it may be shown (password removed).
     database: String,
+    /// The configuration file, if any.
+    source: Option<std::path::PathBuf>,
+    /// Whether `[skill]` hosts a custom skill here.
+    skill_hosted: bool,
+    /// Whether directives must come signed by the forwarder.
+    forwarded: bool,
 }
 
 /// The smart-home parts the console shows and drives, when `[alexa]` runs them.
@@ -58,9 +69,16 @@ pub struct Home {
 }
 
 impl Console {
-    /// The console over `store`; `secure` when it is reached over HTTPS. Reads
+    /// The console over `store`, for `config` (cookies are `Secure` when it is served over
+    /// HTTPS, by rask or its proxy). Reads
     /// `RASK_OWNER_PASSWORD` (hashed here, never kept as given).
-    pub fn new(store: Store, home: Home, secure: bool, database: &str) -> anyhow::Result<Console> {
+    pub fn new(store: Store, home: Home, config: &crate::config::Config) -> anyhow::Result<Console> {
+        let secure = config.server.tls_cert_file.is_some()
+            || config
+                .server
+                .public_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://"));
         let env_owner = auth::env_owner()?;
         Ok(Console(Arc::new(Inner {
             store,
@@ -68,7 +86,13 @@ impl Console {
             secure,
             limiter: rask_link::ratelimit::RateLimiter::new(rask_link::ratelimit::Limits::default()),
             home,
-            database: rask_store::redact_url(database),
+            database: rask_store::redact_url(&config.database.url),
+            source: config.source.clone(),
+            skill_hosted: config.skill.is_some(),
+            forwarded: config
+                .alexa
+                .as_ref()
+                .is_some_and(|a| a.forwarder_secret_env.is_some() || a.forwarder_secret_file.is_some()),
         })))
     }
 }
@@ -81,11 +105,26 @@ pub fn router(console: Console) -> Router {
         .route("/devices", get(pages::devices))
         .route("/events", get(pages::events))
         .route("/linking", get(pages::linking))
+        .route("/skill", get(skill::show))
+        .route("/configuration", get(configuration::show))
+        .route("/configuration/check", post(configuration::check))
         .route("/signin", get(auth::signin_page).post(auth::signin))
         .route("/signout", post(auth::signout))
         .route(
             "/devices/{id}/press",
             get(actions::press_page).post(actions::press),
+        )
+        .route(
+            "/devices/{id}/report",
+            get(actions::report_page).post(actions::report),
+        )
+        .route(
+            "/events/{id}/resend",
+            get(actions::resend_page).post(actions::resend),
+        )
+        .route(
+            "/users/{name}/rediscover",
+            get(actions::rediscover_page).post(actions::rediscover),
         )
         .route(
             "/users/{name}/revoke",
@@ -101,6 +140,8 @@ const NAV: &[(&str, &str)] = &[
     ("/devices", "Devices"),
     ("/events", "Events"),
     ("/linking", "Linking"),
+    ("/skill", "Skill"),
+    ("/configuration", "Configuration"),
 ];
 
 /// What every page's frame shows: its title, the owner signed in, the menu.

@@ -82,23 +82,60 @@ pub(super) async fn overview(State(c): State<Console>, session: Signed) -> Respo
             class: "bad",
         },
     });
-    let last = store.event_log(1).await.ok().and_then(|l| l.into_iter().next());
-    health.push(match last {
+    // What Amazon's side last said to this instance, since it started.
+    let seen = rask_home::metrics::metrics().last_seen();
+    let said = |s: &rask_home::metrics::Seen| format!("{} at {}: {}", s.outcome, when(s.at), s.detail);
+    let class = |outcome: &str| match outcome {
+        "refreshed" | "exchanged" | "accepted" => "good",
+        other => outcome_class(other),
+    };
+    health.push(match &seen.lwa {
         None => Health {
-            part: "Alexa's side",
-            words: "nothing sent yet".into(),
+            part: "Login with Amazon",
+            words:
+                "not asked since rask started (Configuration > Run rask check tries the skill's credentials)"
+                    .into(),
             class: "",
         },
-        Some(a) => Health {
-            part: "Alexa's side",
-            class: outcome_class(&a.outcome),
-            words: format!(
-                "last answer {}: {} ({}), {}",
-                when(a.at),
-                a.outcome,
-                a.kind,
-                a.detail
-            ),
+        Some(s) => Health {
+            part: "Login with Amazon",
+            words: said(s),
+            class: class(&s.outcome),
+        },
+    });
+    if seen.gateways.is_empty() {
+        health.push(Health {
+            part: "Event Gateway",
+            words: "no event sent since rask started".into(),
+            class: "",
+        });
+    }
+    for (region, s) in &seen.gateways {
+        health.push(Health {
+            part: match *region {
+                "NA" => "Event Gateway, NA",
+                "EU" => "Event Gateway, EU",
+                _ => "Event Gateway, FE",
+            },
+            words: format!("last delivery attempt {}", said(s)),
+            class: class(&s.outcome),
+        });
+    }
+    health.push(match (&seen.forwarder, c.0.forwarded) {
+        (_, false) => Health {
+            part: "Forwarder",
+            words: "not configured: directives come unsigned (alexa.forwarder_secret_env turns it on)".into(),
+            class: "",
+        },
+        (None, true) => Health {
+            part: "Forwarder",
+            words: "no signed directive since rask started".into(),
+            class: "",
+        },
+        (Some(s), true) => Health {
+            part: "Forwarder",
+            words: format!("last directive {}", said(s)),
+            class: class(&s.outcome),
         },
     });
     let (grants, pending) = match gauges {
@@ -239,6 +276,7 @@ struct DeviceRow {
     class: &'static str,
     last_event: String,
     pressable: bool,
+    reportable: bool,
 }
 
 #[derive(askama::Template)]
@@ -298,6 +336,7 @@ pub(super) async fn devices(State(c): State<Console>, session: Signed) -> Respon
             class: if reachable { "good" } else { "bad" },
             last_event,
             pressable: d.kind == rask_home::devices::DeviceKind::Doorbell && c.0.home.triggers.is_some(),
+            reportable: !d.kind.properties().is_empty() && c.0.home.triggers.is_some(),
         });
     }
     render(Devices {
@@ -320,6 +359,8 @@ pub(super) struct Filter {
 }
 
 struct EventRow {
+    /// The outbox row, when it was dropped and can be asked to be sent again.
+    resend: Option<String>,
     at: String,
     user: String,
     device: String,
@@ -362,23 +403,27 @@ pub(super) async fn events(
             .into_iter()
             .map(|u| (u.id, u.name))
             .collect();
-    let events =
-        c.0.store
-            .event_log_matching(&f, 200)
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .map(|a| EventRow {
-                at: when(a.at),
-                user: names.get(&a.user_id).cloned().unwrap_or(a.user_id),
-                device: a.endpoint_id,
-                kind: a.kind,
-                attempt: a.attempt,
-                class: outcome_class(&a.outcome),
-                outcome: a.outcome,
-                detail: a.detail,
-            })
-            .collect();
+    let resendable = c.0.home.triggers.is_some();
+    let events = c
+        .0
+        .store
+        .event_log_matching(&f, 200)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| EventRow {
+            resend: (resendable && !a.endpoint_id.is_empty() && chart::DROPPED.contains(&a.outcome.as_str()))
+                .then(|| a.outbox_id.clone()),
+            at: when(a.at),
+            user: names.get(&a.user_id).cloned().unwrap_or(a.user_id),
+            device: a.endpoint_id,
+            kind: a.kind,
+            attempt: a.attempt,
+            class: outcome_class(&a.outcome),
+            outcome: a.outcome,
+            detail: a.detail,
+        })
+        .collect();
     render(Events {
         f: Frame::page("Events", "/events", &session),
         filter,
