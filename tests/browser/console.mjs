@@ -79,6 +79,7 @@ try {
   // Users: the grant in words, the linking log.
   await page.goto(`${base}/users`);
   const demo = page.locator('section', { has: page.getByRole('heading', { name: 'demo' }) });
+  assert.match(await demo.textContent(), /Account link\s*linked \(1 live link\)/);
   assert.match(await demo.textContent(), /Alexa events\s*active: events reach Alexa/);
   assert.match(await demo.textContent(), /Region\s*NA/);
   assert.match(await demo.textContent(), /token ok/);

@@ -246,6 +246,18 @@ impl DeviceStates {
         self.shared.backlog.load(Ordering::Relaxed)
     }
 
+    /// The commands published to `device` that it has not confirmed yet: each property and the
+    /// value asked for.
+    pub fn awaiting(&self, device: &str) -> Vec<(DeviceProperty, Value)> {
+        self.expected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|e| e.device == device)
+            .map(|e| (e.property, e.target.clone()))
+            .collect()
+    }
+
     /// Starts waiting for `device` to report `target` for `property`: call before the command
     /// is published, so that a fast answer is not missed.
     pub fn expect(&self, device: &str, property: DeviceProperty, target: Value) -> Confirmation {
@@ -695,5 +707,27 @@ mod tests {
             ["connectivity"]
         );
         assert_eq!(s.heard_at, Some(20));
+    }
+}
+
+#[cfg(test)]
+mod awaiting_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_command_awaits_its_device_until_its_confirmation_ends() {
+        let store = rask_store::Store::connect(&rask_store::testing::sqlite_url())
+            .await
+            .unwrap();
+        let states = DeviceStates::new(store);
+        let pending = states.expect("lamp", DeviceProperty::Power, Value::from("ON"));
+        let _other = states.expect("plug", DeviceProperty::Power, Value::from("OFF"));
+        assert_eq!(
+            states.awaiting("lamp"),
+            [(DeviceProperty::Power, Value::from("ON"))]
+        );
+        drop(pending);
+        assert!(states.awaiting("lamp").is_empty(), "confirmed, or given up on");
+        assert_eq!(states.awaiting("plug").len(), 1);
     }
 }

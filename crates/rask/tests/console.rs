@@ -375,4 +375,30 @@ async fn a_dropped_event_is_sent_again_from_the_console() {
     // Once is enough: it is no longer dropped.
     let again = post(format!("/events/{link}"), hidden_csrf(&confirm)).await;
     assert_eq!(again.status(), 409);
+
+    // While Amazon takes its time, the press waits in the outbox, and the page says so.
+    let hang = http
+        .post(format!("{sim}/sim/faults"))
+        .json(&serde_json::json!({"target": "gateway", "hangMs": 3000, "count": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert!(hang.status().is_success());
+    let confirm = get("/devices/front-door/press".into()).await;
+    assert_eq!(
+        post("/devices/front-door/press".into(), hidden_csrf(&confirm))
+            .await
+            .status(),
+        200
+    );
+    let page = get("/events?device=front-door".into()).await;
+    let waiting = page
+        .split("Waiting in the outbox")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{page}"));
+    let waiting = waiting.split("Delivery attempts").next().unwrap();
+    assert!(
+        waiting.contains("<td>demo</td><td>front-door</td><td>DoorbellPress</td>"),
+        "{waiting}"
+    );
 }

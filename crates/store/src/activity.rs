@@ -43,7 +43,54 @@ pub enum Resend {
     Unknown,
 }
 
+/// An event waiting in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    /// The outbox row.
+    pub id: String,
+    /// rask's user id.
+    pub user_id: String,
+    /// The device; empty for a discovery report.
+    pub endpoint_id: String,
+    /// Such as `DoorbellPress`.
+    pub kind: String,
+    /// When it was written (Unix ms).
+    pub created_at: i64,
+    /// When it is tried next (Unix ms).
+    pub next_attempt_at: i64,
+    /// Retries so far.
+    pub retries: i64,
+    /// When its useful life ends (Unix ms).
+    pub expires_at: i64,
+}
+
 impl Store {
+    /// The newest `limit` events still waiting in the outbox, newest first.
+    pub async fn waiting_events(&self, limit: i64) -> Result<Vec<Waiting>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, user_id, endpoint_id, kind, created_at, next_attempt_at, retries, expires_at FROM outbox \
+             WHERE status = 'pending' ORDER BY created_at DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Waiting {
+                    id: r.try_get("id")?,
+                    user_id: r.try_get("user_id")?,
+                    endpoint_id: r.try_get("endpoint_id")?,
+                    kind: r.try_get("kind")?,
+                    created_at: r.try_get("created_at")?,
+                    next_attempt_at: r.try_get("next_attempt_at")?,
+                    retries: r.try_get("retries")?,
+                    expires_at: r.try_get("expires_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
     /// Puts the dropped event `id` back in the outbox, when it is still within its useful life.
     pub async fn resend_event(&self, id: &str, now: i64) -> Result<Resend, StoreError> {
         let r = sqlx::query(
@@ -184,6 +231,11 @@ mod tests {
             store.apply(&[drop("fresh"), drop("old")]).await.unwrap();
             assert_eq!(store.resend_event("fresh", now).await.unwrap(), Resend::Queued);
             assert_eq!(store.gauges().await.unwrap().events.pending, 1);
+            let waiting = store.waiting_events(10).await.unwrap();
+            assert_eq!(
+                (waiting.len(), waiting[0].id.as_str(), waiting[0].retries),
+                (1, "fresh", 0)
+            );
             assert_eq!(
                 store.resend_event("fresh", now).await.unwrap(),
                 Resend::NotDropped,

@@ -334,6 +334,20 @@ impl Store {
         self.notify_revoked(&format!("family:{id}")).await
     }
 
+    /// How many live links (unrevoked token families) each user has; users with none are left
+    /// out.
+    pub async fn live_links(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT user_id, COUNT(*) AS n FROM oauth_families WHERE revoked_at IS NULL GROUP BY user_id ORDER BY user_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("user_id")?, r.try_get("n")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
     /// Revokes every live family of a user (every link they made, with every client): their
     /// tokens are refused from now on. Returns how many families were revoked.
     pub async fn revoke_user_links(&self, user_id: &str, reason: &str, now: i64) -> Result<u64, StoreError> {

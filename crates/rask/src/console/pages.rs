@@ -169,6 +169,8 @@ pub(super) async fn overview(State(c): State<Console>, session: Signed) -> Respo
 struct UserRow {
     id: String,
     name: String,
+    link: String,
+    link_class: &'static str,
     grant: String,
     class: &'static str,
     fix: Option<String>,
@@ -222,6 +224,7 @@ pub(super) async fn users(State(c): State<Console>, session: Signed) -> Response
         .map(|g| (g.user_id.clone(), g))
         .collect();
     let log = store.link_log(2_000).await.unwrap_or_default();
+    let links: HashMap<String, i64> = store.live_links().await.unwrap_or_default().into_iter().collect();
     let mut users = Vec::new();
     for u in people {
         let g = grants.get(&u.id);
@@ -246,9 +249,21 @@ pub(super) async fn users(State(c): State<Console>, session: Signed) -> Response
                 format!("{} {} {verdict}: {}", when(e.at), e.step, e.detail)
             })
             .collect();
+        let (link, link_class) = match links.get(&u.id) {
+            Some(n) => (
+                format!("linked ({n} live link{})", if *n == 1 { "" } else { "s" }),
+                "good",
+            ),
+            None => (
+                "not linked: the person links the account in the Alexa app".to_owned(),
+                "warn",
+            ),
+        };
         users.push(UserRow {
             id: u.id,
             name: u.name,
+            link,
+            link_class,
             grant,
             class,
             fix,
@@ -277,6 +292,8 @@ struct DeviceRow {
     last_event: String,
     pressable: bool,
     reportable: bool,
+    /// Commands published and not yet confirmed by the device.
+    awaiting: String,
 }
 
 #[derive(askama::Template)]
@@ -337,6 +354,13 @@ pub(super) async fn devices(State(c): State<Console>, session: Signed) -> Respon
             last_event,
             pressable: d.kind == rask_home::devices::DeviceKind::Doorbell && c.0.home.triggers.is_some(),
             reportable: !d.kind.properties().is_empty() && c.0.home.triggers.is_some(),
+            awaiting: c.0.home.states.as_ref().map_or_else(String::new, |s| {
+                s.awaiting(&d.id)
+                    .into_iter()
+                    .map(|(p, v)| format!("{} {v}", p.field()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }),
         });
     }
     render(Devices {
@@ -376,6 +400,8 @@ struct EventRow {
 struct Events {
     f: Frame,
     filter: Filter,
+    /// When, user, device, kind, next try, retries, life left.
+    waiting: Vec<[String; 7]>,
     events: Vec<EventRow>,
 }
 
@@ -424,9 +450,37 @@ pub(super) async fn events(
             detail: a.detail,
         })
         .collect();
+    let now = rask_store::now_ms();
+    let waiting =
+        c.0.store
+            .waiting_events(100)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|w| f.user.as_ref().is_none_or(|u| *u == w.user_id))
+            .filter(|w| f.device.as_ref().is_none_or(|d| *d == w.endpoint_id))
+            .filter(|w| f.kind.as_ref().is_none_or(|k| *k == w.kind))
+            .filter(|_| f.outcome.as_deref().is_none_or(|o| o == "pending"))
+            .map(|w| {
+                [
+                    when(w.created_at),
+                    names.get(&w.user_id).cloned().unwrap_or(w.user_id),
+                    w.endpoint_id,
+                    w.kind,
+                    if w.next_attempt_at <= now {
+                        "now".into()
+                    } else {
+                        when(w.next_attempt_at)
+                    },
+                    w.retries.to_string(),
+                    format!("{} s", ((w.expires_at - now).max(0)) / 1000),
+                ]
+            })
+            .collect();
     render(Events {
         f: Frame::page("Events", "/events", &session),
         filter,
+        waiting,
         events,
     })
 }
