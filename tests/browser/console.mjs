@@ -29,6 +29,8 @@ try {
   assert.equal(await page.getByRole('heading', { level: 1 }).textContent(), 'Overview');
   const health = page.locator('h2:text("Health") + table');
   assert.match(await health.textContent(), /Database\s*reachable/);
+  assert.match(await health.textContent(), /Login with Amazon, the skill's credentials\s*accepted/);
+  assert.match(await health.textContent(), /Event Gateway, NA\s*last delivery attempt delivered at .*: 202 from the NA gateway/);
   assert.match(await page.locator('h2:text("Users by grant state") + table').textContent(), /active\s*1/);
   assert.equal(await page.locator('svg[role=img]').count(), 1, 'the chart is drawn');
   await page.screenshot({ path: `${shots}/console-overview.png`, fullPage: true });

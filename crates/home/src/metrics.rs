@@ -91,6 +91,8 @@ impl Seen {
 pub struct LastSeen {
     /// Login with Amazon: a user's token refreshed or a grant code exchanged.
     pub lwa: Option<Seen>,
+    /// Login with Amazon: the skill's own credentials tried (`accepted` or why not).
+    pub credentials: Option<Seen>,
     /// The last delivery attempt to each region's Event Gateway (`NA`, `EU`, `FE`).
     pub gateways: Vec<(&'static str, Seen)>,
     /// The last directive that came through the forwarder, and its AWS region.
@@ -180,6 +182,11 @@ impl Metrics {
     /// Login with Amazon answered (`refreshed`, `exchanged`, `refused`, `failed`).
     pub fn lwa_answered(&self, outcome: &str, detail: &str) {
         self.see(|l| l.lwa = Some(Seen::now(outcome, detail)));
+    }
+
+    /// The skill's own credentials were tried at Login with Amazon.
+    pub fn credentials_tried(&self, outcome: &str, detail: &str) {
+        self.see(|l| l.credentials = Some(Seen::now(outcome, detail)));
     }
 
     /// A delivery attempt to `region`'s Event Gateway ended in `outcome`.

@@ -179,6 +179,27 @@ fn embedded(report: &mut Report) {
     );
 }
 
+/// The scope the skill's credentials are tried with: every skill with "Send Alexa Events" or
+/// Skill Messaging may ask for it.
+pub const PROBE_SCOPE: &str = "alexa:skill_messaging";
+
+/// A Login with Amazon client for the skill's own credentials, at Amazon or at the `api` the
+/// configuration names (rask sim), and the endpoints it uses.
+pub fn skill_lwa(alexa: &crate::config::Alexa, secret: String) -> (LwaClient, rask_cloud::region::Endpoints) {
+    let endpoints = if alexa.api == "amazon" {
+        rask_cloud::region::Endpoints::amazon()
+    } else {
+        rask_cloud::region::Endpoints::simulator(&alexa.api)
+    };
+    let lwa = LwaClient::new(
+        rask_cloud::http_client(Duration::from_secs(10)),
+        endpoints.token_url(),
+        alexa.lwa_client_id.clone(),
+        secret,
+    );
+    (lwa, endpoints)
+}
+
 /// The skill's Alexa Client Id and Secret, tried at LWA with `client_credentials`.
 async fn credentials(config: &Config, report: &mut Report) {
     const WHAT: &str = "alexa credentials";
@@ -193,18 +214,8 @@ async fn credentials(config: &Config, report: &mut Report) {
         );
         return;
     };
-    let endpoints = if alexa.api == "amazon" {
-        rask_cloud::region::Endpoints::amazon()
-    } else {
-        rask_cloud::region::Endpoints::simulator(&alexa.api)
-    };
-    let lwa = LwaClient::new(
-        rask_cloud::http_client(Duration::from_secs(10)),
-        endpoints.token_url(),
-        alexa.lwa_client_id.clone(),
-        secret,
-    );
-    match lwa.token_for_scope("alexa:skill_messaging").await {
+    let (lwa, endpoints) = skill_lwa(alexa, secret);
+    match lwa.token_for_scope(PROBE_SCOPE).await {
         Ok(_) => report.ok(
             WHAT,
             format!(

@@ -80,6 +80,7 @@ impl Console {
                 .as_deref()
                 .is_some_and(|u| u.starts_with("https://"));
         let env_owner = auth::env_owner()?;
+        spawn_credentials_probe(config);
         Ok(Console(Arc::new(Inner {
             store,
             env_owner,
@@ -95,6 +96,37 @@ impl Console {
                 .is_some_and(|a| a.forwarder_secret_env.is_some() || a.forwarder_secret_file.is_some()),
         })))
     }
+}
+
+/// How often the skill's LWA credentials are tried for the overview. LWA's token lasts an
+/// hour and is cached, so most tries cost no request.
+const PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Tries the skill's own LWA credentials now and every [`PROBE_EVERY`], for the overview's
+/// "Login with Amazon" (what `rask check` does once).
+fn spawn_credentials_probe(config: &crate::config::Config) {
+    let (Some(alexa), Ok(Some(secret))) = (&config.alexa, config.lwa_secret()) else {
+        return;
+    };
+    let (lwa, endpoints) = crate::check::skill_lwa(alexa, secret);
+    tokio::spawn(async move {
+        let metrics = rask_home::metrics::metrics();
+        loop {
+            match lwa.token_for_scope(crate::check::PROBE_SCOPE).await {
+                Ok(_) => metrics.credentials_tried(
+                    "accepted",
+                    &format!(
+                        "the skill's client id and secret work at {}",
+                        endpoints.token_url()
+                    ),
+                ),
+                Err(e) => {
+                    metrics.credentials_tried("refused", &format!("{e} (at {})", endpoints.token_url()))
+                }
+            }
+            tokio::time::sleep(PROBE_EVERY).await;
+        }
+    });
 }
 
 /// The console's routes.

@@ -89,20 +89,25 @@ pub(super) async fn overview(State(c): State<Console>, session: Signed) -> Respo
         "refreshed" | "exchanged" | "accepted" => "good",
         other => outcome_class(other),
     };
-    health.push(match &seen.lwa {
+    health.push(match &seen.credentials {
         None => Health {
-            part: "Login with Amazon",
-            words:
-                "not asked since rask started (Configuration > Run rask check tries the skill's credentials)"
-                    .into(),
+            part: "Login with Amazon, the skill's credentials",
+            words: "not tried yet ([alexa] with its client secret tries them every 10 minutes)".into(),
             class: "",
         },
         Some(s) => Health {
-            part: "Login with Amazon",
+            part: "Login with Amazon, the skill's credentials",
             words: said(s),
             class: class(&s.outcome),
         },
     });
+    if let Some(s) = &seen.lwa {
+        health.push(Health {
+            part: "Login with Amazon, users' tokens",
+            words: said(s),
+            class: class(&s.outcome),
+        });
+    }
     if seen.gateways.is_empty() {
         health.push(Health {
             part: "Event Gateway",
@@ -325,8 +330,17 @@ pub(super) async fn devices(State(c): State<Console>, session: Signed) -> Respon
             .unwrap_or_default();
         let reachable =
             rask_home::reports::connectivity(d, heard_at, now) == rask_model::smarthome::Connectivity::Ok;
+        // What the device last told Alexa: its presses, or its ChangeReports.
         let filter = EventFilter {
             device: Some(d.id.clone()),
+            kind: Some(
+                if d.kind == rask_home::devices::DeviceKind::Doorbell {
+                    "DoorbellPress"
+                } else {
+                    "ChangeReport"
+                }
+                .into(),
+            ),
             ..EventFilter::default()
         };
         let last_event =
