@@ -6,9 +6,11 @@
 //! outboxes, the grants) is read at each scrape. docs/metrics.md lists every series.
 //!
 //! Access: from loopback only, unless `[metrics]` names a bearer token or allowed networks.
-//! A request from loopback that a proxy forwarded (it carries `X-Forwarded-For` or
-//! `Forwarded`) is not taken for local when no trusted proxy is configured: behind a reverse
-//! proxy every request comes from loopback.
+//! Behind a reverse proxy every request comes from loopback, so a request is never taken for
+//! a local one when it came through a proxy: one in `server.trusted_proxies` (an allowed
+//! network still opens it for the client the proxy names), one that left `X-Forwarded-For` or
+//! `Forwarded` (only the token opens it), or any at all once `server.public_url` says rask is
+//! reached from outside (a proxy may add no header).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -33,6 +35,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::{ConfigError, err, read_secret};
+use crate::proxy::ViaProxy;
 
 /// `[metrics]`: who may read `/metrics` besides loopback.
 #[derive(Debug, Default, Deserialize)]
@@ -97,18 +100,16 @@ impl Network {
 pub struct Access {
     token_sha256: Option<[u8; 32]>,
     allow: Vec<Network>,
-    /// Whether `[server] trusted_proxies` resolved the client's address already.
-    proxies_trusted: bool,
+    /// Whether `server.public_url` is set: rask is reached from outside, perhaps through a
+    /// proxy that says nothing, so loopback is not local.
+    public: bool,
 }
 
 impl Access {
     /// The access `section` describes; every problem under its key.
-    pub fn resolve(
-        section: Option<&MetricsSection>,
-        proxies_trusted: bool,
-    ) -> Result<Access, Vec<ConfigError>> {
+    pub fn resolve(section: Option<&MetricsSection>, public: bool) -> Result<Access, Vec<ConfigError>> {
         let mut access = Access {
-            proxies_trusted,
+            public,
             ..Access::default()
         };
         let Some(s) = section else {
@@ -135,8 +136,9 @@ impl Access {
         }
     }
 
-    /// Whether a request from `peer` with `headers` may read the metrics.
-    fn admits(&self, peer: IpAddr, headers: &HeaderMap) -> Result<(), Refusal> {
+    /// Whether a request from `peer` (the client a trusted proxy named, when `via` says it
+    /// came through one) with `headers` may read the metrics.
+    fn admits(&self, peer: IpAddr, headers: &HeaderMap, via: Option<ViaProxy>) -> Result<(), Refusal> {
         if let Some(want) = &self.token_sha256 {
             let given = headers
                 .get(header::AUTHORIZATION)
@@ -151,9 +153,15 @@ impl Access {
                 };
             }
         }
-        let forwarded = headers.contains_key("x-forwarded-for") || headers.contains_key(header::FORWARDED);
-        let local = peer.to_canonical().is_loopback() && (self.proxies_trusted || !forwarded);
-        if local || self.allow.iter().any(|n| n.contains(peer)) {
+        let allowed = self.allow.iter().any(|n| n.contains(peer));
+        let admitted = match via {
+            Some(v) => v.named && allowed,
+            None if headers.contains_key("x-forwarded-for") || headers.contains_key(header::FORWARDED) => {
+                false
+            }
+            None => allowed || (peer.to_canonical().is_loopback() && !self.public),
+        };
+        if admitted {
             Ok(())
         } else {
             Err(Refusal::NotAllowed)
@@ -349,9 +357,10 @@ pub fn router(access: Access, store: Store) -> Router {
 async fn scrape(
     State(s): State<Scrape>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    via: Option<axum::Extension<ViaProxy>>,
     headers: HeaderMap,
 ) -> Response {
-    match s.access.admits(peer.ip(), &headers) {
+    match s.access.admits(peer.ip(), &headers, via.map(|v| v.0)) {
         Ok(()) => {}
         Err(Refusal::BadToken) => {
             return (
@@ -462,10 +471,10 @@ mod tests {
         let open = Access::default();
         let local: IpAddr = "127.0.0.1".parse().unwrap();
         let remote: IpAddr = "203.0.113.9".parse().unwrap();
-        assert!(open.admits(local, &HeaderMap::new()).is_ok());
-        assert!(open.admits(remote, &HeaderMap::new()).is_err());
+        assert!(open.admits(local, &HeaderMap::new(), None).is_ok());
+        assert!(open.admits(remote, &HeaderMap::new(), None).is_err());
         assert!(
-            open.admits(local, &headers(&[("x-forwarded-for", "203.0.113.9")]))
+            open.admits(local, &headers(&[("x-forwarded-for", "203.0.113.9")]), None)
                 .is_err()
         );
         let token = "t".repeat(32);
@@ -476,17 +485,37 @@ mod tests {
         let bearer = format!("Bearer {token}");
         assert!(
             with_token
-                .admits(remote, &headers(&[("authorization", &bearer)]))
+                .admits(remote, &headers(&[("authorization", &bearer)]), None)
                 .is_ok()
         );
         assert!(matches!(
-            with_token.admits(remote, &headers(&[("authorization", "Bearer wrong")])),
+            with_token.admits(remote, &headers(&[("authorization", "Bearer wrong")]), None),
             Err(Refusal::BadToken)
         ));
         let allowed = Access {
             allow: vec![Network::parse("203.0.113.0/24").unwrap()],
             ..Access::default()
         };
-        assert!(allowed.admits(remote, &HeaderMap::new()).is_ok());
+        assert!(allowed.admits(remote, &HeaderMap::new(), None).is_ok());
+        // Through a trusted proxy: never local; an allowed network only for a client it named.
+        let via = |named| Some(ViaProxy { named });
+        assert!(
+            open.admits(local, &HeaderMap::new(), via(false)).is_err(),
+            "a proxy adding no header"
+        );
+        assert!(allowed.admits(remote, &HeaderMap::new(), via(true)).is_ok());
+        assert!(allowed.admits(remote, &HeaderMap::new(), via(false)).is_err());
+        // Untrusted forwarding: only the token opens it, allowed network or not.
+        assert!(
+            allowed
+                .admits(remote, &headers(&[("x-forwarded-for", "198.51.100.1")]), None)
+                .is_err()
+        );
+        // A public URL: loopback may be a proxy that says nothing.
+        let public = Access {
+            public: true,
+            ..Access::default()
+        };
+        assert!(public.admits(local, &HeaderMap::new(), None).is_err());
     }
 }

@@ -54,6 +54,16 @@ impl TrustedProxies {
     }
 }
 
+/// Set on a request whose peer is a trusted proxy. `named` when its `X-Forwarded-For` named a
+/// client other than the proxies; when not, the client is unknown (a proxy that adds no
+/// header, or a header a client made up naming a proxy): such a request is never taken for a
+/// local one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ViaProxy {
+    /// Whether the header named the client.
+    pub named: bool,
+}
+
 /// Middleware: rewrites `ConnectInfo` to the forwarded client when the peer is trusted.
 pub async fn forwarded_client(
     State(proxies): State<TrustedProxies>,
@@ -68,6 +78,10 @@ pub async fn forwarded_client(
             .filter_map(|v| v.to_str().ok())
             .collect();
         let client = proxies.client(peer.ip(), &headers);
+        if proxies.trusts(peer.ip()) {
+            let named = !proxies.trusts(client);
+            request.extensions_mut().insert(ViaProxy { named });
+        }
         if client != peer.ip() {
             request
                 .extensions_mut()

@@ -217,7 +217,8 @@ pub async fn build(config: &Config, from_file: bool) -> anyhow::Result<(Router, 
             validator: Some(validator.clone()),
         },
         config,
-    )?;
+    )
+    .await?;
     follow_other_instances(&store, validator, states).await?;
     let metrics = config.metrics_access().map_err(report)?;
     let mut app = Router::new()

@@ -188,6 +188,17 @@ async fn the_console_refuses_strangers_forged_forms_and_linking_users() {
     );
     let session = cookie(&ok, "rask_console").unwrap();
     let with = |r: reqwest::RequestBuilder| r.header("cookie", format!("rask_console={session}"));
+    // No page of the console can be framed (a click-through of its confirm pages).
+    let overview = with(http.get(format!("{url}/"))).send().await.unwrap();
+    assert_eq!(overview.headers()["x-frame-options"], "DENY");
+    let csp = overview.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
 
     // Signed in, a form without this session's token changes nothing.
     let forged = with(http.post(format!("{url}/devices/front-door/press")))
@@ -400,5 +411,53 @@ async fn a_dropped_event_is_sent_again_from_the_console() {
     assert!(
         waiting.contains("<td>demo</td><td>front-door</td><td>DoorbellPress</td>"),
         "{waiting}"
+    );
+}
+
+/// The owner from `RASK_OWNER_PASSWORD` is signed out by a restart: the variable may have
+/// changed, and a session must not outlive the password it was opened with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_ends_the_environment_owners_sessions() {
+    let (server, d) = serve("console-restart");
+    let url = server.url();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = http.get(format!("{url}/signin")).send().await.unwrap();
+    let issued = cookie(&page, "rask_console_signin").unwrap();
+    let csrf = hidden_csrf(&page.text().await.unwrap());
+    let ok = http
+        .post(format!("{url}/signin"))
+        .header("cookie", format!("rask_console_signin={issued}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "owner"),
+            ("password", OWNER_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let session = cookie(&ok, "rask_console").unwrap();
+    let overview = |url: String| {
+        let r = http
+            .get(format!("{url}/"))
+            .header("cookie", format!("rask_console={session}"));
+        async move { r.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(overview(url.clone()).await, 200);
+    drop(server);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rask"));
+    cmd.args(["serve", "--bind", "127.0.0.1:0"])
+        .current_dir(&d)
+        .env("RASK_LOG", "warn")
+        .env("RASK_OWNER_PASSWORD", "another-owner-password")
+        .env_remove("RASK_SECRET_KEY")
+        .env_remove("RASK_DATABASE_URL");
+    let again = common::start_command(cmd, 1);
+    assert_eq!(
+        overview(again.url()).await,
+        303,
+        "the old session leads to the sign-in"
     );
 }

@@ -240,8 +240,9 @@ fn a_bad_log_format_is_named() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("RASK_LOG_FORMAT is \"xml\": use json"));
 }
 
-/// Behind a trusted proxy, /metrics answers the networks `[metrics] allow` names, and anyone
-/// with the bearer token; nobody else.
+/// Behind a trusted proxy, /metrics answers the networks `[metrics] allow` names for the
+/// clients the proxy names, and anyone with the bearer token; nobody else, loopback included
+/// (every request through the proxy comes from it).
 #[tokio::test]
 async fn metrics_elsewhere_only_as_configured() {
     let d = common::fresh_dir("metrics-access");
@@ -277,9 +278,8 @@ async fn metrics_elsewhere_only_as_configured() {
         401,
         "a wrong token"
     );
-    assert_eq!(
-        status("127.0.0.1", None).await,
-        200,
-        "loopback, named by the trusted proxy"
-    );
+    // A client's own X-Forwarded-For naming loopback (passed on by the proxy) opens nothing.
+    assert_eq!(status("127.0.0.1", None).await, 403, "a made-up loopback client");
+    let bare = http.get(format!("{url}/metrics")).send().await.unwrap();
+    assert_eq!(bare.status(), 403, "through a trusted proxy that names no client");
 }

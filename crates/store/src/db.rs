@@ -88,20 +88,35 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// A database URL fit to print: the password, if any, is replaced by `***`.
+/// A database URL fit to print: the password, if any, is replaced by `***`, whether in the
+/// user information or as a `password=` query parameter (PostgreSQL takes both).
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
+    let authority = match authority.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
-            None => url.to_owned(),
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => authority.to_owned(),
         },
-        None => url.to_owned(),
-    }
+        None => authority.to_owned(),
+    };
+    let path = match path.split_once('?') {
+        Some((before, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => kv.to_owned(),
+                })
+                .collect();
+            format!("{before}?{}", query.join("&"))
+        }
+        None => path.to_owned(),
+    };
+    format!("{scheme}://{authority}{path}")
 }
 
 /// Now, in Unix milliseconds.
@@ -366,6 +381,10 @@ mod tests {
             "postgres://rask:***@db.example:5432/rask"
         );
         assert_eq!(redact_url("postgres://rask@db/rask"), "postgres://rask@db/rask");
+        assert_eq!(
+            redact_url("postgres://rask@db/rask?sslmode=require&password=hunter2"),
+            "postgres://rask@db/rask?sslmode=require&password=***"
+        );
         assert_eq!(
             redact_url("sqlite://rask-data/rask.db"),
             "sqlite://rask-data/rask.db"

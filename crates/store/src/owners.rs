@@ -144,6 +144,15 @@ impl Store {
         .transpose()
     }
 
+    /// Ends every session of `owner`.
+    pub async fn remove_owner_sessions(&self, owner: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM owner_sessions WHERE owner = $1")
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Ends a session.
     pub async fn end_owner_session(&self, id_hash: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM owner_sessions WHERE id_hash = $1")

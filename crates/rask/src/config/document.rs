@@ -82,11 +82,17 @@ pub(super) fn read(text: &str, file: &str) -> Read {
             read.errors
                 .push(err(key.clone(), format!("{problem}{}", line_of(inner.span()))));
         }
-        if missing.is_some() || !remove(&mut doc, &path) {
-            // A required key is missing, or the error belongs to no key: nothing left to try.
-            break;
+        // Take out the bad key; when that cannot be (a required key is missing, a whole array
+        // element is bad), its whole top-level section, so that the other sections are still
+        // read; when not even that, stop.
+        if missing.is_none() && remove(&mut doc, &path) {
+            read.removed.push(key);
+            continue;
         }
-        read.removed.push(key);
+        match path.first() {
+            Some(Segment::Map { key: top }) if remove(&mut doc, &path[..1]) => read.removed.push(top.clone()),
+            _ => break,
+        }
     }
     read
 }

@@ -1180,7 +1180,7 @@ impl Config {
 
     /// Who may read `/metrics`.
     pub fn metrics_access(&self) -> Result<crate::metrics::Access, Vec<ConfigError>> {
-        crate::metrics::Access::resolve(self.metrics.as_ref(), !self.trusted_proxies().is_empty())
+        crate::metrics::Access::resolve(self.metrics.as_ref(), self.server.public_url.is_some())
     }
 
     /// The account-linking configuration, with secrets read from the environment or files.
@@ -1298,6 +1298,22 @@ mod tests {
                 .filter(|k| **k == "linking.access_token_seconds")
                 .count(),
             1
+        );
+    }
+
+    #[test]
+    fn a_bad_section_does_not_hide_the_errors_after_it() {
+        // The device's kind has the wrong type (taken out, it is then missing): the server's
+        // bad value after it is still reported.
+        let errors = parse("[[devices]]\nid = \"a\"\nname = \"A\"\nkind = 5\n[server]\nbind = \"nowhere\"\n")
+            .unwrap_err();
+        let keys: Vec<_> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert!(keys.contains(&"devices[0].kind"), "{errors:#?}");
+        assert!(keys.contains(&"server.bind"), "{errors:#?}");
+        assert_eq!(
+            keys.iter().filter(|k| k.starts_with("devices")).count(),
+            1,
+            "{errors:#?}"
         );
     }
 

@@ -29,6 +29,11 @@ struct Done {
     back: &'static str,
 }
 
+/// `s` as one path segment: every character that means something in a URL encoded.
+fn segment(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
 /// Writes an action to the owners' log and rask's; a log that cannot be written is said in
 /// rask's own, never a reason to undo what was done.
 pub(super) async fn log(c: &Console, owner: &str, action: &str, detail: &str) {
@@ -78,7 +83,7 @@ pub(super) async fn press_page(
             "Press {} now? Every Echo of every user with an active grant announces it.",
             d.name
         ),
-        action: format!("/devices/{}/press", d.id),
+        action: format!("/devices/{}/press", segment(&d.id)),
         button: "Press".into(),
         back: "/devices",
     })
@@ -168,10 +173,7 @@ pub(super) async fn revoke_page(
             "Revoke every link of {}? Alexa's tokens for them stop working at once and the Alexa app asks them to link the account again.",
             u.name
         ),
-        action: format!(
-            "/users/{}/revoke",
-            url::form_urlencoded::byte_serialize(u.name.as_bytes()).collect::<String>()
-        ),
+        action: format!("/users/{}/revoke", segment(&u.name)),
         button: "Revoke".into(),
         back: "/users",
     })
@@ -266,10 +268,7 @@ pub(super) async fn resend_page(
             "Send event {} again? It goes to Alexa only if it is still within its useful life (a doorbell press lives 30 s).",
             rask_model::limits::logged(&id)
         ),
-        action: format!(
-            "/events/{}/resend",
-            url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
-        ),
+        action: format!("/events/{}/resend", segment(&id)),
         button: "Send again".into(),
         back: "/events",
     })
@@ -348,10 +347,7 @@ pub(super) async fn rediscover_page(
             "Send {} every device again (an AddOrUpdateReport)? Their Alexa app then lists the devices as rask has them now.",
             u.name
         ),
-        action: format!(
-            "/users/{}/rediscover",
-            url::form_urlencoded::byte_serialize(u.name.as_bytes()).collect::<String>()
-        ),
+        action: format!("/users/{}/rediscover", segment(&u.name)),
         button: "Announce".into(),
         back: "/users",
     })
@@ -436,7 +432,7 @@ pub(super) async fn report_page(
             "Send Alexa a ChangeReport of {} as it is now, as though it had changed in the app? Routines that follow it run.",
             d.name
         ),
-        action: format!("/devices/{}/report", d.id),
+        action: format!("/devices/{}/report", segment(&d.id)),
         button: "Send".into(),
         back: "/devices",
     })

@@ -21,7 +21,7 @@ use super::{Console, Frame, render};
 pub const OWNER_PASSWORD_ENV: &str = "RASK_OWNER_PASSWORD";
 
 /// The owner `RASK_OWNER_PASSWORD` signs in.
-const ENV_OWNER: &str = "owner";
+pub(super) const ENV_OWNER: &str = "owner";
 
 const COOKIE: &str = "rask_console";
 const SIGNIN_COOKIE: &str = "rask_console_signin";
@@ -146,7 +146,7 @@ async fn signin_form(c: &Console, status: StatusCode, alert: Option<String>, nam
         alert,
         name: name.to_owned(),
         can_sign_in: can_sign_in(c).await,
-        add_owner: format!("{} user add --owner NAME", crate::invoked::rask()),
+        add_owner: "rask user add --owner NAME".into(),
     };
     let mut r = render(page);
     *r.status_mut() = status;
@@ -185,18 +185,36 @@ pub(super) async fn signin(
         let why = "The sign-in form had expired or came from elsewhere. Try again.";
         return signin_form(&c, StatusCode::FORBIDDEN, Some(why.into()), &name).await;
     }
-    let address = peer.ip().to_string();
+    let address = address_key(peer.ip());
+    // Failures count per name from this address, so that a stranger guessing `owner` locks
+    // out only themselves; and per address (an IPv6 /64 is one), so that guessing many names
+    // is limited too.
+    let account = format!("{name}@{address}");
     let began = Instant::now();
-    if let Err(locked) = c.0.limiter.begin(&name, &address, began) {
+    if let Err(locked) = c.0.limiter.begin(&account, &address, began) {
         return signin_form(&c, StatusCode::TOO_MANY_REQUESTS, Some(locked.message()), &name).await;
     }
+    // Each check takes ~19 MiB and a core for a moment: a flood waits for none of them.
+    let Ok(_slot) = c.0.verify_slots.clone().try_acquire_owned() else {
+        c.0.limiter.withdraw(&account, &address, began);
+        let mut r = signin_form(
+            &c,
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("The server is busy checking other sign-ins. Try again in a moment.".into()),
+            &name,
+        )
+        .await;
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return r;
+    };
     let hash = match (&c.0.env_owner, name.as_str()) {
         (Some(h), ENV_OWNER) => Some(h.clone()),
         _ => match c.0.store.owner(&name).await {
             Ok(o) => o.map(|o| o.password_hash),
             Err(e) => {
                 tracing::error!(error = %e, "an owner could not be read");
-                c.0.limiter.withdraw(&name, &address, began);
+                c.0.limiter.withdraw(&account, &address, began);
                 return (StatusCode::SERVICE_UNAVAILABLE, "the database cannot be read\n").into_response();
             }
         },
@@ -222,7 +240,7 @@ pub(super) async fn signin(
         )
         .await;
     }
-    c.0.limiter.succeeded(&name, &address, began);
+    c.0.limiter.succeeded(&account, &address, began);
     let id = rask_link::random_token();
     let csrf = rask_link::random_token();
     let expires = rask_store::now_ms() + SESSION_LIFE.as_millis() as i64;
@@ -247,6 +265,18 @@ pub(super) async fn signin(
         set_cookie(&c, SIGNIN_COOKIE, "", Duration::ZERO),
     );
     r
+}
+
+/// The key an address is limited under: the address itself, or for IPv6 its /64 (one
+/// household or one server has a whole /64 to pick addresses from).
+fn address_key(ip: std::net::IpAddr) -> String {
+    match ip.to_canonical() {
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        v4 => v4.to_string(),
+    }
 }
 
 /// An argon2 hash (made once, with rask's own parameters) verified against when the name is
@@ -276,4 +306,18 @@ pub(super) async fn signout(
     r.headers_mut()
         .insert(header::SET_COOKIE, set_cookie(&c, COOKIE, "", Duration::ZERO));
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_key;
+
+    #[test]
+    fn an_ipv6_64_is_one_address_and_mapped_ipv4_is_ipv4() {
+        let a = address_key("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let b = address_key("2001:db8:1:2:bbbb::9".parse().unwrap());
+        assert_eq!(a, b);
+        assert_ne!(a, address_key("2001:db8:1:3::1".parse().unwrap()));
+        assert_eq!(address_key("::ffff:192.0.2.7".parse().unwrap()), "192.0.2.7");
+    }
 }

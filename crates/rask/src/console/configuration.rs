@@ -29,9 +29,9 @@ pub fn masked(line: &str) -> String {
                 .iter()
                 .any(|w| key.ends_with(w))
     };
+    // Commented out or not, a secret-looking key's value is not shown.
     if let Some((key, _)) = line.split_once('=')
-        && !key.trim_start().starts_with('#')
-        && secretish(key)
+        && secretish(key.trim_start().trim_start_matches('#'))
     {
         return format!("{key}= \"********\"");
     }
@@ -40,7 +40,7 @@ pub fn masked(line: &str) -> String {
     while let Some(at) = rest.find("://") {
         let (before, after) = rest.split_at(at + 3);
         out.push_str(before);
-        let end = after.find(['"', '\'', ' ', '/']).unwrap_or(after.len());
+        let end = after.find(['"', '\'', ' ', '/', '?']).unwrap_or(after.len());
         let (authority, tail) = after.split_at(end);
         match authority
             .rsplit_once('@')
@@ -50,6 +50,21 @@ pub fn masked(line: &str) -> String {
             None => out.push_str(authority),
         }
         rest = tail;
+    }
+    out.push_str(rest);
+    masked_query(&out)
+}
+
+/// `password=...` in a URL's query (PostgreSQL reads it) masked, up to the next `&` or quote.
+fn masked_query(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(at) = rest.to_ascii_lowercase().find("password=") {
+        let (before, after) = rest.split_at(at + "password=".len());
+        out.push_str(before);
+        let end = after.find(['&', '"', '\'', ' ', '#']).unwrap_or(after.len());
+        out.push_str("********");
+        rest = &after[end..];
     }
     out.push_str(rest);
     out
@@ -113,6 +128,14 @@ mod tests {
             "secret_env = \"RASK_SECRET\""
         );
         assert_eq!(masked("sha256 = \"00ff\""), "sha256 = \"00ff\"");
-        assert_eq!(masked("# a password = here"), "# a password = here");
+        assert_eq!(
+            masked("# lwa_client_secret = \"abc\""),
+            "# lwa_client_secret = \"********\""
+        );
+        assert_eq!(
+            masked("url = \"postgres://rask@db/rask?password=hunter2&sslmode=require\""),
+            "url = \"postgres://rask@db/rask?password=********&sslmode=require\""
+        );
+        assert_eq!(masked("# just a comment"), "# just a comment");
     }
 }

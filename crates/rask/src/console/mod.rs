@@ -42,6 +42,8 @@ struct Inner {
     /// Whether cookies must be `Secure` (rask or its proxy serves HTTPS).
     secure: bool,
     limiter: rask_link::ratelimit::RateLimiter,
+    /// Password checks running at once, at most one per core.
+    verify_slots: Arc<tokio::sync::Semaphore>,
     home: Home,
     /// The database, as it may be shown (password removed).
     database: String,
@@ -72,7 +74,7 @@ impl Console {
     /// The console over `store`, for `config` (cookies are `Secure` when it is served over
     /// HTTPS, by rask or its proxy). Reads
     /// `RASK_OWNER_PASSWORD` (hashed here, never kept as given).
-    pub fn new(store: Store, home: Home, config: &crate::config::Config) -> anyhow::Result<Console> {
+    pub async fn new(store: Store, home: Home, config: &crate::config::Config) -> anyhow::Result<Console> {
         let secure = config.server.tls_cert_file.is_some()
             || config
                 .server
@@ -80,12 +82,19 @@ impl Console {
                 .as_deref()
                 .is_some_and(|u| u.starts_with("https://"));
         let env_owner = auth::env_owner()?;
+        if env_owner.is_some() {
+            // The variable may have changed since those sessions began: they end with the start.
+            store.remove_owner_sessions(auth::ENV_OWNER).await?;
+        }
         spawn_credentials_probe(config);
         Ok(Console(Arc::new(Inner {
             store,
             env_owner,
             secure,
             limiter: rask_link::ratelimit::RateLimiter::new(rask_link::ratelimit::Limits::default()),
+            verify_slots: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()).max(2),
+            )),
             home,
             database: rask_store::redact_url(&config.database.url),
             source: config.source.clone(),
@@ -197,10 +206,25 @@ impl Frame {
     }
 }
 
+/// The console's pages run no script, load nothing from elsewhere, post only to rask, and are
+/// framed by nobody.
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; \
+                   frame-ancestors 'none'; base-uri 'none'";
+
 /// A template rendered, or a plain 500 saying it could not be.
 fn render(t: impl askama::Template) -> Response {
     match t.render() {
-        Ok(html) => ([(axum::http::header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
+        Ok(html) => (
+            [
+                (axum::http::header::CACHE_CONTROL, "no-store"),
+                // No script anywhere; no framing (a click-through of a confirm page).
+                (axum::http::header::CONTENT_SECURITY_POLICY, CSP),
+                (axum::http::header::X_FRAME_OPTIONS, "DENY"),
+                (axum::http::header::REFERRER_POLICY, "same-origin"),
+            ],
+            Html(html),
+        )
+            .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "a console page could not be rendered");
             (
