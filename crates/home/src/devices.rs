@@ -158,6 +158,14 @@ impl Wiring {
     }
 }
 
+/// The manufacturer a device has when its configuration names none.
+pub const DEFAULT_MANUFACTURER: &str = "rask";
+
+/// The model a device of `kind` has when its configuration names none: `rask light`.
+pub fn default_model(kind: DeviceKind) -> String {
+    format!("rask {}", kind.name().replace('_', " "))
+}
+
 /// One device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {
@@ -169,18 +177,24 @@ pub struct Device {
     pub description: String,
     /// What it is.
     pub kind: DeviceKind,
+    /// Who made it, for discovery's `manufacturerName` and `additionalAttributes`.
+    pub manufacturer: String,
+    /// Its model, for discovery's `additionalAttributes` (Works with Alexa asks for both).
+    pub model: String,
     /// Its MQTT topics and timings.
     pub wiring: Wiring,
 }
 
 impl Device {
-    /// A device with no MQTT wiring.
+    /// A device with no MQTT wiring, made by "rask" as model "rask KIND" until told otherwise.
     pub fn new(id: &str, name: &str, description: &str, kind: DeviceKind) -> Device {
         Device {
             id: id.into(),
             name: name.into(),
             description: description.into(),
             kind,
+            manufacturer: DEFAULT_MANUFACTURER.into(),
+            model: default_model(kind),
             wiring: Wiring::default(),
         }
     }
@@ -192,9 +206,15 @@ impl Device {
             &self.id,
             &self.name,
             &self.description,
-            "rask",
+            &self.manufacturer,
             self.kind.category(),
         );
+        e.additional_attributes = Some(rask_model::smarthome::AdditionalAttributes {
+            manufacturer: Some(self.manufacturer.clone()),
+            model: Some(self.model.clone()),
+            custom_identifier: Some(self.id.clone()),
+            ..Default::default()
+        });
         if self.kind == DeviceKind::Doorbell {
             e = e.with_capability(Capability::doorbell_event_source());
         }
@@ -257,6 +277,21 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn discovery_names_the_manufacturer_and_model_as_works_with_alexa_asks() {
+        let mut d = Device::new("lamp", "Lamp", "A lamp", DeviceKind::Light);
+        let a = d.discovery().additional_attributes.unwrap();
+        assert_eq!(
+            (a.manufacturer.as_deref(), a.model.as_deref()),
+            (Some("rask"), Some("rask light"))
+        );
+        d.manufacturer = "Acme".into();
+        d.model = "L-2".into();
+        let e = d.discovery();
+        assert_eq!(e.manufacturer_name, "Acme");
+        assert_eq!(e.additional_attributes.unwrap().model.as_deref(), Some("L-2"));
+    }
 
     #[test]
     fn the_demo_doorbell_is_proactively_reported() {

@@ -215,7 +215,12 @@ pub(super) fn spawn_rask(args: &[&str], log: &Path) -> anyhow::Result<(Running, 
     let exe = std::env::current_exe()?;
     let mut child = Command::new(exe)
         .args(args)
-        .env("RASK_LOG", "warn")
+        // What `rask serve` runs with unless told otherwise (its request span is then live);
+        // RASK_LOG, when set, is passed on.
+        .env(
+            "RASK_LOG",
+            std::env::var("RASK_LOG").unwrap_or_else(|_| "info".into()),
+        )
         .stdout(Stdio::piped())
         .stderr(log)
         .process_group(0)

@@ -216,6 +216,12 @@ pub struct DeviceSection {
     /// `doorbell`, `light`, `plug`, `blind`, `shutter`, `lock`, `contact_sensor`,
     /// `motion_sensor` or `temperature_sensor`.
     pub kind: String,
+    /// Who made it (discovery's `manufacturerName`; default `rask`).
+    #[serde(default)]
+    pub manufacturer: Option<String>,
+    /// Its model (discovery's `additionalAttributes.model`; default `rask KIND`).
+    #[serde(default)]
+    pub model: Option<String>,
     /// The environment variable holding the device's secret for `POST /hooks/devices/{id}/...`.
     #[serde(default)]
     pub secret_env: Option<String>,
@@ -927,6 +933,14 @@ impl Config {
             if let Err(e) = rask_model::limits::check_friendly_name(&d.name) {
                 errors.push(err(key("name"), e.to_string()));
             }
+            // The official schema's limits: manufacturerName 1-128, additionalAttributes 256.
+            for (k, value, most) in [("manufacturer", &d.manufacturer, 128), ("model", &d.model, 256)] {
+                if let Some(v) = value
+                    && (v.trim().is_empty() || v.chars().count() > most)
+                {
+                    errors.push(err(key(k), format!("must have 1 to {most} characters")));
+                }
+            }
             let Some(kind) = device_kind(&d.kind) else {
                 let names: Vec<&str> = rask_home::DeviceKind::ALL.iter().map(|(n, _)| *n).collect();
                 errors.push(err(
@@ -995,6 +1009,14 @@ impl Config {
                             .clone()
                             .unwrap_or_else(|| format!("{} bridged by rask", d.kind.replace('_', " "))),
                         kind,
+                        manufacturer: d
+                            .manufacturer
+                            .clone()
+                            .unwrap_or_else(|| rask_home::devices::DEFAULT_MANUFACTURER.into()),
+                        model: d
+                            .model
+                            .clone()
+                            .unwrap_or_else(|| rask_home::devices::default_model(kind)),
                         wiring: wiring(d),
                     })
                 })
@@ -1471,6 +1493,15 @@ mod tests {
              [[devices]]\nid = \"l2\"\nname = \"Two\"\nkind = \"plug\"\ncommand_topic = \"relay/set\"\nstate_topic = \"relay/2\"\n",
         )
         .unwrap();
+    }
+
+    #[test]
+    fn a_devices_manufacturer_and_model_come_from_the_file_and_are_checked() {
+        let c = parse("[[devices]]\nid = \"bell\"\nname = \"Bell\"\nkind = \"doorbell\"\nsecret_env = \"BELL\"\nmanufacturer = \"Acme\"\nmodel = \"DB-1\"\n").unwrap();
+        let d = &c.registry(true).devices()[0].clone();
+        assert_eq!((d.manufacturer.as_str(), d.model.as_str()), ("Acme", "DB-1"));
+        let errors = parse("[[devices]]\nid = \"bell\"\nname = \"Bell\"\nkind = \"doorbell\"\nsecret_env = \"BELL\"\nmanufacturer = \" \"\n").unwrap_err();
+        assert_eq!(errors[0].key, "devices[0].manufacturer", "{errors:?}");
     }
 
     #[test]
