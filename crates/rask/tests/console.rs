@@ -111,6 +111,25 @@ fn cookie(r: &reqwest::Response, name: &str) -> Option<String> {
     })
 }
 
+/// Signs in as the environment's owner, as a browser would; the session cookie's value.
+async fn sign_in(http: &reqwest::Client, url: &str) -> String {
+    let page = http.get(format!("{url}/signin")).send().await.unwrap();
+    let issued = cookie(&page, "rask_console_signin").unwrap();
+    let csrf = hidden_csrf(&page.text().await.unwrap());
+    let ok = http
+        .post(format!("{url}/signin"))
+        .header("cookie", format!("rask_console_signin={issued}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "owner"),
+            ("password", OWNER_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    cookie(&ok, "rask_console").expect("signed in")
+}
+
 fn hidden_csrf(html: &str) -> String {
     html.split("name=\"csrf\" value=\"")
         .nth(1)
@@ -314,21 +333,7 @@ async fn a_dropped_event_is_sent_again_from_the_console() {
         .unwrap();
     assert!(fault.status().is_success());
 
-    let page = http.get(format!("{url}/signin")).send().await.unwrap();
-    let issued = cookie(&page, "rask_console_signin").unwrap();
-    let csrf = hidden_csrf(&page.text().await.unwrap());
-    let ok = http
-        .post(format!("{url}/signin"))
-        .header("cookie", format!("rask_console_signin={issued}"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("name", "owner"),
-            ("password", OWNER_PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let session = cookie(&ok, "rask_console").unwrap();
+    let session = sign_in(&http, &url).await;
     let get = |path: String| {
         let r = http
             .get(format!("{url}{path}"))
@@ -424,21 +429,7 @@ async fn a_restart_ends_the_environment_owners_sessions() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let page = http.get(format!("{url}/signin")).send().await.unwrap();
-    let issued = cookie(&page, "rask_console_signin").unwrap();
-    let csrf = hidden_csrf(&page.text().await.unwrap());
-    let ok = http
-        .post(format!("{url}/signin"))
-        .header("cookie", format!("rask_console_signin={issued}"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("name", "owner"),
-            ("password", OWNER_PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let session = cookie(&ok, "rask_console").unwrap();
+    let session = sign_in(&http, &url).await;
     let overview = |url: String| {
         let r = http
             .get(format!("{url}/"))

@@ -43,6 +43,29 @@ pub(super) async fn log(c: &Console, owner: &str, action: &str, detail: &str) {
     }
 }
 
+/// The page that asks before `action` is posted, with its one button.
+fn ask(
+    session: &Signed,
+    title: &str,
+    back: &'static str,
+    question: String,
+    action: String,
+    button: &str,
+) -> Response {
+    render(Confirm {
+        f: Frame::page(title, back, session),
+        question,
+        action,
+        button: button.into(),
+        back,
+    })
+}
+
+/// 404, said on a page: `what` is not there.
+fn missing(session: &Signed, what: &str, back: &'static str) -> Response {
+    done(session, StatusCode::NOT_FOUND, what.into(), false, back)
+}
+
 fn done(session: &Signed, status: StatusCode, said: String, ok: bool, back: &'static str) -> Response {
     let mut r = render(Done {
         f: Frame::page("Done", "", session),
@@ -69,24 +92,19 @@ pub(super) async fn press_page(
     Path(id): Path<String>,
 ) -> Response {
     let Some(d) = doorbell(&c, &id) else {
-        return done(
-            &session,
-            StatusCode::NOT_FOUND,
-            "There is no such doorbell.".into(),
-            false,
-            "/devices",
-        );
+        return missing(&session, "There is no such doorbell.", "/devices");
     };
-    render(Confirm {
-        f: Frame::page(&format!("Press {}", d.name), "/devices", &session),
-        question: format!(
+    ask(
+        &session,
+        &format!("Press {}", d.name),
+        "/devices",
+        format!(
             "Press {} now? Every Echo of every user with an active grant announces it.",
             d.name
         ),
-        action: format!("/devices/{}/press", segment(&d.id)),
-        button: "Press".into(),
-        back: "/devices",
-    })
+        format!("/devices/{}/press", segment(&d.id)),
+        "Press",
+    )
 }
 
 /// `POST /devices/{id}/press`.
@@ -100,13 +118,7 @@ pub(super) async fn press(
         return forged.into_response();
     }
     let (Some(d), Some(triggers)) = (doorbell(&c, &id), &c.0.home.triggers) else {
-        return done(
-            &session,
-            StatusCode::NOT_FOUND,
-            "There is no such doorbell.".into(),
-            false,
-            "/devices",
-        );
+        return missing(&session, "There is no such doorbell.", "/devices");
     };
     match triggers.press(&d.id).await {
         Ok(0) => {
@@ -159,24 +171,19 @@ pub(super) async fn revoke_page(
     Path(name): Path<String>,
 ) -> Response {
     let Ok(Some(u)) = c.0.store.user_by_name(&name).await else {
-        return done(
-            &session,
-            StatusCode::NOT_FOUND,
-            "There is no such user.".into(),
-            false,
-            "/users",
-        );
+        return missing(&session, "There is no such user.", "/users");
     };
-    render(Confirm {
-        f: Frame::page(&format!("Revoke {}'s links", u.name), "/users", &session),
-        question: format!(
+    ask(
+        &session,
+        &format!("Revoke {}'s links", u.name),
+        "/users",
+        format!(
             "Revoke every link of {}? Alexa's tokens for them stop working at once and the Alexa app asks them to link the account again.",
             u.name
         ),
-        action: format!("/users/{}/revoke", segment(&u.name)),
-        button: "Revoke".into(),
-        back: "/users",
-    })
+        format!("/users/{}/revoke", segment(&u.name)),
+        "Revoke",
+    )
 }
 
 /// `POST /users/{name}/revoke`.
@@ -191,13 +198,7 @@ pub(super) async fn revoke(
     }
     let store = &c.0.store;
     let Ok(Some(u)) = store.user_by_name(&name).await else {
-        return done(
-            &session,
-            StatusCode::NOT_FOUND,
-            "There is no such user.".into(),
-            false,
-            "/users",
-        );
+        return missing(&session, "There is no such user.", "/users");
     };
     let reason = format!("revoked by the owner {} (console)", session.owner);
     let n = match store
@@ -254,24 +255,19 @@ pub(super) async fn resend_page(
     Path(id): Path<String>,
 ) -> Response {
     if c.0.home.triggers.is_none() {
-        return done(
-            &session,
-            StatusCode::NOT_FOUND,
-            "Smart-home events are off.".into(),
-            false,
-            "/events",
-        );
+        return missing(&session, "Smart-home events are off.", "/events");
     }
-    render(Confirm {
-        f: Frame::page("Send an event again", "/events", &session),
-        question: format!(
+    ask(
+        &session,
+        "Send an event again",
+        "/events",
+        format!(
             "Send event {} again? It goes to Alexa only if it is still within its useful life (a doorbell press lives 30 s).",
             rask_model::limits::logged(&id)
         ),
-        action: format!("/events/{}/resend", segment(&id)),
-        button: "Send again".into(),
-        back: "/events",
-    })
+        format!("/events/{}/resend", segment(&id)),
+        "Send again",
+    )
 }
 
 /// `POST /events/{id}/resend`.
@@ -286,13 +282,7 @@ pub(super) async fn resend(
         return forged.into_response();
     }
     let Some(triggers) = &c.0.home.triggers else {
-        return done(
-            &session,
-            StatusCode::NOT_FOUND,
-            "Smart-home events are off.".into(),
-            false,
-            "/events",
-        );
+        return missing(&session, "Smart-home events are off.", "/events");
     };
     let shown = rask_model::limits::logged(&id).into_owned();
     let (status, said, ok) = match triggers.resend(&id).await {
@@ -333,24 +323,23 @@ pub(super) async fn rediscover_page(
     Path(name): Path<String>,
 ) -> Response {
     let (Ok(Some(u)), Some(_)) = (c.0.store.user_by_name(&name).await, &c.0.home.triggers) else {
-        return done(
+        return missing(
             &session,
-            StatusCode::NOT_FOUND,
-            "There is no such user, or smart-home events are off.".into(),
-            false,
+            "There is no such user, or smart-home events are off.",
             "/users",
         );
     };
-    render(Confirm {
-        f: Frame::page(&format!("Announce the devices to {}", u.name), "/users", &session),
-        question: format!(
+    ask(
+        &session,
+        &format!("Announce the devices to {}", u.name),
+        "/users",
+        format!(
             "Send {} every device again (an AddOrUpdateReport)? Their Alexa app then lists the devices as rask has them now.",
             u.name
         ),
-        action: format!("/users/{}/rediscover", segment(&u.name)),
-        button: "Announce".into(),
-        back: "/users",
-    })
+        format!("/users/{}/rediscover", segment(&u.name)),
+        "Announce",
+    )
 }
 
 /// `POST /users/{name}/rediscover`.
@@ -364,11 +353,9 @@ pub(super) async fn rediscover(
         return forged.into_response();
     }
     let (Ok(Some(u)), Some(triggers)) = (c.0.store.user_by_name(&name).await, &c.0.home.triggers) else {
-        return done(
+        return missing(
             &session,
-            StatusCode::NOT_FOUND,
-            "There is no such user, or smart-home events are off.".into(),
-            false,
+            "There is no such user, or smart-home events are off.",
             "/users",
         );
     };
@@ -418,24 +405,19 @@ pub(super) async fn report_page(
     Path(id): Path<String>,
 ) -> Response {
     let Some(d) = reporting(&c, &id) else {
-        return done(
-            &session,
-            StatusCode::NOT_FOUND,
-            "There is no such device with a state.".into(),
-            false,
-            "/devices",
-        );
+        return missing(&session, "There is no such device with a state.", "/devices");
     };
-    render(Confirm {
-        f: Frame::page(&format!("Test ChangeReport of {}", d.name), "/devices", &session),
-        question: format!(
+    ask(
+        &session,
+        &format!("Test ChangeReport of {}", d.name),
+        "/devices",
+        format!(
             "Send Alexa a ChangeReport of {} as it is now, as though it had changed in the app? Routines that follow it run.",
             d.name
         ),
-        action: format!("/devices/{}/report", segment(&d.id)),
-        button: "Send".into(),
-        back: "/devices",
-    })
+        format!("/devices/{}/report", segment(&d.id)),
+        "Send",
+    )
 }
 
 /// `POST /devices/{id}/report`.
@@ -449,13 +431,7 @@ pub(super) async fn report(
         return forged.into_response();
     }
     let (Some(d), Some(triggers)) = (reporting(&c, &id), &c.0.home.triggers) else {
-        return done(
-            &session,
-            StatusCode::NOT_FOUND,
-            "There is no such device with a state.".into(),
-            false,
-            "/devices",
-        );
+        return missing(&session, "There is no such device with a state.", "/devices");
     };
     let (status, said, ok) = match triggers.test_change_report(&d.id).await {
         Ok(None) => (

@@ -12,6 +12,7 @@ use axum::Form;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Redirect, Response};
+use rask_link::web::cookie_value;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
@@ -37,17 +38,6 @@ pub(super) fn env_owner() -> anyhow::Result<Option<String>> {
         anyhow::bail!("{OWNER_PASSWORD_ENV} has fewer than {min} characters: it opens the console");
     }
     Ok(Some(rask_link::password::hash(&password)?))
-}
-
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
 }
 
 fn set_cookie(c: &Console, name: &str, value: &str, life: Duration) -> HeaderValue {
