@@ -293,6 +293,24 @@ mod tests {
         assert_eq!(e.additional_attributes.unwrap().model.as_deref(), Some("L-2"));
     }
 
+    /// The first rows of `rask sim evaluate` (issue 18): every device kind rask bridges is
+    /// discovered as Works with Alexa asks.
+    #[test]
+    fn every_kind_passes_the_discovery_requirements_of_works_with_alexa() {
+        let endpoints: Vec<_> = DeviceKind::ALL
+            .iter()
+            .map(|(name, kind)| Device::new(&format!("d-{name}"), name, "a device", *kind).discovery())
+            .collect();
+        let answer = serde_json::json!({"event": {
+            "header": {"namespace": "Alexa.Discovery", "name": "Discover.Response", "payloadVersion": "3"},
+            "payload": {"endpoints": endpoints}}});
+        let failed: Vec<_> = rask_sim::evaluate::discovery(&answer)
+            .into_iter()
+            .filter(|r| r.verdict != rask_sim::evaluate::Verdict::Pass)
+            .collect();
+        assert!(failed.is_empty(), "{failed:#?}");
+    }
+
     #[test]
     fn the_demo_doorbell_is_proactively_reported() {
         let r = Registry::demo();

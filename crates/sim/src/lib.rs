@@ -20,6 +20,7 @@ mod console;
 pub mod control;
 pub mod drivers;
 pub mod enumeration;
+pub mod evaluate;
 pub mod faults;
 pub mod gateway;
 mod http;
