@@ -56,6 +56,20 @@ impl Locked {
     }
 }
 
+/// The key `address` is counted under: an IPv6 address by its /64 (a household or a server
+/// has a whole /64 to pick addresses from, so one address each would be no limit), any other
+/// address as it is (an IPv4-mapped one as IPv4).
+fn address_key(address: &str) -> String {
+    match address.parse::<std::net::IpAddr>().map(|ip| ip.to_canonical()) {
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("address:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Ok(v4) => format!("address:{v4}"),
+        Err(_) => format!("address:{address}"),
+    }
+}
+
 /// The limiter: failure times per key, in memory (each rask instance counts its own).
 #[derive(Debug, Default)]
 pub struct RateLimiter {
@@ -97,7 +111,7 @@ impl RateLimiter {
     /// takes it back.
     pub fn begin(&self, account: &str, address: &str, now: Instant) -> Result<(), Locked> {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let (account_key, address_key) = (format!("account:{account}"), format!("address:{address}"));
+        let (account_key, address_key) = (format!("account:{account}"), address_key(address));
         if let Some(w) = self.locked_key(&mut map, &account_key, self.limits.per_account, now) {
             return Err(Locked::Account(w));
         }
@@ -136,7 +150,7 @@ impl RateLimiter {
     /// [`RateLimiter::succeeded_address`] takes it back.
     pub fn begin_address(&self, address: &str, now: Instant) -> Result<(), Duration> {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let key = format!("address:{address}");
+        let key = address_key(address);
         if let Some(w) = self.locked_key(&mut map, &key, self.limits.per_address, now) {
             return Err(w);
         }
@@ -148,7 +162,7 @@ impl RateLimiter {
     /// The attempt begun at `at` by `address` succeeded: it no longer counts.
     pub fn succeeded_address(&self, address: &str, at: Instant) {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let key = format!("address:{address}");
+        let key = address_key(address);
         if let Some(v) = map.get_mut(&key) {
             if let Some(i) = v.iter().rposition(|t| *t == at) {
                 v.remove(i);
@@ -163,7 +177,7 @@ impl RateLimiter {
     /// it counts against neither the account nor the address.
     pub fn withdraw(&self, account: &str, address: &str, at: Instant) {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        for key in [format!("account:{account}"), format!("address:{address}")] {
+        for key in [format!("account:{account}"), address_key(address)] {
             if let Some(v) = map.get_mut(&key) {
                 if let Some(i) = v.iter().rposition(|t| *t == at) {
                     v.remove(i);
@@ -177,7 +191,7 @@ impl RateLimiter {
     pub fn succeeded(&self, account: &str, address: &str, at: Instant) {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         map.remove(&format!("account:{account}"));
-        if let Some(v) = map.get_mut(&format!("address:{address}")) {
+        if let Some(v) = map.get_mut(&address_key(address)) {
             if let Some(i) = v.iter().rposition(|t| *t == at) {
                 v.remove(i);
             }
@@ -188,6 +202,25 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_whole_ipv6_64_is_one_address() {
+        let l = RateLimiter::new(Limits {
+            per_account: 100,
+            per_address: 2,
+            window: Duration::from_secs(60),
+        });
+        let t = Instant::now();
+        assert!(l.begin_address("2001:db8:1:2::1", t).is_ok());
+        assert!(l.begin_address("2001:db8:1:2:ffff::9", t).is_ok());
+        assert!(
+            l.begin_address("2001:db8:1:2:abcd::5", t).is_err(),
+            "the third from the same /64"
+        );
+        assert!(l.begin_address("2001:db8:1:3::1", t).is_ok(), "another /64");
+        assert_eq!(address_key("::ffff:192.0.2.7"), "address:192.0.2.7");
+        assert_eq!(address_key("unknown"), "address:unknown");
+    }
 
     #[test]
     fn locks_after_the_limit_and_unlocks_after_the_window() {

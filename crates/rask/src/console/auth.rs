@@ -175,7 +175,7 @@ pub(super) async fn signin(
         let why = "The sign-in form had expired or came from elsewhere. Try again.";
         return signin_form(&c, StatusCode::FORBIDDEN, Some(why.into()), &name).await;
     }
-    let address = address_key(peer.ip());
+    let address = peer.ip().to_canonical().to_string();
     // Failures count per name from this address, so that a stranger guessing `owner` locks
     // out only themselves; and per address (an IPv6 /64 is one), so that guessing many names
     // is limited too.
@@ -257,18 +257,6 @@ pub(super) async fn signin(
     r
 }
 
-/// The key an address is limited under: the address itself, or for IPv6 its /64 (one
-/// household or one server has a whole /64 to pick addresses from).
-fn address_key(ip: std::net::IpAddr) -> String {
-    match ip.to_canonical() {
-        std::net::IpAddr::V6(v6) => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
-        v4 => v4.to_string(),
-    }
-}
-
 /// An argon2 hash (made once, with rask's own parameters) verified against when the name is
 /// unknown.
 static DUMMY_HASH: std::sync::LazyLock<String> =
@@ -296,18 +284,4 @@ pub(super) async fn signout(
     r.headers_mut()
         .insert(header::SET_COOKIE, set_cookie(&c, COOKIE, "", Duration::ZERO));
     r
-}
-
-#[cfg(test)]
-mod tests {
-    use super::address_key;
-
-    #[test]
-    fn an_ipv6_64_is_one_address_and_mapped_ipv4_is_ipv4() {
-        let a = address_key("2001:db8:1:2:aaaa::1".parse().unwrap());
-        let b = address_key("2001:db8:1:2:bbbb::9".parse().unwrap());
-        assert_eq!(a, b);
-        assert_ne!(a, address_key("2001:db8:1:3::1".parse().unwrap()));
-        assert_eq!(address_key("::ffff:192.0.2.7".parse().unwrap()), "192.0.2.7");
-    }
 }
