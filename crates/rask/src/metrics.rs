@@ -301,12 +301,16 @@ pub fn route_label(path: &str) -> &'static str {
     if let Some(route) = EXACT.iter().find(|r| **r == path) {
         return route;
     }
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match segments.as_slice() {
-        ["hooks", "devices", id, trigger] if !id.is_empty() && !trigger.is_empty() => {
+    // At most five segments looked at, none copied: this runs for every request.
+    let mut parts = path.trim_start_matches('/').splitn(5, '/');
+    let segments: [Option<&str>; 5] = std::array::from_fn(|_| parts.next());
+    match segments {
+        [Some("hooks"), Some("devices"), Some(id), Some(trigger), None]
+            if !id.is_empty() && !trigger.is_empty() =>
+        {
             "/hooks/devices/{id}/{trigger}"
         }
-        ["api", "v1", "calls", id] if !id.is_empty() => "/api/v1/calls/{id}",
+        [Some("api"), Some("v1"), Some("calls"), Some(id), None] if !id.is_empty() => "/api/v1/calls/{id}",
         _ => "other",
     }
 }

@@ -26,17 +26,7 @@ fn serve(name: &str) -> (common::Running, PathBuf) {
     let text = server.lines.join("\n");
     assert!(text.contains("owner's console:"), "{text}");
     for step in ["sim link ", "sim grant ", "LaunchRequest"] {
-        let line = text.lines().find(|l| l.contains(step)).unwrap();
-        let ran = Command::new("sh")
-            .args(["-c", line.trim()])
-            .current_dir(&d)
-            .output()
-            .unwrap();
-        assert!(
-            ran.status.success(),
-            "{line}: {}",
-            String::from_utf8_lossy(&ran.stderr)
-        );
+        common::run_printed(&text, step, &d);
     }
     (server, d)
 }
@@ -46,13 +36,7 @@ async fn the_owner_signs_in_and_presses_the_doorbell_in_chromium() {
     let (server, d) = serve("console-browser");
     // The kitchen window reports a state, so that its ChangeReport can be tested.
     let text = server.lines.join("\n");
-    let window_secret = text
-        .lines()
-        .find(|l| l.contains("kitchen-window/state"))
-        .and_then(|l| l.split("Bearer ").nth(1))
-        .and_then(|s| s.split('\'').next())
-        .unwrap()
-        .to_owned();
+    let window_secret = common::printed_secret(&text, "kitchen-window/state");
     let opened = reqwest::Client::new()
         .post(format!("{}/hooks/devices/kitchen-window/state", server.url()))
         .bearer_auth(&window_secret)

@@ -88,23 +88,7 @@ async fn serve_without_a_configuration_runs_the_embedded_demo() {
     // The printed commands work as printed, from the same folder, with no rask on PATH.
     assert!(text.contains("cargo install --path crates/rask"), "{text}");
     for step in ["sim link ", "sim grant ", "sim directive "] {
-        let line = text
-            .lines()
-            .find(|l| l.contains(step))
-            .unwrap_or_else(|| panic!("no {step:?} line in {text}"));
-        let ran = Command::new("sh")
-            .args(["-c", line.trim()])
-            .current_dir(&d)
-            .env("PATH", "/usr/bin:/bin")
-            .env("RASK_LOG", "warn")
-            .output()
-            .unwrap();
-        assert!(
-            ran.status.success(),
-            "{line}\n{}{}",
-            String::from_utf8_lossy(&ran.stdout),
-            String::from_utf8_lossy(&ran.stderr)
-        );
+        common::run_printed(&text, step, &d);
     }
     let health = reqwest::get(format!("{}/healthz", server.url())).await.unwrap();
     assert_eq!(health.text().await.unwrap(), "ok");

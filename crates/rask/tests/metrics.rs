@@ -25,24 +25,6 @@ async fn scrape(url: &str) -> String {
     r.text().await.unwrap()
 }
 
-fn run_printed(text: &str, step: &str, dir: &std::path::Path) {
-    let line = text
-        .lines()
-        .find(|l| l.contains(step))
-        .unwrap_or_else(|| panic!("no {step:?} line in {text}"));
-    let ran = Command::new("sh")
-        .args(["-c", line.trim()])
-        .current_dir(dir)
-        .env("RASK_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        ran.status.success(),
-        "{line}: {}",
-        String::from_utf8_lossy(&ran.stderr)
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_flow_shows_in_metrics_and_in_json_logs_with_its_request() {
     let d = common::fresh_dir("metrics");
@@ -66,7 +48,7 @@ async fn every_flow_shows_in_metrics_and_in_json_logs_with_its_request() {
         "Alexa.Discovery.Discover",
         "LaunchRequest",
     ] {
-        run_printed(&text, step, &d);
+        common::run_printed(&text, step, &d);
     }
     let launch = text.lines().find(|l| l.contains("LaunchRequest")).unwrap().trim();
     let forged = Command::new("sh")
@@ -98,13 +80,7 @@ async fn every_flow_shows_in_metrics_and_in_json_logs_with_its_request() {
     assert_eq!(scanned.status(), 404);
 
     // The doorbell, with the caller's request id.
-    let secret = text
-        .lines()
-        .find(|l| l.contains("front-door/press"))
-        .and_then(|l| l.split("Bearer ").nth(1))
-        .and_then(|s| s.split('\'').next())
-        .unwrap()
-        .to_owned();
+    let secret = common::printed_secret(&text, "front-door/press");
     let pressed = http
         .post(format!("{url}/hooks/devices/front-door/press"))
         .bearer_auth(&secret)

@@ -315,16 +315,8 @@ impl Store {
 
     /// The latest `limit` attempts, newest first.
     pub async fn event_log(&self, limit: i64) -> Result<Vec<Attempt>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT at, outbox_id, user_id, endpoint_id, kind, attempt, outcome, detail FROM event_log ORDER BY id DESC LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(attempt_row)
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        self.event_log_matching(&crate::activity::EventFilter::default(), limit)
+            .await
     }
 
     /// Press-to-gateway latencies in milliseconds of every delivered event: when the gateway

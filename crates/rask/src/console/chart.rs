@@ -4,7 +4,7 @@
 use rask_store::activity::HourCount;
 
 /// Outcomes counted as delivered.
-const DELIVERED: &[&str] = &["delivered", "sent"];
+pub const DELIVERED: &[&str] = &["delivered", "sent"];
 /// Outcomes counted as dropped: rask gave up on the event.
 pub const DROPPED: &[&str] = &["dropped", "refused", "revoked", "alert", "failed"];
 

@@ -44,7 +44,7 @@ fn fates(counts: &[(String, i64)]) -> (i64, i64) {
             .map(|(_, n)| n)
             .sum()
     };
-    (sum(&["delivered", "sent"]), sum(chart::DROPPED))
+    (sum(chart::DELIVERED), sum(chart::DROPPED))
 }
 
 /// `GET /`.

@@ -82,6 +82,38 @@ pub fn start_logging(mut cmd: Command, lines: usize, log: impl Into<Stdio>) -> R
     }
 }
 
+/// Runs the line of `text` (what `rask serve` printed) that contains `step`, as a person would
+/// paste it into a shell in `dir`, with no rask on PATH; panics with its output if it fails.
+pub fn run_printed(text: &str, step: &str, dir: &std::path::Path) {
+    let line = text
+        .lines()
+        .find(|l| l.contains(step))
+        .unwrap_or_else(|| panic!("no {step:?} line in {text}"));
+    let ran = Command::new("sh")
+        .args(["-c", line.trim()])
+        .current_dir(dir)
+        .env("PATH", "/usr/bin:/bin")
+        .env("RASK_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        ran.status.success(),
+        "{line}\n{}{}",
+        String::from_utf8_lossy(&ran.stdout),
+        String::from_utf8_lossy(&ran.stderr)
+    );
+}
+
+/// The device secret in the printed `curl -H 'Authorization: Bearer SECRET' .../HOOK` line.
+pub fn printed_secret(text: &str, hook: &str) -> String {
+    text.lines()
+        .find(|l| l.contains(hook))
+        .and_then(|l| l.split("Bearer ").nth(1))
+        .and_then(|s| s.split('\'').next())
+        .unwrap_or_else(|| panic!("no {hook:?} line in {text}"))
+        .to_owned()
+}
+
 /// A fresh, empty folder under the temporary directory for this test process.
 pub fn fresh_dir(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("rask-{name}-{}", std::process::id()));
