@@ -92,6 +92,19 @@ impl DeviceProperty {
         }
     }
 
+    /// Its value at rest, for a virtual device that was never told otherwise: off, full
+    /// brightness, closed, stopped, locked. Sensors have none: only a report says.
+    pub fn at_rest(self) -> Option<Value> {
+        match self {
+            DeviceProperty::Power => Some(json!("OFF")),
+            DeviceProperty::Brightness => Some(json!(100)),
+            DeviceProperty::Position => Some(json!(0)),
+            DeviceProperty::Mode => Some(json!("Position.Stop")),
+            DeviceProperty::Lock => Some(json!("LOCKED")),
+            DeviceProperty::Contact | DeviceProperty::Motion | DeviceProperty::Temperature => None,
+        }
+    }
+
     /// Whether Alexa can set it (sensors only report).
     pub fn controllable(self) -> bool {
         matches!(

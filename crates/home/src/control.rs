@@ -164,14 +164,29 @@ impl Controller {
 
     /// Takes the target as the device's state: it cannot say otherwise. Written behind: the
     /// answer is in memory at once, and an assumption lost in a crash is no lie told later.
+    /// A virtual device (no command topic) has no other source of state: its other
+    /// controllable properties are taken at rest the first time, so that the answer carries
+    /// every property it declares, as Works with Alexa asks.
     async fn assume(&self, device: &Device, cmd: &Command) -> Result<(), ErrorPayload> {
+        let mut values = vec![(cmd.property, cmd.target.clone())];
+        if device.wiring.command_topic.is_none() {
+            let state = self.states.read(&device.id).await.map_err(|e| {
+                ErrorPayload::new(
+                    ErrorType::InternalError,
+                    format!("the state could not be read: {e}"),
+                )
+            })?;
+            values.extend(
+                device
+                    .kind
+                    .properties()
+                    .iter()
+                    .filter(|p| **p != cmd.property && state.value(p.field()).is_none())
+                    .filter_map(|p| p.at_rest().map(|v| (*p, v))),
+            );
+        }
         self.states
-            .record_behind(
-                &device.id,
-                vec![(cmd.property, cmd.target.clone())],
-                CauseType::VoiceInteraction,
-                now_ms(),
-            )
+            .record_behind(&device.id, values, CauseType::VoiceInteraction, now_ms())
             .await
             .map(|_| ())
             .map_err(|e| {

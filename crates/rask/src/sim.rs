@@ -121,6 +121,10 @@ enum Action {
         #[command(flatten)]
         target: Target,
     },
+    /// Evaluate a smart-home skill against the Works with Alexa requirements, offline: link
+    /// (if needed), grant, discover, every directive of every declared interface in and out
+    /// of range, ReportState, ChangeReports, a token refresh mid-run. Exits 1 on a failed row.
+    Evaluate(EvaluateArgs),
     /// Send a custom-skill request: LaunchRequest, IntentRequest or SessionEndedRequest.
     Request {
         /// Skill id.
@@ -221,6 +225,36 @@ enum Action {
         #[command(flatten)]
         target: Target,
     },
+}
+
+#[derive(clap::Args)]
+struct EvaluateArgs {
+    /// Skill id.
+    skill: String,
+    /// User name in the sim.
+    user: String,
+    /// The login for the skill's linking page, if the user has not linked yet.
+    #[arg(long, requires = "password")]
+    username: Option<String>,
+    /// Its password (or RASK_SIM_PASSWORD).
+    #[arg(long, env = "RASK_SIM_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// A JSON file with the ways to cause a physical change: `[{"endpointId", "url",
+    /// "bearer"?, "bodies"?}]` (rask: each device's state webhook and secret).
+    #[arg(long, value_name = "FILE")]
+    changes: Option<std::path::PathBuf>,
+    /// For an endpoint without a change hook, wait this long for you to change it by hand.
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    wait_for_change: u64,
+    /// At the end, watch this long for the AddOrUpdateReport and DeleteReport of a device you
+    /// add and remove meanwhile.
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    wait_for_discovery: u64,
+    /// Print the whole evaluation as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    target: Target,
 }
 
 #[derive(clap::Args)]
@@ -374,6 +408,7 @@ pub async fn shutdown_signal() {
 
 async fn drive(action: Action) -> anyhow::Result<bool> {
     let (target, method, path, body) = match action {
+        Action::Evaluate(a) => return evaluate(a).await,
         Action::Skill(s) => {
             let mut reg = Map::new();
             let mut put = |k: &str, v: Option<String>| {
@@ -555,4 +590,115 @@ async fn drive(action: Action) -> anyhow::Result<bool> {
     let valid = answer.get("valid").and_then(Value::as_bool).unwrap_or(true)
         && answer.get("linked").and_then(Value::as_bool).unwrap_or(true);
     Ok(status.is_success() && valid)
+}
+
+/// `rask sim evaluate`: starts the evaluation, prints what it asks of the person as it runs,
+/// then its rows.
+async fn evaluate(a: EvaluateArgs) -> anyhow::Result<bool> {
+    let mut body = json!({
+        "user": a.user, "username": a.username, "password": a.password,
+        "waitForChangeSeconds": a.wait_for_change, "waitForDiscoverySeconds": a.wait_for_discovery,
+    });
+    if let Some(file) = &a.changes {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let changes: Value = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not JSON: --changes takes a JSON array of change hooks",
+                file.display()
+            )
+        })?;
+        anyhow::ensure!(
+            changes.is_array(),
+            "{} must hold a JSON array of change hooks: [{{\"endpointId\", \"url\", \"bearer\", \"bodies\"}}]",
+            file.display()
+        );
+        body["changes"] = changes;
+    }
+    let client = reqwest::Client::new();
+    let base = a.target.sim.trim_end_matches('/');
+    let response = client
+        .post(format!("{base}/sim/skills/{}/evaluations", a.skill))
+        .json(&body)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the simulator at {base}"))?;
+    let status = response.status();
+    let started: Value = response
+        .json()
+        .await
+        .context("the simulator's answer is not JSON")?;
+    if !status.is_success() {
+        bail!(
+            "the simulator refused the evaluation: {}",
+            started["error"].as_str().unwrap_or("no reason given")
+        );
+    }
+    let url = started["url"]
+        .as_str()
+        .context("the simulator gave no evaluation URL")?
+        .to_owned();
+    if !a.json {
+        say(&format!("evaluating skill {} as {} ({url})", a.skill, a.user));
+    }
+    let mut asked = None;
+    let evaluation = loop {
+        let e: Value = client
+            .get(&url)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the simulator at {base}"))?
+            .json()
+            .await
+            .context("the simulator's answer is not JSON")?;
+        let waiting = e["waitingFor"].as_str().map(str::to_owned);
+        if waiting.is_some() && waiting != asked && !a.json {
+            say(&format!(">>> {}", waiting.as_deref().unwrap_or_default()));
+        }
+        asked = waiting;
+        if e["progress"] != "running" {
+            break e;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&evaluation)?);
+    } else {
+        print_rows(&evaluation);
+    }
+    Ok(evaluation["progress"] == "done" && evaluation["summary"]["fail"] == 0)
+}
+
+/// The rows as a table: verdict, requirement (and endpoint), what was found, the doc link for
+/// each failure.
+fn print_rows(e: &Value) {
+    for r in e["rows"].as_array().into_iter().flatten() {
+        let verdict = match r["verdict"].as_str().unwrap_or("") {
+            "pass" => "ok",
+            "fail" => "FAIL",
+            "not_applicable" => "n/a",
+            _ => "-",
+        };
+        let at = r["endpoint"]
+            .as_str()
+            .map(|e| format!(" [{e}]"))
+            .unwrap_or_default();
+        say(&format!(
+            "{verdict:<5} {}{at}: {}",
+            r["requirement"].as_str().unwrap_or(""),
+            r["detail"].as_str().unwrap_or("")
+        ));
+        if verdict == "FAIL" {
+            say(&format!("      see {}", r["doc"].as_str().unwrap_or("")));
+        }
+    }
+    let s = &e["summary"];
+    let l = &e["latency"];
+    say(&format!(
+        "{} passed, {} failed, {} not applicable, {} not checked; answers p50 {} ms, p99 {} ms, slowest {} ms",
+        s["pass"], s["fail"], s["notApplicable"], s["notChecked"], l["p50Ms"], l["p99Ms"], l["maxMs"]
+    ));
+    if let Some(err) = e["error"].as_str() {
+        say(&format!("the evaluation stopped early: {err}"));
+    }
 }

@@ -45,6 +45,9 @@ pub fn router() -> Router<Sim> {
         .route("/skills/{skill}/users/{user}/grant", post(grant))
         .route("/skills/{skill}/users/{user}/directives", post(directive))
         .route("/skills/{skill}/users/{user}/requests", post(request))
+        .route("/skills/{skill}/evaluations", post(start_evaluation))
+        .route("/evaluations", get(list_evaluations))
+        .route("/evaluations/{id}", get(get_evaluation))
 }
 
 /// A control-API error.
@@ -357,6 +360,59 @@ async fn request(
 ) -> ApiResult {
     let spec: custom::RequestSpec = body(&bytes)?;
     exchange(custom::send(&sim, &skill, &user, &spec).await)
+}
+
+/// `POST /sim/skills/{skill}/evaluations` with `{"user", ...EvaluationRequest}`: starts a Works
+/// with Alexa evaluation; 202 with its URL, where its rows appear as it runs.
+async fn start_evaluation(
+    State(sim): State<Sim>,
+    Path(skill): Path<String>,
+    bytes: axum::body::Bytes,
+) -> ApiResult {
+    let mut fields: serde_json::Map<String, Value> = body(&bytes)?;
+    let user = match fields.remove("user") {
+        Some(Value::String(u)) => u,
+        _ => {
+            return Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                "an evaluation needs \"user\": the simulated user to run it as".into(),
+            ));
+        }
+    };
+    let request: crate::evaluate::EvaluationRequest =
+        serde_json::from_value(Value::Object(fields)).map_err(|e| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("the request body is not valid: {e}"),
+            )
+        })?;
+    let id = crate::evaluate::start(&sim, &skill, &user, request)?;
+    let url = format!("{}/sim/evaluations/{id}", sim.base_url());
+    Ok((
+        StatusCode::ACCEPTED,
+        [(axum::http::header::LOCATION, url.clone())],
+        Json(json!({"id": id, "url": url})),
+    )
+        .into_response())
+}
+
+async fn list_evaluations(State(sim): State<Sim>) -> ApiResult {
+    let w = sim.world();
+    ok(StatusCode::OK, json!({"evaluations": w.evaluations.list()}))
+}
+
+async fn get_evaluation(State(sim): State<Sim>, Path(id): Path<String>) -> ApiResult {
+    let w = sim.world();
+    match id.parse().ok().and_then(|n| w.evaluations.get(n)) {
+        Some(e) => ok(StatusCode::OK, json!(e)),
+        None => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no evaluation {id} (the sim keeps the last {})",
+                crate::evaluate::KEPT
+            ),
+        )),
+    }
 }
 
 /// `GET /sim/users/{user}/gadgets/{endpoint}/directives`: what that gadget received.

@@ -151,6 +151,11 @@ impl EventLog {
             .collect()
     }
 
+    /// The sequence number of the newest entry (0 before the first).
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq
+    }
+
     /// The newest `n` entries, newest first.
     pub fn latest(&self, n: usize) -> Vec<Entry> {
         self.entries.iter().rev().take(n).cloned().collect()

@@ -361,6 +361,8 @@ pub struct World {
     pub log: EventLog,
     /// Pending faults.
     pub faults: Faults,
+    /// Works with Alexa evaluations, running and finished.
+    pub evaluations: crate::evaluate::Evaluations,
 }
 
 impl World {
@@ -381,6 +383,7 @@ impl World {
             skill_user_ids: HashMap::new(),
             log: EventLog::default(),
             faults: Faults::default(),
+            evaluations: crate::evaluate::Evaluations::default(),
         }
     }
 
@@ -579,6 +582,21 @@ impl World {
         self.refresh_tokens
             .retain(|_, (s, u)| !(s == skill_id && u == user));
         Ok(())
+    }
+
+    /// Makes the user's account-linking access token for the skill expire now, so that the
+    /// next directive makes Alexa refresh it at the skill's token URI.
+    pub fn expire_link(&mut self, skill_id: &str, user: &str) -> Result<(), WorldError> {
+        let e = self.enablement_mut(skill_id, user)?;
+        match e.link.as_mut() {
+            Some(link) => {
+                link.expires_at = Some(Instant::now());
+                Ok(())
+            }
+            None => Err(WorldError::Invalid(format!(
+                "user {user:?} has not linked an account with skill {skill_id}"
+            ))),
+        }
     }
 
     /// Expires every LWA access token held for the user now.

@@ -56,6 +56,9 @@ pub enum DriverError {
     Signing(String),
 }
 
+/// The error of an exchange the skill did not answer within the sim's skill timeout.
+pub const TIMED_OUT: &str = "the skill did not answer in time (Alexa gives up: SKILL_RESPONSE_TIMEOUT)";
+
 /// One request the sim sent a skill and the answer, with the verdict.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -103,11 +106,7 @@ pub(crate) async fn post_bytes(
         request = request.header(*name, value);
     }
     match request.send().await {
-        Err(e) if e.is_timeout() => (
-            0,
-            Value::Null,
-            Some("the skill did not answer in time (Alexa gives up: SKILL_RESPONSE_TIMEOUT)".into()),
-        ),
+        Err(e) if e.is_timeout() => (0, Value::Null, Some(TIMED_OUT.into())),
         Err(e) => (
             0,
             Value::Null,

@@ -1,20 +1,22 @@
-//! Works with Alexa readiness, checked offline: the requirements Amazon publishes for a smart
-//! home skill, each a row with its verdict, read off the skill's own answers.
-//!
-//! This file holds the decisions only: given an answer (a `Discover.Response`, a
-//! `StateReport`, an `Alexa.Response`), which rows pass and which fail, and why. The run that
-//! sends the directives and collects the answers is a thin loop on top (next: link, grant,
-//! discover, every directive of every declared interface with valid and out-of-range values,
-//! ReportState, the Event Gateway read for ChangeReports and Add/DeleteReports).
+//! The rows of an evaluation: the requirements Amazon publishes for a smart home skill, each
+//! decided from the skill's own answers. Pure: the run ([`super::run`]) brings the answers.
 //!
 //! Sources, in Amazon's words:
 //! - Works with Alexa skill requirements, <https://developer.amazon.com/en-US/docs/alexa/smarthome/wwa-skill-requirements.html>
 //!   ("Target version 3 of the Smart Home API", "include manufacturer and model in the
 //!   additionalAttributes object", "set all capability properties to retrievable and
 //!   proactivelyReported", "always report the state of all capability properties, including
-//!   properties defined by EndpointHealth", "implement EndpointHealth");
+//!   properties defined by EndpointHealth", "implement EndpointHealth", change reports within
+//!   3 seconds of a physical change);
 //! - state reporting, <https://developer.amazon.com/en-US/docs/alexa/smarthome/state-reporting-for-a-smart-home-skill.html>
-//!   (timeOfSample, uncertaintyInMilliseconds).
+//!   (timeOfSample, uncertaintyInMilliseconds);
+//! - Alexa.Response, <https://developer.amazon.com/en-US/docs/alexa/device-apis/alexa-response.html>
+//!   (Alexa waits 8 seconds for an answer);
+//! - Alexa.ErrorResponse, <https://developer.amazon.com/en-US/docs/alexa/device-apis/alexa-errorresponse.html>;
+//! - Alexa.Authorization, <https://developer.amazon.com/en-US/docs/alexa/device-apis/alexa-authorization.html>;
+//! - Alexa.Discovery (AddOrUpdateReport, DeleteReport), <https://developer.amazon.com/en-US/docs/alexa/device-apis/alexa-discovery.html>;
+//! - Alexa.ChangeReport, <https://developer.amazon.com/en-US/docs/alexa/device-apis/alexa-changereport.html>;
+//! - account linking requirements, <https://developer.amazon.com/en-US/docs/alexa/account-linking/requirements-account-linking.html>.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -24,6 +26,24 @@ pub const WWA: &str = "https://developer.amazon.com/en-US/docs/alexa/smarthome/w
 /// State reporting.
 pub const STATE_REPORTING: &str =
     "https://developer.amazon.com/en-US/docs/alexa/smarthome/state-reporting-for-a-smart-home-skill.html";
+/// Alexa.Response.
+pub const RESPONSE: &str = "https://developer.amazon.com/en-US/docs/alexa/device-apis/alexa-response.html";
+/// Alexa.ErrorResponse.
+pub const ERROR_RESPONSE: &str =
+    "https://developer.amazon.com/en-US/docs/alexa/device-apis/alexa-errorresponse.html";
+/// Alexa.Authorization.
+pub const AUTHORIZATION: &str =
+    "https://developer.amazon.com/en-US/docs/alexa/device-apis/alexa-authorization.html";
+/// Alexa.Discovery.
+pub const DISCOVERY: &str = "https://developer.amazon.com/en-US/docs/alexa/device-apis/alexa-discovery.html";
+/// Alexa.ChangeReport.
+pub const CHANGE_REPORT: &str =
+    "https://developer.amazon.com/en-US/docs/alexa/device-apis/alexa-changereport.html";
+/// Account linking requirements.
+pub const ACCOUNT_LINKING: &str =
+    "https://developer.amazon.com/en-US/docs/alexa/account-linking/requirements-account-linking.html";
+/// Amazon's published message schema, which every answer is validated against.
+pub const SCHEMA: &str = "https://github.com/alexa/alexa-smarthome/tree/master/validation_schemas";
 
 /// How a requirement fared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -35,6 +55,8 @@ pub enum Verdict {
     Fail,
     /// Nothing in the skill to check it on (no such interface, say).
     NotApplicable,
+    /// It applies, but this run could not check it: the row says what would let it.
+    NotChecked,
 }
 
 /// One requirement, checked once (for the skill, or for one endpoint).
@@ -54,7 +76,7 @@ pub struct Row {
     pub detail: String,
 }
 
-fn row(
+pub(crate) fn row(
     requirement: &'static str,
     doc: &'static str,
     endpoint: Option<&str>,
@@ -75,13 +97,30 @@ fn row(
     }
 }
 
-const VERSION_3: &str = "Target version 3 of the Smart Home API";
-const ATTRIBUTES: &str = "Include manufacturer and model in the additionalAttributes object";
-const HEALTH: &str = "Implement EndpointHealth";
-const REPORTABLE: &str = "Set all capability properties to retrievable and proactivelyReported";
-const ALL_PROPERTIES: &str =
+/// A row with `verdict` and `detail` as given.
+pub(crate) fn plain(
+    requirement: &'static str,
+    doc: &'static str,
+    endpoint: Option<&str>,
+    verdict: Verdict,
+    detail: impl Into<String>,
+) -> Row {
+    Row {
+        requirement,
+        doc,
+        endpoint: endpoint.map(str::to_owned),
+        verdict,
+        detail: detail.into(),
+    }
+}
+
+pub(crate) const VERSION_3: &str = "Target version 3 of the Smart Home API";
+pub(crate) const ATTRIBUTES: &str = "Include manufacturer and model in the additionalAttributes object";
+pub(crate) const HEALTH: &str = "Implement EndpointHealth";
+pub(crate) const REPORTABLE: &str = "Set all capability properties to retrievable and proactivelyReported";
+pub(crate) const ALL_PROPERTIES: &str =
     "Always report the state of all capability properties, including those defined by EndpointHealth";
-const SAMPLES: &str =
+pub(crate) const SAMPLES: &str =
     "Report when each property was sampled (timeOfSample, not in the future) and its uncertainty";
 
 /// The rows a `Discover.Response` decides: the API version for the skill, and for each
@@ -269,8 +308,127 @@ pub fn state(endpoint: &Value, answer: &Value, what: &str, now: i64) -> Vec<Row>
     ]
 }
 
+pub(crate) const LINKING: &str =
+    "Link accounts with the authorization code grant, and let Alexa refresh the access token";
+pub(crate) const ACCEPT_GRANT: &str =
+    "Handle AcceptGrant: exchange the grant code for the user's Event Gateway tokens";
+pub(crate) const VALID: &str = "Every answer is valid under the Smart Home message schema";
+pub(crate) const STATE_REPORT: &str = "Answer ReportState with a StateReport";
+pub(crate) const DIRECTIVES: &str =
+    "Answer every directive of the interfaces the endpoint declares with Alexa.Response";
+pub(crate) const OUT_OF_RANGE: &str =
+    "Answer a value outside the endpoint's range with the ErrorResponse type Amazon documents";
+pub(crate) const UNREACHABLE: &str = "Answer ENDPOINT_UNREACHABLE when the device cannot be reached";
+pub(crate) const TIMELY: &str = "Answer each directive within 8 seconds";
+pub(crate) const CHANGE: &str =
+    "Send a ChangeReport within 3 seconds of a physical change of a proactively reported property";
+pub(crate) const EVENT_TOKEN: &str =
+    "Refresh the Event Gateway access token when it expires, and send the event again";
+pub(crate) const ADDED: &str =
+    "Send AddOrUpdateReport to the Event Gateway when a device is added or changed";
+pub(crate) const DELETED: &str = "Send DeleteReport to the Event Gateway when a device is removed";
+
+/// The version row of the answers other than the Discover.Response: (what was sent, the
+/// payloadVersion its answer carried) for each not on 3; `None` when all were.
+pub(crate) fn versions(off: &[(String, String)]) -> Option<Row> {
+    let first = off.first()?;
+    let named: Vec<&str> = off.iter().take(5).map(|(what, _)| what.as_str()).collect();
+    let more = off.len().saturating_sub(named.len());
+    Some(plain(
+        VERSION_3,
+        WWA,
+        None,
+        Verdict::Fail,
+        format!(
+            "{} answers carry payloadVersion {:?}, not \"3\" (the answers to {}{}): answer every directive with payloadVersion \"3\"",
+            off.len(),
+            first.1,
+            named.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        ),
+    ))
+}
+
+/// What is wrong with `answer` as the answer to a directive expected to bring `expect`:
+/// `None` when it is right.
+pub(crate) fn directive_answer(answer: &Value, expect: &super::probes::Expect) -> Option<String> {
+    use super::probes::Expect;
+    let header = &answer["event"]["header"];
+    let name = header["name"].as_str().unwrap_or("");
+    let error_type = answer["event"]["payload"]["type"].as_str().unwrap_or("");
+    match expect {
+        Expect::Success if matches!(name, "Response" | "DeferredResponse") => None,
+        Expect::Success if name == "ErrorResponse" => Some(format!(
+            "answered ErrorResponse {error_type} ({:?}): a supported directive with a valid value must succeed",
+            answer["event"]["payload"]["message"].as_str().unwrap_or("")
+        )),
+        Expect::Success => Some(format!("answered {name:?}, not Alexa.Response")),
+        Expect::Error(types) if name == "ErrorResponse" && types.contains(&error_type) => None,
+        Expect::Error(types) if name == "ErrorResponse" => Some(format!(
+            "answered ErrorResponse {error_type}: Amazon documents {} for this",
+            types.join(" or ")
+        )),
+        Expect::Error(types) => Some(format!(
+            "answered {name:?}: a value outside the range must be refused with ErrorResponse {}",
+            types.join(" or ")
+        )),
+    }
+}
+
+/// The latency row from every timed answer: (what was sent, ms, whether it timed out).
+pub(crate) fn timely(timed: &[(String, u64, bool)], limit_ms: u64) -> Row {
+    let late: Vec<String> = timed
+        .iter()
+        .filter(|(_, ms, timed_out)| *timed_out || *ms > limit_ms)
+        .map(|(what, ms, timed_out)| {
+            if *timed_out {
+                format!("{what}: no answer within {limit_ms} ms (Alexa gives up: SKILL_RESPONSE_TIMEOUT_EXCEPTION)")
+            } else {
+                format!("{what}: answered after {ms} ms")
+            }
+        })
+        .collect();
+    let l = super::Latency::of(&timed.iter().map(|t| t.1).collect::<Vec<_>>());
+    let spread = format!(
+        "{} answers: p50 {} ms, p90 {} ms, p99 {} ms, slowest {} ms",
+        l.count, l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms
+    );
+    let mut r = row(TIMELY, RESPONSE, None, late, &spread);
+    if r.verdict == Verdict::Fail {
+        r.detail = format!("{}; {spread}", r.detail);
+    }
+    r
+}
+
+/// Rows of one requirement about one endpoint, made one: failed if any failed (their details
+/// joined), else passed if any passed (as the last pass says), else as the first. Order is the first appearance's.
+pub(crate) fn merge(rows: Vec<Row>) -> Vec<Row> {
+    let mut out: Vec<Row> = Vec::new();
+    for r in rows {
+        match out
+            .iter_mut()
+            .find(|o| o.requirement == r.requirement && o.endpoint == r.endpoint)
+        {
+            None => out.push(r),
+            Some(o) => match (o.verdict, r.verdict) {
+                (Verdict::Fail, Verdict::Fail) => {
+                    o.detail = format!("{}; {}", o.detail, r.detail);
+                }
+                (Verdict::Fail, _) => {}
+                (_, Verdict::Fail) | (_, Verdict::Pass) => *o = r,
+                _ => {}
+            },
+        }
+    }
+    out
+}
+
 /// An RFC 3339 time as Unix ms.
-fn parse_time(s: &str) -> Option<i64> {
+pub(crate) fn parse_time(s: &str) -> Option<i64> {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .ok()
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)

@@ -1,0 +1,914 @@
+//! The evaluation run: the thin loop that acts as Alexa towards the skill (through the same
+//! drivers as every other sim request, so every exchange is in the event log), collects the
+//! answers and hands them to [`super::rows`] for the verdicts.
+//!
+//! Order: link (if needed), AcceptGrant, Discover; the link's access token is then made to
+//! expire, so the next directive makes the sim refresh it; for each endpoint ReportState and
+//! every probe of [`super::probes`]; then the physical changes, after the user's Event Gateway
+//! tokens are made to expire, so each ChangeReport also shows the skill refreshing them; last
+//! the Event Gateway read for AddOrUpdateReport and DeleteReport. A skill that does not answer
+//! costs the sim's skill timeout (Amazon's 8 s) for that directive, and the run goes on.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::probes::{self, Expect, UNREACHABLE as UNREACHABLE_TYPES};
+use super::rows::{self, Row, Verdict, plain};
+use super::{ChangeHook, Evaluation, EvaluationRequest, Latency, Progress};
+use crate::Sim;
+use crate::drivers::{DriverError, Exchange, TIMED_OUT, link, smarthome};
+use crate::log::Entry;
+
+/// How soon after a physical change Works with Alexa wants its ChangeReport.
+pub const CHANGE_REPORT_WITHIN: Duration = Duration::from_secs(3);
+
+/// Starts an evaluation of `skill_id` as `user` in the background; returns its id, for
+/// `/sim/evaluations/{id}`.
+pub fn start(sim: &Sim, skill_id: &str, user: &str, request: EvaluationRequest) -> Result<u64, DriverError> {
+    let id = open(sim, skill_id, user)?;
+    let (sim, skill_id, user) = (sim.clone(), skill_id.to_owned(), user.to_owned());
+    tokio::spawn(async move { drive(&sim, id, &skill_id, &user, &request).await });
+    Ok(id)
+}
+
+/// Runs an evaluation to its end and returns it.
+pub async fn evaluate(
+    sim: &Sim,
+    skill_id: &str,
+    user: &str,
+    request: EvaluationRequest,
+) -> Result<Evaluation, DriverError> {
+    let id = open(sim, skill_id, user)?;
+    drive(sim, id, skill_id, user, &request).await;
+    Ok(sim
+        .world()
+        .evaluations
+        .get(id)
+        .cloned()
+        .expect("an evaluation just finished is kept"))
+}
+
+fn open(sim: &Sim, skill_id: &str, user: &str) -> Result<u64, DriverError> {
+    let mut w = sim.world();
+    let skill = w.skill(skill_id)?;
+    if skill.smart_home_endpoint.is_none() {
+        return Err(DriverError::NoEndpoint(skill_id.to_owned(), "smart-home"));
+    }
+    w.user(user)?;
+    let from = w.log.last_seq();
+    Ok(w.evaluations.open(skill_id, user, from))
+}
+
+/// What the run has gathered.
+struct Run<'a> {
+    sim: &'a Sim,
+    id: u64,
+    skill_id: &'a str,
+    user: &'a str,
+    rows: Vec<Row>,
+    /// (what was sent, ms, timed out) for every directive.
+    timed: Vec<(String, u64, bool)>,
+    /// Schema findings, by answer.
+    invalid: Vec<String>,
+    /// (what was sent, the payloadVersion of its answer) where that is not 3.
+    versions: Vec<(String, String)>,
+}
+
+async fn drive(sim: &Sim, id: u64, skill_id: &str, user: &str, request: &EvaluationRequest) {
+    let mut run = Run {
+        sim,
+        id,
+        skill_id,
+        user,
+        rows: Vec::new(),
+        timed: Vec::new(),
+        invalid: Vec::new(),
+        versions: Vec::new(),
+    };
+    let stopped = run.steps(request).await.err();
+    run.finish(stopped);
+}
+
+impl Run<'_> {
+    async fn steps(&mut self, request: &EvaluationRequest) -> Result<(), String> {
+        self.link(request).await?;
+        self.grant().await?;
+        let discovered = self.discover().await?;
+        self.refresh_link(&discovered).await?;
+        for endpoint in &discovered {
+            self.endpoint(endpoint).await?;
+            self.publish();
+        }
+        self.changes(&discovered, request).await;
+        self.proactive_discovery(request.wait_for_discovery_seconds).await;
+        Ok(())
+    }
+
+    async fn link(&mut self, request: &EvaluationRequest) -> Result<(), String> {
+        let linked = self
+            .sim
+            .world()
+            .enablement(self.skill_id, self.user)
+            .is_ok_and(|e| e.enabled && e.link.is_some());
+        if linked {
+            return Ok(());
+        }
+        let (Some(username), Some(password)) = (&request.username, &request.password) else {
+            return Err(format!(
+                "user {:?} has not linked an account with the skill: give the login for the skill's \
+                 linking page (username and password) and the evaluation links it first",
+                self.user
+            ));
+        };
+        let req = link::LinkRequest {
+            username: username.clone(),
+            password: password.clone(),
+        };
+        let outcome = link::link(self.sim, self.skill_id, self.user, &req)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !outcome.linked {
+            let why = outcome.error.unwrap_or_default();
+            self.rows.push(plain(
+                rows::LINKING,
+                rows::ACCOUNT_LINKING,
+                None,
+                Verdict::Fail,
+                format!("linking through the skill's login page failed: {why}"),
+            ));
+            return Err(format!("the account could not be linked: {why}"));
+        }
+        Ok(())
+    }
+
+    async fn grant(&mut self) -> Result<(), String> {
+        let started = Instant::now();
+        let ex = smarthome::accept_grant(self.sim, self.skill_id, self.user)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.timed("AcceptGrant", started, &ex);
+        self.judge_schema("AcceptGrant.Response", &ex);
+        let name = ex.received["event"]["header"]["name"].as_str().unwrap_or("");
+        let (verdict, detail) = match &ex.error {
+            None if name == "AcceptGrant.Response" => (
+                Verdict::Pass,
+                "AcceptGrant.Response: the skill exchanged the grant code at Login with Amazon".to_owned(),
+            ),
+            Some(e) => (Verdict::Fail, e.clone()),
+            None => (
+                Verdict::Fail,
+                format!("answered {name:?}, not AcceptGrant.Response"),
+            ),
+        };
+        self.rows.push(plain(
+            rows::ACCEPT_GRANT,
+            rows::AUTHORIZATION,
+            None,
+            verdict,
+            detail,
+        ));
+        Ok(())
+    }
+
+    async fn discover(&mut self) -> Result<Vec<Value>, String> {
+        let ex = self
+            .send("Discover", "Alexa.Discovery", "Discover", None, None, json!({}))
+            .await?;
+        if let Some(e) = &ex.error {
+            self.rows.push(plain(
+                rows::VERSION_3,
+                rows::WWA,
+                None,
+                Verdict::Fail,
+                format!("Discover got no answer: {e}"),
+            ));
+            return Err(format!("the skill did not answer Discover: {e}"));
+        }
+        self.rows.extend(rows::discovery(&ex.received));
+        self.publish();
+        Ok(ex.received["event"]["payload"]["endpoints"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// Expires the link's access token and sends one directive: the sim must refresh it at
+    /// the skill's token URI first, as Alexa does an hour after linking.
+    async fn refresh_link(&mut self, discovered: &[Value]) -> Result<(), String> {
+        self.sim
+            .world()
+            .expire_link(self.skill_id, self.user)
+            .map_err(|e| e.to_string())?;
+        let mark = self.sim.world().log.last_seq();
+        let sent = match discovered.first().and_then(|e| e["endpointId"].as_str()) {
+            Some(id) => {
+                self.send(
+                    "ReportState after the refresh",
+                    "Alexa",
+                    "ReportState",
+                    Some(id),
+                    None,
+                    json!({}),
+                )
+                .await
+            }
+            None => {
+                self.send(
+                    "Discover after the refresh",
+                    "Alexa.Discovery",
+                    "Discover",
+                    None,
+                    None,
+                    json!({}),
+                )
+                .await
+            }
+        };
+        let refreshed = self
+            .sim
+            .world()
+            .log
+            .since(mark, Some("linking"))
+            .into_iter()
+            .find(|e| e.name.as_deref() == Some("RefreshToken"));
+        let (verdict, detail) = match (&sent, refreshed) {
+            (Ok(_), Some(e)) if e.status == 200 => (
+                Verdict::Pass,
+                "the expired access token was refreshed at the token URI and the next directive carried the new one"
+                    .to_owned(),
+            ),
+            (Err(e), _) => (Verdict::Fail, e.clone()),
+            (Ok(_), Some(e)) => (Verdict::Fail, e.error.unwrap_or_default()),
+            (Ok(_), None) => (
+                Verdict::Fail,
+                "the access token was expired, yet no refresh was made: the sim could not tell why".to_owned(),
+            ),
+        };
+        self.rows
+            .push(plain(rows::LINKING, rows::ACCOUNT_LINKING, None, verdict, detail));
+        sent.map(|_| ())
+    }
+
+    async fn endpoint(&mut self, endpoint: &Value) -> Result<(), String> {
+        let id = endpoint["endpointId"].as_str().unwrap_or("").to_owned();
+        let first = self
+            .send("ReportState", "Alexa", "ReportState", Some(&id), None, json!({}))
+            .await?;
+        let (probes, undriven) = probes::for_endpoint(endpoint);
+        let mut answers = Vec::new();
+        for p in &probes {
+            let what = format!(
+                "{}.{}{} {}",
+                p.namespace,
+                p.name,
+                p.instance
+                    .as_deref()
+                    .map(|i| format!(" ({i})"))
+                    .unwrap_or_default(),
+                p.payload
+            );
+            let ex = self
+                .send(
+                    &what,
+                    &p.namespace,
+                    p.name,
+                    Some(&id),
+                    p.instance.as_deref(),
+                    p.payload.clone(),
+                )
+                .await?;
+            answers.push((p, what, ex));
+        }
+        // A device that said it cannot be reached and refused every directive so is
+        // unreachable; one that then did as told was only unheard of (a virtual device that
+        // was never set, say), and is asked for its state again.
+        let unreachable = said_unreachable(&first)
+            && answers.iter().all(|(_, _, ex)| {
+                rows::directive_answer(&ex.received, &Expect::Error(UNREACHABLE_TYPES)).is_none()
+            });
+        if unreachable {
+            self.state_report(endpoint, &id, &first);
+            self.unreachable(&id, &answers);
+        } else {
+            if said_unreachable(&first) {
+                let again = self
+                    .send(
+                        "ReportState after the directives",
+                        "Alexa",
+                        "ReportState",
+                        Some(&id),
+                        None,
+                        json!({}),
+                    )
+                    .await?;
+                self.state_report(endpoint, &id, &again);
+            } else {
+                self.state_report(endpoint, &id, &first);
+            }
+            self.directives(endpoint, &id, &answers);
+        }
+        if !undriven.is_empty() {
+            self.rows.push(plain(
+                rows::DIRECTIVES,
+                rows::RESPONSE,
+                Some(&id),
+                Verdict::NotChecked,
+                format!("the evaluation does not drive {} yet", undriven.join(", ")),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The rows of a reachable endpoint's answers to the probes.
+    fn directives(&mut self, endpoint: &Value, id: &str, answers: &[(&probes::Probe, String, Exchange)]) {
+        let mut ranged = false;
+        for (p, what, ex) in answers {
+            let (requirement, doc) = match p.expect {
+                Expect::Success => (rows::DIRECTIVES, rows::RESPONSE),
+                Expect::Error(_) => {
+                    ranged = true;
+                    (rows::OUT_OF_RANGE, rows::ERROR_RESPONSE)
+                }
+            };
+            let failure = match &ex.error {
+                Some(e) => Some(e.clone()),
+                None => rows::directive_answer(&ex.received, &p.expect),
+            };
+            let (verdict, detail) = match failure {
+                Some(f) => (Verdict::Fail, format!("{what}: {f}")),
+                None => (Verdict::Pass, "answered as Amazon documents".to_owned()),
+            };
+            self.rows.push(plain(requirement, doc, Some(id), verdict, detail));
+            if ex.error.is_none() && ex.received["event"]["header"]["name"] == "Response" {
+                self.rows.extend(rows::state(
+                    endpoint,
+                    &ex.received,
+                    &format!("Alexa.Response to {}", p.name),
+                    now_ms(),
+                ));
+            }
+        }
+        if answers.is_empty() {
+            self.rows.push(plain(
+                rows::DIRECTIVES,
+                rows::RESPONSE,
+                Some(id),
+                Verdict::NotApplicable,
+                "it only reports (a sensor, a doorbell): no directive to answer",
+            ));
+        }
+        if !ranged {
+            self.rows.push(plain(
+                rows::OUT_OF_RANGE,
+                rows::ERROR_RESPONSE,
+                Some(id),
+                Verdict::NotApplicable,
+                "none of its interfaces has a range to step outside of",
+            ));
+        }
+        self.rows.push(plain(
+            rows::UNREACHABLE,
+            rows::ERROR_RESPONSE,
+            Some(id),
+            Verdict::NotChecked,
+            "the device was reachable throughout; run again with it disconnected to check",
+        ));
+    }
+
+    /// The rows of an endpoint that cannot be reached: its refusals are right, the rest waits
+    /// for a run with the device connected.
+    fn unreachable(&mut self, id: &str, answers: &[(&probes::Probe, String, Exchange)]) {
+        let (verdict, detail) = if answers.is_empty() {
+            (
+                Verdict::NotChecked,
+                "it takes no directive; it has reported nothing yet".to_owned(),
+            )
+        } else {
+            (
+                Verdict::Pass,
+                format!("all {} directives refused as unreachable", answers.len()),
+            )
+        };
+        self.rows.push(plain(
+            rows::UNREACHABLE,
+            rows::ERROR_RESPONSE,
+            Some(id),
+            verdict,
+            detail,
+        ));
+        let later = "the device could not be reached: run again once it has reported its state";
+        for requirement in [rows::DIRECTIVES, rows::OUT_OF_RANGE] {
+            if !answers.is_empty() {
+                self.rows.push(plain(
+                    requirement,
+                    rows::RESPONSE,
+                    Some(id),
+                    Verdict::NotChecked,
+                    later,
+                ));
+            }
+        }
+        if answers.is_empty() {
+            self.rows.push(plain(
+                rows::DIRECTIVES,
+                rows::RESPONSE,
+                Some(id),
+                Verdict::NotApplicable,
+                "it only reports (a sensor, a doorbell): no directive to answer",
+            ));
+            self.rows.push(plain(
+                rows::OUT_OF_RANGE,
+                rows::ERROR_RESPONSE,
+                Some(id),
+                Verdict::NotApplicable,
+                "none of its interfaces has a range to step outside of",
+            ));
+        }
+        for requirement in [rows::ALL_PROPERTIES, rows::SAMPLES] {
+            self.rows.push(plain(
+                requirement,
+                rows::WWA,
+                Some(id),
+                Verdict::NotChecked,
+                "no state to read: it has reported nothing yet (a change hook makes it report)",
+            ));
+        }
+    }
+
+    /// Judges a ReportState answer: a StateReport is checked for its properties; an
+    /// unreachable device may say so instead.
+    fn state_report(&mut self, endpoint: &Value, id: &str, ex: &Exchange) {
+        let header = &ex.received["event"]["header"];
+        let error_type = ex.received["event"]["payload"]["type"].as_str().unwrap_or("");
+        let (verdict, detail) = match &ex.error {
+            Some(e) => (Verdict::Fail, e.clone()),
+            None if header["name"] == "StateReport" => {
+                self.rows
+                    .extend(rows::state(endpoint, &ex.received, "StateReport", now_ms()));
+                (Verdict::Pass, "StateReport".to_owned())
+            }
+            None if said_unreachable(ex) => (
+                Verdict::Pass,
+                format!("ErrorResponse {error_type}: the device cannot be reached now"),
+            ),
+            None => (
+                Verdict::Fail,
+                format!(
+                    "answered {}.{} {error_type}, not a StateReport",
+                    header["namespace"].as_str().unwrap_or(""),
+                    header["name"].as_str().unwrap_or("")
+                ),
+            ),
+        };
+        self.rows.push(plain(
+            rows::STATE_REPORT,
+            rows::STATE_REPORTING,
+            Some(id),
+            verdict,
+            detail,
+        ));
+    }
+
+    /// The ChangeReport rows: each endpoint with proactively reported properties is changed
+    /// by its hook (or by the person, given the time) and the Event Gateway is watched.
+    async fn changes(&mut self, discovered: &[Value], request: &EvaluationRequest) {
+        let mut tokens_expired = false;
+        let mut event_token: Option<(Verdict, String)> = None;
+        for endpoint in discovered {
+            let id = endpoint["endpointId"].as_str().unwrap_or("");
+            if !proactively_reported(endpoint) {
+                self.rows.push(plain(
+                    rows::CHANGE,
+                    rows::WWA,
+                    Some(id),
+                    Verdict::NotApplicable,
+                    "no property it declares is proactively reported",
+                ));
+                continue;
+            }
+            let hook = request.changes.iter().find(|h| h.endpoint_id == id);
+            if hook.is_none() && request.wait_for_change_seconds == 0 {
+                self.rows.push(plain(
+                    rows::CHANGE,
+                    rows::WWA,
+                    Some(id),
+                    Verdict::NotChecked,
+                    "no way to cause a physical change was given: name a change hook for it \
+                     (rask: the device's state webhook) or let the evaluation wait for the person",
+                ));
+                continue;
+            }
+            if !tokens_expired {
+                // The skill's Event Gateway token is made stale first: the ChangeReport that
+                // follows also shows the skill refreshing it at Login with Amazon.
+                let _ = self.sim.world().expire_tokens(self.user, Instant::now());
+                tokens_expired = true;
+            }
+            let mark = self.sim.world().log.last_seq();
+            let (verdict, detail) = match hook {
+                Some(h) => self.change_by_hook(id, h, mark).await,
+                None => {
+                    self.change_by_hand(endpoint, id, request.wait_for_change_seconds, mark)
+                        .await
+                }
+            };
+            if verdict == Verdict::Pass {
+                // Now it has reported: its state can be read, whatever it said before.
+                if let Ok(ex) = self
+                    .send(
+                        "ReportState after the change",
+                        "Alexa",
+                        "ReportState",
+                        Some(id),
+                        None,
+                        json!({}),
+                    )
+                    .await
+                {
+                    self.state_report(endpoint, id, &ex);
+                }
+            }
+            if event_token.is_none() || verdict == Verdict::Fail {
+                event_token = Some(self.event_token_verdict(mark));
+            }
+            self.rows
+                .push(plain(rows::CHANGE, rows::WWA, Some(id), verdict, detail));
+            self.publish();
+        }
+        let (verdict, detail) = event_token.unwrap_or((
+            Verdict::NotChecked,
+            "no event was caused in this run (see the ChangeReport rows)".to_owned(),
+        ));
+        self.rows.push(plain(
+            rows::EVENT_TOKEN,
+            rows::AUTHORIZATION,
+            None,
+            verdict,
+            detail,
+        ));
+    }
+
+    async fn change_by_hook(&mut self, id: &str, hook: &ChangeHook, mark: u64) -> (Verdict, String) {
+        let bodies = if hook.bodies.is_empty() {
+            vec![String::new()]
+        } else {
+            hook.bodies.clone()
+        };
+        for body in &bodies {
+            let mut post = self.sim.client().post(&hook.url).body(body.clone());
+            if let Some(b) = &hook.bearer {
+                post = post.bearer_auth(b);
+            }
+            match post.send().await {
+                Ok(r) if r.status().is_success() => {}
+                Ok(r) => {
+                    return (
+                        Verdict::NotChecked,
+                        format!(
+                            "the change hook answered HTTP {}: check its URL and secret",
+                            r.status()
+                        ),
+                    );
+                }
+                Err(e) => {
+                    return (
+                        Verdict::NotChecked,
+                        format!("the change hook could not be reached: {e}"),
+                    );
+                }
+            }
+        }
+        let changed = Instant::now();
+        match self
+            .wait_for_change(id, mark, changed + CHANGE_REPORT_WITHIN)
+            .await
+        {
+            Some(Ok(_)) => (
+                Verdict::Pass,
+                format!(
+                    "ChangeReport accepted {} ms after the change",
+                    changed.elapsed().as_millis()
+                ),
+            ),
+            Some(Err(refused)) => (
+                Verdict::Fail,
+                format!("the Event Gateway refused its ChangeReport: {refused}"),
+            ),
+            None => (
+                Verdict::Fail,
+                format!(
+                    "no ChangeReport reached the Event Gateway within {} s of the change: send one \
+                     for every change of a proactively reported property",
+                    CHANGE_REPORT_WITHIN.as_secs()
+                ),
+            ),
+        }
+    }
+
+    async fn change_by_hand(
+        &mut self,
+        endpoint: &Value,
+        id: &str,
+        seconds: u64,
+        mark: u64,
+    ) -> (Verdict, String) {
+        let name = endpoint["friendlyName"].as_str().unwrap_or(id);
+        self.waiting(Some(format!(
+            "change {name} ({id}) by hand now: the evaluation waits {seconds} s for its ChangeReport"
+        )));
+        let found = self
+            .wait_for_change(id, mark, Instant::now() + Duration::from_secs(seconds))
+            .await;
+        self.waiting(None);
+        match found {
+            None => (
+                Verdict::NotChecked,
+                format!("no ChangeReport came within the {seconds} s given for the change by hand"),
+            ),
+            Some(Err(refused)) => (
+                Verdict::Fail,
+                format!("the Event Gateway refused its ChangeReport: {refused}"),
+            ),
+            Some(Ok(entry)) => {
+                // By hand, the change's time is the skill's word for it: its timeOfSample.
+                let arrived = now_ms();
+                let sampled = entry.body["event"]["payload"]["change"]["properties"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p["timeOfSample"].as_str().and_then(rows::parse_time))
+                    .max();
+                match sampled {
+                    Some(at) if arrived - at <= CHANGE_REPORT_WITHIN.as_millis() as i64 + 500 => (
+                        Verdict::Pass,
+                        format!(
+                            "ChangeReport accepted {} ms after the sample it reports",
+                            arrived - at
+                        ),
+                    ),
+                    Some(at) => (
+                        Verdict::Fail,
+                        format!(
+                            "the ChangeReport came {} ms after the sample it reports",
+                            arrived - at
+                        ),
+                    ),
+                    None => (
+                        Verdict::Fail,
+                        "the ChangeReport carries no readable timeOfSample".to_owned(),
+                    ),
+                }
+            }
+        }
+    }
+
+    /// The first ChangeReport about `id` after `mark` the Event Gateway accepted (or, at the
+    /// deadline, refused), polling the log.
+    async fn wait_for_change(&self, id: &str, mark: u64, deadline: Instant) -> Option<Result<Entry, String>> {
+        loop {
+            let reports = self.gateway(mark, "Alexa.ChangeReport", Some(id));
+            if let Some(ok) = reports.iter().find(|e| e.valid) {
+                return Some(Ok(ok.clone()));
+            }
+            if Instant::now() >= deadline {
+                return reports
+                    .last()
+                    .map(|e| Err(e.error.clone().unwrap_or_else(|| format!("HTTP {}", e.status))));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Whether the skill got an event accepted after its Event Gateway token was expired.
+    fn event_token_verdict(&self, mark: u64) -> (Verdict, String) {
+        let events: Vec<Entry> = self
+            .sim
+            .world()
+            .log
+            .since(mark, Some("gateway"))
+            .into_iter()
+            .filter(|e| self.ours(e))
+            .collect();
+        let refused = events.iter().filter(|e| e.status == 401).count();
+        match events.iter().find(|e| e.valid) {
+            Some(_) if refused > 0 => (
+                Verdict::Pass,
+                format!("refused {refused} time(s) with the expired token, then refreshed and sent again"),
+            ),
+            Some(_) => (
+                Verdict::Pass,
+                "refreshed before sending: the event went through on the first try".to_owned(),
+            ),
+            None if refused > 0 => (
+                Verdict::Fail,
+                "the event was refused for its expired token and never sent again with a fresh one"
+                    .to_owned(),
+            ),
+            None => (
+                Verdict::NotChecked,
+                "no event reached the Event Gateway after the token expired".to_owned(),
+            ),
+        }
+    }
+
+    /// AddOrUpdateReport and DeleteReport as the Event Gateway received them for this user,
+    /// waiting `seconds` first for the person to add and remove a device.
+    async fn proactive_discovery(&mut self, seconds: u64) {
+        if seconds > 0 {
+            self.waiting(Some(format!(
+                "add a device and remove one now (rask: a [[devices]] entry and a restart): the evaluation watches the Event Gateway for {seconds} s"
+            )));
+            let deadline = Instant::now() + Duration::from_secs(seconds);
+            while Instant::now() < deadline
+                && !(self.sent_ever("Alexa.Discovery.AddOrUpdateReport")
+                    && self.sent_ever("Alexa.Discovery.DeleteReport"))
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            self.waiting(None);
+        }
+        for (requirement, name, how) in [
+            (rows::ADDED, "Alexa.Discovery.AddOrUpdateReport", "add a device"),
+            (rows::DELETED, "Alexa.Discovery.DeleteReport", "remove a device"),
+        ] {
+            let sent = self.gateway(0, name, None);
+            let (verdict, detail) = match (sent.iter().rfind(|e| e.valid), sent.last()) {
+                (Some(e), _) => (Verdict::Pass, format!("accepted at {}", e.time)),
+                (None, Some(e)) => (
+                    Verdict::Fail,
+                    format!(
+                        "the Event Gateway refused it: {}",
+                        e.error.clone().unwrap_or_else(|| format!("HTTP {}", e.status))
+                    ),
+                ),
+                (None, None) => (
+                    Verdict::NotChecked,
+                    format!(
+                        "the skill sent none for this user while the sim watched: {how} during an evaluation \
+                         that waits for it (rask: a [[devices]] change and a restart)"
+                    ),
+                ),
+            };
+            self.rows
+                .push(plain(requirement, rows::DISCOVERY, None, verdict, detail));
+        }
+    }
+
+    fn sent_ever(&self, name: &str) -> bool {
+        self.gateway(0, name, None).iter().any(|e| e.valid)
+    }
+
+    /// The Event Gateway's entries named `name` from this skill for this user after `mark`.
+    fn gateway(&self, mark: u64, name: &str, endpoint: Option<&str>) -> Vec<Entry> {
+        self.sim
+            .world()
+            .log
+            .since(mark, Some("gateway"))
+            .into_iter()
+            .filter(|e| {
+                self.ours(e)
+                    && e.name.as_deref() == Some(name)
+                    && endpoint.is_none_or(|id| e.body["event"]["endpoint"]["endpointId"] == id)
+            })
+            .collect()
+    }
+
+    /// A gateway entry from this skill for this user; a refusal for a bad token has no
+    /// owner, so an unowned one counts too.
+    fn ours(&self, e: &Entry) -> bool {
+        e.skill_id.as_deref().is_none_or(|s| s == self.skill_id)
+            && e.user.as_deref().is_none_or(|u| u == self.user)
+    }
+
+    /// Sends one directive, timed; a driver error (the link gone) stops the run.
+    async fn send(
+        &mut self,
+        what: &str,
+        namespace: &str,
+        name: &str,
+        endpoint_id: Option<&str>,
+        instance: Option<&str>,
+        payload: Value,
+    ) -> Result<Exchange, String> {
+        let spec: smarthome::DirectiveSpec = serde_json::from_value(json!({
+            "namespace": namespace, "name": name, "endpointId": endpoint_id,
+            "instance": instance, "payload": payload,
+        }))
+        .map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        let ex = smarthome::send(self.sim, self.skill_id, self.user, &spec)
+            .await
+            .map_err(|e| e.to_string())?;
+        let what = match endpoint_id {
+            Some(id) => format!("{what} to {id}"),
+            None => what.to_owned(),
+        };
+        self.timed(&what, started, &ex);
+        self.judge_schema(&what, &ex);
+        Ok(ex)
+    }
+
+    fn timed(&mut self, what: &str, started: Instant, ex: &Exchange) {
+        self.timed.push((
+            what.to_owned(),
+            started.elapsed().as_millis() as u64,
+            ex.error.as_deref() == Some(TIMED_OUT),
+        ));
+    }
+
+    /// Schema findings go to the validity row, but a wrong payloadVersion to the version row
+    /// only: one defect, one row.
+    fn judge_schema(&mut self, what: &str, ex: &Exchange) {
+        if ex.error.is_some() {
+            return;
+        }
+        // The Discover.Response's version is the discovery rows' to judge.
+        let version = ex.received["event"]["header"]["payloadVersion"]
+            .as_str()
+            .unwrap_or("");
+        if version != "3" && ex.received["event"]["header"]["name"] != "Discover.Response" {
+            self.versions.push((what.to_owned(), version.to_owned()));
+        }
+        let findings: Vec<String> = ex
+            .findings
+            .iter()
+            .filter(|f| !f.path.ends_with("/payloadVersion"))
+            .map(|f| format!("{} {}", f.path, f.message))
+            .collect();
+        if !findings.is_empty() {
+            self.invalid.push(format!("{what}: {}", findings.join("; ")));
+        }
+    }
+
+    fn waiting(&self, what: Option<String>) {
+        if let Some(e) = self.sim.world().evaluations.get_mut(self.id) {
+            e.waiting_for = what;
+        }
+    }
+
+    /// The rows so far, for whoever reads the evaluation while it runs.
+    fn publish(&self) {
+        let rows = rows::merge(self.rows.clone());
+        if let Some(e) = self.sim.world().evaluations.get_mut(self.id) {
+            e.rows = rows;
+            e.count();
+        }
+    }
+
+    fn finish(mut self, stopped: Option<String>) {
+        let limit = self.sim.config().skill_timeout.as_millis() as u64;
+        self.rows.push(rows::timely(&self.timed, limit));
+        if let Some(row) = rows::versions(&self.versions) {
+            self.rows.push(row);
+        }
+        self.rows.push(rows::row(
+            rows::VALID,
+            rows::SCHEMA,
+            None,
+            std::mem::take(&mut self.invalid),
+            "every answer valid",
+        ));
+        let rows = rows::merge(std::mem::take(&mut self.rows));
+        let latency = Latency::of(&self.timed.iter().map(|t| t.1).collect::<Vec<_>>());
+        let mut w = self.sim.world();
+        let last = w.log.last_seq();
+        if let Some(e) = w.evaluations.get_mut(self.id) {
+            e.rows = rows;
+            e.count();
+            e.latency = latency;
+            e.progress = if stopped.is_some() {
+                Progress::Stopped
+            } else {
+                Progress::Done
+            };
+            e.error = stopped;
+            e.waiting_for = None;
+            e.finished = Some(rask_model::timestamp::now_millis());
+            e.log_to = last;
+        }
+    }
+}
+
+/// Whether the answer is an ErrorResponse saying the device or its bridge cannot be reached.
+fn said_unreachable(ex: &Exchange) -> bool {
+    ex.error.is_none() && rows::directive_answer(&ex.received, &Expect::Error(UNREACHABLE_TYPES)).is_none()
+}
+
+/// Whether any capability of `endpoint` reports a property proactively.
+fn proactively_reported(endpoint: &Value) -> bool {
+    endpoint["capabilities"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| {
+            c["properties"]["proactivelyReported"] == true
+                && c["properties"]["supported"]
+                    .as_array()
+                    .is_some_and(|s| !s.is_empty())
+        })
+}
+
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
