@@ -78,6 +78,17 @@ try {
   await page.getByRole('button', { name: 'Run rask check' }).click();
   assert.match(await page.locator('h2:text("rask check") + table').textContent(), /ok\s*config/);
 
+  // Works with Alexa: nothing yet, then an evaluation run from the page, every row shown.
+  await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Works with Alexa' }).click();
+  assert.match(await page.locator('main').textContent(), /No evaluation yet/);
+  await page.getByRole('button', { name: 'Evaluate now' }).click();
+  await page.waitForURL(`${base}/evaluation`);
+  assert.match(await page.locator('main').textContent(), /Last evaluation, .* UTC/);
+  assert.match(await page.locator('main p.good').textContent(), /\d+ passed, 0 failed/);
+  const windowChange = page.getByRole('row').filter({ hasText: 'Send a ChangeReport within 3 seconds' }).filter({ hasText: 'kitchen-window' });
+  assert.match(await windowChange.textContent(), /^ok/);
+  await page.screenshot({ path: `${shots}/console-evaluation.png`, fullPage: true });
+
   // Users: the grant in words, the linking log.
   await page.goto(`${base}/users`);
   const demo = page.locator('section', { has: page.getByRole('heading', { name: 'demo' }) });
@@ -91,7 +102,7 @@ try {
 
   // A phone's width: the page fits, tables scroll inside their own box.
   await page.setViewportSize({ width: 390, height: 844 });
-  for (const path of ['/', '/users', '/devices', '/events', '/skill', '/configuration', '/linking']) {
+  for (const path of ['/', '/users', '/devices', '/events', '/skill', '/configuration', '/evaluation', '/linking']) {
     await page.goto(`${base}${path}`);
     const fits = await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1);
     if (!fits) await page.screenshot({ path: `${shots}/console-too-wide.png`, fullPage: true });

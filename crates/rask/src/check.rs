@@ -25,6 +25,11 @@ pub struct Args {
     /// only public certificate authorities, so use this for a test or internal deployment.
     #[arg(long, value_name = "FILE")]
     ca_file: Option<PathBuf>,
+    /// Also evaluate the smart home against the Works with Alexa requirements, with the
+    /// embedded simulator as Alexa, offline (docs/evaluate.md); the result is kept for the
+    /// owner's console.
+    #[arg(long)]
+    evaluate: bool,
 }
 
 /// Where the skill's LWA credentials are found, for messages.
@@ -81,6 +86,19 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         kept: None,
     };
     checks(args.config.as_deref(), args.ca_file.as_deref(), &mut report).await;
+    if args.evaluate {
+        match crate::evaluate::run(args.config.as_deref()).await {
+            Ok(e) => {
+                let value = serde_json::to_value(&e)?;
+                crate::sim::print_rows(&value);
+                crate::evaluate::keep(args.config.as_deref(), &e).await;
+                if !e.passed() {
+                    report.failed = true;
+                }
+            }
+            Err(e) => report.fail("evaluate", format!("the evaluation could not run: {e:#}")),
+        }
+    }
     Ok(!report.failed)
 }
 

@@ -11,6 +11,7 @@ mod config;
 mod console;
 mod custom_skill;
 mod demo;
+mod evaluate;
 mod invoked;
 mod link;
 mod listener;

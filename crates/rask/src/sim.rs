@@ -671,7 +671,7 @@ async fn evaluate(a: EvaluateArgs) -> anyhow::Result<bool> {
 
 /// The rows as a table: verdict, requirement (and endpoint), what was found, the doc link for
 /// each failure.
-fn print_rows(e: &Value) {
+pub(crate) fn print_rows(e: &Value) {
     for r in e["rows"].as_array().into_iter().flatten() {
         let verdict = match r["verdict"].as_str().unwrap_or("") {
             "pass" => "ok",

@@ -596,3 +596,35 @@ async fn wait_for_gateway(sim: &rask_sim::Sim, name: &str) {
     }
     panic!("no {name} reached the Event Gateway");
 }
+
+/// `rask check --evaluate` on a configuration: its devices taken as virtual ones (nothing at
+/// home moves), a sensor changed through its webhook; the rest of rask check runs as ever.
+#[test]
+fn rask_check_evaluates_a_configuration_offline() {
+    let extra = "[mqtt]\nurl = \"mqtt://127.0.0.1:1\"\n\
+                 [[devices]]\nid = \"porch\"\nname = \"Porch light\"\nkind = \"light\"\ncommand_topic = \"h/porch/set\"\nstate_topic = \"h/porch\"\n\
+                 [[devices]]\nid = \"back-door\"\nname = \"Back door\"\nkind = \"lock\"\ncommand_topic = \"h/lock/set\"\nstate_topic = \"h/lock\"\n\
+                 [[devices]]\nid = \"garage\"\nname = \"Garage door\"\nkind = \"contact_sensor\"\nsecret_env = \"RASK_TEST_GARAGE_SECRET\"\n";
+    let config = common::smart_home_config("rask-evaluate-check", "http://127.0.0.1:1", "NA", extra);
+    let out = Command::new(env!("CARGO_BIN_EXE_rask"))
+        .args(["check", "--evaluate", "--config", config.to_str().unwrap()])
+        .env("RASK_LOG", "warn")
+        .env("RASK_TEST_LINK_SECRET", "link-secret-0123456789")
+        .env("RASK_TEST_LWA_SECRET", "rask-lwa-secret")
+        .env("RASK_TEST_GARAGE_SECRET", "garage-secret-0123456789abcdef")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "ok    Answer every directive of the interfaces the endpoint declares with Alexa.Response [porch]",
+        "ok    Answer every directive of the interfaces the endpoint declares with Alexa.Response [back-door]",
+        "ok    Send a ChangeReport within 3 seconds of a physical change of a proactively reported property [garage]",
+        "ok    Always report the state of all capability properties, including those defined by EndpointHealth [garage]",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+    assert!(text.contains(" passed, 0 failed, "), "{text}");
+    // The configured LWA at port 1 is unreachable: rask check says so, and exits 1 for it.
+    assert!(text.contains("FAIL  alexa credentials"), "{text}");
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -19,6 +19,7 @@
 pub mod activity;
 mod db;
 pub mod device_state;
+pub mod evaluations;
 pub mod gauges;
 pub mod grants;
 pub mod link_log;

@@ -13,12 +13,14 @@
 //!   event again);
 //! - [`chart`]: the overview's chart, drawn as SVG on the server;
 //! - [`skill`]: the custom skill's requests and out-of-session calls;
-//! - [`configuration`]: what rask runs with, and `rask check` from the page.
+//! - [`configuration`]: what rask runs with, and `rask check` from the page;
+//! - [`evaluation`]: the last Works with Alexa evaluation, and one run from the page.
 
 mod actions;
 mod auth;
 mod chart;
 mod configuration;
+mod evaluation;
 mod pages;
 mod skill;
 
@@ -149,6 +151,8 @@ pub fn router(console: Console) -> Router {
         .route("/skill", get(skill::show))
         .route("/configuration", get(configuration::show))
         .route("/configuration/check", post(configuration::check))
+        .route("/evaluation", get(evaluation::show))
+        .route("/evaluation/run", post(evaluation::run))
         .route("/signin", get(auth::signin_page).post(auth::signin))
         .route("/signout", post(auth::signout))
         .route(
@@ -183,6 +187,7 @@ const NAV: &[(&str, &str)] = &[
     ("/linking", "Linking"),
     ("/skill", "Skill"),
     ("/configuration", "Configuration"),
+    ("/evaluation", "Works with Alexa"),
 ];
 
 /// What every page's frame shows: its title, the owner signed in, the menu.

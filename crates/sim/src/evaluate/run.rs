@@ -381,8 +381,9 @@ impl Run<'_> {
     fn unreachable(&mut self, id: &str, answers: &[(&probes::Probe, String, Exchange)]) {
         let (verdict, detail) = if answers.is_empty() {
             (
-                Verdict::NotChecked,
-                "it takes no directive; it has reported nothing yet".to_owned(),
+                Verdict::Pass,
+                "it takes no directive, and ReportState said ENDPOINT_UNREACHABLE while it had reported nothing"
+                    .to_owned(),
             )
         } else {
             (

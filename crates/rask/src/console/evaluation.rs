@@ -1,0 +1,141 @@
+//! The Works with Alexa page: the last evaluation kept (`rask check --evaluate`, or this
+//! page's button), each row with its verdict, what was found and Amazon's page.
+//!
+//! The button runs `rask check --evaluate` as a child process of this binary: the evaluation
+//! starts a simulator and a scratch rask of its own, whose tasks end with that process rather
+//! than linger in the server.
+
+use std::time::Duration;
+
+use axum::Form;
+use axum::extract::State;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde_json::Value;
+
+use super::auth::{CsrfForm, Signed};
+use super::{Console, Frame, render, when};
+
+/// How long the button waits for the evaluation.
+const RUN_FOR: Duration = Duration::from_secs(120);
+
+/// One row as shown.
+struct RowView {
+    verdict: &'static str,
+    class: &'static str,
+    requirement: String,
+    endpoint: String,
+    detail: String,
+    doc: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "console/evaluation.html")]
+struct Page {
+    f: Frame,
+    /// When, and the counts, of the last evaluation; `None` before the first.
+    last: Option<(String, i64, i64, i64, i64)>,
+    rows: Vec<RowView>,
+    stopped: Option<String>,
+    said: Option<String>,
+}
+
+fn rows(report: &Value) -> Vec<RowView> {
+    report["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let (verdict, class) = match r["verdict"].as_str().unwrap_or("") {
+                "pass" => ("ok", "good"),
+                "fail" => ("FAIL", "bad"),
+                "not_applicable" => ("n/a", ""),
+                _ => ("not checked", "warn"),
+            };
+            let text = |k: &str| r[k].as_str().unwrap_or("").to_owned();
+            RowView {
+                verdict,
+                class,
+                requirement: text("requirement"),
+                endpoint: text("endpoint"),
+                detail: text("detail"),
+                doc: text("doc"),
+            }
+        })
+        .collect()
+}
+
+async fn page(c: &Console, session: &Signed, said: Option<String>) -> Response {
+    let kept = match c.0.store.last_evaluation().await {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::error!(error = %e, "the last evaluation could not be read");
+            None
+        }
+    };
+    let report: Value = kept
+        .as_ref()
+        .and_then(|k| serde_json::from_str(&k.report).ok())
+        .unwrap_or(Value::Null);
+    render(Page {
+        f: Frame::page("Works with Alexa", "/evaluation", session),
+        last: kept.map(|k| (when(k.at), k.passed, k.failed, k.not_applicable, k.not_checked)),
+        rows: rows(&report),
+        stopped: report["error"].as_str().map(str::to_owned),
+        said,
+    })
+}
+
+/// `GET /evaluation`.
+pub(super) async fn show(State(c): State<Console>, session: Signed) -> Response {
+    page(&c, &session, None).await
+}
+
+/// `POST /evaluation/run`: `rask check --evaluate` for the configuration rask runs with, then
+/// back to the page, which shows what it kept.
+pub(super) async fn run(State(c): State<Console>, session: Signed, Form(form): Form<CsrfForm>) -> Response {
+    if let Err(forged) = session.check(&form.csrf) {
+        return forged.into_response();
+    }
+    let mut cmd = match std::env::current_exe() {
+        Ok(exe) => tokio::process::Command::new(exe),
+        Err(e) => return page(&c, &session, Some(format!("the evaluation could not start: {e}"))).await,
+    };
+    cmd.args(["check", "--evaluate"])
+        .env("RASK_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    if let Some(source) = &c.0.source {
+        cmd.arg("--config").arg(source);
+    }
+    let outcome = match cmd.spawn() {
+        Err(e) => Err(format!("the evaluation could not start: {e}")),
+        Ok(mut child) => match tokio::time::timeout(RUN_FOR, child.wait()).await {
+            Err(_) => Err(format!(
+                "the evaluation took longer than {} s and was stopped",
+                RUN_FOR.as_secs()
+            )),
+            Ok(Err(e)) => Err(format!("the evaluation could not be followed: {e}")),
+            // 0: every check passed; 1: some failed. Either way the evaluation was kept.
+            Ok(Ok(status)) if matches!(status.code(), Some(0 | 1)) => Ok(()),
+            Ok(Ok(status)) => Err(format!(
+                "the evaluation could not run ({status}): run rask check --evaluate to see why"
+            )),
+        },
+    };
+    super::actions::log(
+        &c,
+        &session.owner,
+        "evaluate",
+        match &outcome {
+            Ok(()) => "Works with Alexa evaluation run",
+            Err(e) => e,
+        },
+    )
+    .await;
+    match outcome {
+        Ok(()) => Redirect::to("/evaluation").into_response(),
+        Err(e) => page(&c, &session, Some(e)).await,
+    }
+}
