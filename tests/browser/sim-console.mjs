@@ -1,4 +1,4 @@
-// The simulator's console as a person sees it: skills, users, gadgets, notifications, and events with their verdicts.
+// The simulator's console as a person sees it: skills, users, gadgets, notifications, evaluations, and events with their verdicts.
 // Environment: SIM_URL, SKILL_ID, SCREENSHOT (where to save a picture of the page).
 import assert from 'node:assert/strict';
 import { launch } from './browser.mjs';
@@ -22,6 +22,9 @@ try {
 
   const notifications = page.locator('h2:text("Notifications") + table');
   assert.match(await notifications.textContent(), /alice.*1\s*all.*AMAZON\.WeatherAlert\.Activated \(development, storm-1\)/s);
+
+  const evaluations = page.locator('h2:text("Evaluations") + table');
+  assert.match(await evaluations.textContent(), /bob\s*stopped: user "bob" has not linked an account/);
 
   const events = page.locator('h2:text("Latest events") + table tr');
   assert.ok(await events.count() >= 3, 'the header row and at least two events');

@@ -337,6 +337,7 @@ impl Embedded {
                 "  {me} message {} note=hello   (once the skill was opened: see it delivered at {sim}/sim/)",
                 self.custom_user_id
             ),
+            format!("  {me} check --evaluate   (will it pass Works with Alexa? checked offline: docs/evaluate.md)"),
         ];
         if crate::invoked::needs_path() {
             lines.insert(

@@ -603,7 +603,10 @@ async fn wait_for_gateway(sim: &rask_sim::Sim, name: &str) {
 fn rask_check_evaluates_a_configuration_offline() {
     let extra = "[mqtt]\nurl = \"mqtt://127.0.0.1:1\"\n\
                  [[devices]]\nid = \"porch\"\nname = \"Porch light\"\nkind = \"light\"\ncommand_topic = \"h/porch/set\"\nstate_topic = \"h/porch\"\n\
-                 [[devices]]\nid = \"back-door\"\nname = \"Back door\"\nkind = \"lock\"\ncommand_topic = \"h/lock/set\"\nstate_topic = \"h/lock\"\n\
+                 [[devices]]\nid = \"back-door\"\nname = \"Back door\"\nkind = \"lock\"\ncommand_topic = \"h/lock/set\"\nstate_topic = \"h/lock\"\nsecret_env = \"RASK_TEST_GARAGE_SECRET\"\n\
+                 [[devices]]\nid = \"kettle\"\nname = \"Kettle\"\nkind = \"plug\"\ncommand_topic = \"h/kettle/set\"\nstate_topic = \"h/kettle\"\nsecret_env = \"RASK_TEST_GARAGE_SECRET\"\n\
+                 [[devices]]\nid = \"hall\"\nname = \"Hall\"\nkind = \"motion_sensor\"\nsecret_env = \"RASK_TEST_GARAGE_SECRET\"\n\
+                 [[devices]]\nid = \"cellar\"\nname = \"Cellar\"\nkind = \"temperature_sensor\"\nsecret_env = \"RASK_TEST_GARAGE_SECRET\"\n\
                  [[devices]]\nid = \"garage\"\nname = \"Garage door\"\nkind = \"contact_sensor\"\nsecret_env = \"RASK_TEST_GARAGE_SECRET\"\n";
     let config = common::smart_home_config("rask-evaluate-check", "http://127.0.0.1:1", "NA", extra);
     let out = Command::new(env!("CARGO_BIN_EXE_rask"))
@@ -619,6 +622,10 @@ fn rask_check_evaluates_a_configuration_offline() {
         "ok    Answer every directive of the interfaces the endpoint declares with Alexa.Response [porch]",
         "ok    Answer every directive of the interfaces the endpoint declares with Alexa.Response [back-door]",
         "ok    Send a ChangeReport within 3 seconds of a physical change of a proactively reported property [garage]",
+        "ok    Send a ChangeReport within 3 seconds of a physical change of a proactively reported property [hall]",
+        "ok    Send a ChangeReport within 3 seconds of a physical change of a proactively reported property [cellar]",
+        "ok    Send a ChangeReport within 3 seconds of a physical change of a proactively reported property [kettle]",
+        "ok    Send a ChangeReport within 3 seconds of a physical change of a proactively reported property [back-door]",
         "ok    Always report the state of all capability properties, including those defined by EndpointHealth [garage]",
     ] {
         assert!(text.contains(line), "{line}\n{text}");

@@ -1,5 +1,5 @@
-//! The console at `/sim/`: skills, users, their gadgets with what each received, and the latest
-//! events with their verdicts, as one server-rendered page that refreshes itself (no
+//! The console at `/sim/`: skills, users, their gadgets with what each received, the
+//! Works with Alexa evaluations, and the latest events with their verdicts, as one server-rendered page that refreshes itself (no
 //! JavaScript).
 
 use axum::extract::State;
@@ -17,6 +17,8 @@ fn esc(s: &str) -> String {
 
 /// `GET /sim/`.
 pub async fn page(State(sim): State<Sim>) -> Html<String> {
+    let evaluations: Vec<crate::evaluate::Evaluation> =
+        sim.world().evaluations.list().into_iter().cloned().collect();
     let (skills, users, events, inboxes) = {
         let w = sim.world();
         let users = w.users();
@@ -153,6 +155,31 @@ pub async fn page(State(sim): State<Sim>) -> Html<String> {
                 esc(&latest)
             ));
         }
+    }
+    html.push_str(
+        "</table><h2>Evaluations</h2><table><tr><th>#</th><th>Skill</th><th>User</th><th>Progress</th>\
+         <th>Rows</th><th>Started</th></tr>",
+    );
+    for e in &evaluations {
+        let s = e.summary;
+        let progress = match (&e.error, &e.waiting_for) {
+            (Some(why), _) => format!("<span class=\"bad\">stopped: {}</span>", esc(why)),
+            (None, Some(waiting)) => format!("running: {}", esc(waiting)),
+            (None, None) => format!("{:?}", e.progress).to_lowercase(),
+        };
+        html.push_str(&format!(
+            "<tr><td><a href=\"/sim/evaluations/{id}\">{id}</a></td><td><code>{}</code></td><td>{}</td><td>{progress}</td>\
+             <td><span class=\"{}\">{} passed, {} failed</span>, {} not applicable, {} not checked</td><td>{}</td></tr>",
+            esc(&e.skill_id),
+            esc(&e.user),
+            if s.fail == 0 { "good" } else { "bad" },
+            s.pass,
+            s.fail,
+            s.not_applicable,
+            s.not_checked,
+            esc(&e.started),
+            id = e.id,
+        ));
     }
     html.push_str("</table><h2>Latest events</h2><table><tr><th>#</th><th>Time</th><th>API</th><th>Status</th><th>Message</th><th>Verdict</th></tr>");
     for e in &events {

@@ -68,6 +68,15 @@ async fn the_console_in_chromium() {
         },
     );
     assert_eq!(held, 1);
+    // An evaluation for a user who never linked: it stops at once, saying what it needs.
+    h.sim
+        .world()
+        .add_user("bob", rask_sim::Region::Na, vec![])
+        .unwrap();
+    let stopped = rask_sim::evaluate::evaluate(&h.sim, &h.skill_id, "bob", Default::default())
+        .await
+        .unwrap();
+    assert_eq!(stopped.progress, rask_sim::evaluate::Progress::Stopped);
     let dir = browser_tests();
     let shot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots/sim-console.png");
     std::fs::create_dir_all(shot.parent().unwrap()).unwrap();
