@@ -458,8 +458,13 @@ async fn every_kind_passes_and_a_device_added_and_removed_is_announced() {
              command_topic = \"{prefix}/{id}/set\"\nstate_topic = \"{prefix}/{id}\"\n"
         )
     };
+    // And one the hub does not serve: it never confirms, so rask says it cannot be reached.
+    let dead = format!(
+        "[[devices]]\nid = \"attic\"\nname = \"Attic light\"\nkind = \"light\"\n\
+         command_topic = \"{prefix}-unplugged/attic/set\"\nstate_topic = \"{prefix}-unplugged/attic\"\nconfirm_timeout_ms = 200\n"
+    );
     let light = format!(
-        "[mqtt]\nurl = \"{}\"\nclient_id = \"rask-evaluate-{}\"\n{}{}{}{}",
+        "[mqtt]\nurl = \"{}\"\nclient_id = \"rask-evaluate-{}\"\n{}{}{}{}{dead}",
         common::mqtt::broker(),
         std::process::id(),
         device("porch", "Porch light", "light"),

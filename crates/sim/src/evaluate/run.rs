@@ -283,10 +283,13 @@ impl Run<'_> {
         // A device that said it cannot be reached and refused every directive so is
         // unreachable; one that then did as told was only unheard of (a virtual device that
         // was never set, say), and is asked for its state again.
+        // A value out of range may be refused before the device is tried: only the
+        // directives in range tell whether it can be reached.
         let unreachable = said_unreachable(&first)
-            && answers.iter().all(|(_, _, ex)| {
-                rows::directive_answer(&ex.received, &Expect::Error(UNREACHABLE_TYPES)).is_none()
-            });
+            && answers
+                .iter()
+                .filter(|(p, _, _)| p.expect == Expect::Success)
+                .all(|(_, _, ex)| said_unreachable(ex));
         if unreachable {
             self.state_report(endpoint, &id, &first);
             self.unreachable(&id, &answers);
@@ -376,41 +379,49 @@ impl Run<'_> {
         ));
     }
 
-    /// The rows of an endpoint that cannot be reached: its refusals are right, the rest waits
-    /// for a run with the device connected.
+    /// The rows of an endpoint that cannot be reached: its refusals are right, a value out of
+    /// range may be refused as such or as unreachable, the rest waits for a run with the device
+    /// connected.
     fn unreachable(&mut self, id: &str, answers: &[(&probes::Probe, String, Exchange)]) {
-        let (verdict, detail) = if answers.is_empty() {
-            (
-                Verdict::Pass,
-                "it takes no directive, and ReportState said ENDPOINT_UNREACHABLE while it had reported nothing"
-                    .to_owned(),
-            )
+        let in_range = answers
+            .iter()
+            .filter(|(p, _, _)| p.expect == Expect::Success)
+            .count();
+        let detail = if in_range == 0 {
+            "it takes no directive, and ReportState said ENDPOINT_UNREACHABLE while it had reported nothing"
+                .to_owned()
         } else {
-            (
-                Verdict::Pass,
-                format!("all {} directives refused as unreachable", answers.len()),
-            )
+            format!("all {in_range} directives refused as unreachable")
         };
         self.rows.push(plain(
             rows::UNREACHABLE,
             rows::ERROR_RESPONSE,
             Some(id),
-            verdict,
+            Verdict::Pass,
             detail,
         ));
-        let later = "the device could not be reached: run again once it has reported its state";
-        for requirement in [rows::DIRECTIVES, rows::OUT_OF_RANGE] {
-            if !answers.is_empty() {
-                self.rows.push(plain(
-                    requirement,
-                    rows::RESPONSE,
-                    Some(id),
-                    Verdict::NotChecked,
-                    later,
-                ));
-            }
+        let mut ranged = false;
+        for (p, what, ex) in answers {
+            let Expect::Error(types) = p.expect else { continue };
+            ranged = true;
+            let failure = match &ex.error {
+                Some(e) => Some(e.clone()),
+                None if said_unreachable(ex) => None,
+                None => rows::directive_answer(&ex.received, &Expect::Error(types)),
+            };
+            let (verdict, detail) = match failure {
+                Some(f) => (Verdict::Fail, format!("{what}: {f}")),
+                None => (Verdict::Pass, "refused as Amazon documents".to_owned()),
+            };
+            self.rows.push(plain(
+                rows::OUT_OF_RANGE,
+                rows::ERROR_RESPONSE,
+                Some(id),
+                verdict,
+                detail,
+            ));
         }
-        if answers.is_empty() {
+        if in_range == 0 {
             self.rows.push(plain(
                 rows::DIRECTIVES,
                 rows::RESPONSE,
@@ -418,6 +429,16 @@ impl Run<'_> {
                 Verdict::NotApplicable,
                 "it only reports (a sensor, a doorbell): no directive to answer",
             ));
+        } else {
+            self.rows.push(plain(
+                rows::DIRECTIVES,
+                rows::RESPONSE,
+                Some(id),
+                Verdict::NotChecked,
+                "the device could not be reached: run again once it has reported its state",
+            ));
+        }
+        if !ranged {
             self.rows.push(plain(
                 rows::OUT_OF_RANGE,
                 rows::ERROR_RESPONSE,
