@@ -35,6 +35,12 @@ pub async fn run(path: Option<&Path>) -> anyhow::Result<Evaluation> {
 }
 
 async fn evaluate_in(path: Option<&Path>, dir: &Path) -> anyhow::Result<Evaluation> {
+    // Its secrets and database are nobody else's to read.
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    #[cfg(not(unix))]
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut config = match path {
         Some(p) => Config::load(Some(p)).map_err(|errors| {
@@ -80,7 +86,10 @@ async fn evaluate_in(path: Option<&Path>, dir: &Path) -> anyhow::Result<Evaluati
                 let secret = secrets.get(&d.id)?;
                 Some(ChangeHook {
                     endpoint_id: d.id.clone(),
-                    url: format!("http://{addr}/hooks/devices/{}/state", d.id),
+                    url: format!(
+                        "http://{addr}/hooks/devices/{}/state",
+                        url::form_urlencoded::byte_serialize(d.id.as_bytes()).collect::<String>()
+                    ),
                     bearer: Some(secret.expose().to_owned()),
                     bodies: change_bodies(&d.kind)?,
                 })
@@ -173,6 +182,8 @@ fn scratch(
     });
     config.mqtt = None;
     config.skill = None;
+    config.metrics = None;
+    config.api_keys = Vec::new();
     for d in &mut config.devices {
         d.mqtt_topic = None;
         d.command_topic = None;
@@ -230,7 +241,8 @@ pub async fn keep(path: Option<&Path>, e: &Evaluation) {
         None => return,
     };
     let kept = async {
-        let store = rask_store::Store::connect(&url).await?;
+        // Never made or migrated by a check: only a database rask already runs on.
+        let store = rask_store::Store::connect_existing(&url).await?;
         let s = e.summary;
         let report = serde_json::to_string(e).unwrap_or_else(|_| "{}".into());
         store

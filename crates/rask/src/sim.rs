@@ -672,21 +672,24 @@ async fn evaluate(a: EvaluateArgs) -> anyhow::Result<bool> {
 /// The rows as a table: verdict, requirement (and endpoint), what was found, the doc link for
 /// each failure.
 pub(crate) fn print_rows(e: &Value) {
+    // What the skill said reaches the terminal: no escape sequence of its own gets through.
+    let text = |v: &Value| -> String {
+        v.as_str()
+            .unwrap_or("")
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect()
+    };
     for r in e["rows"].as_array().into_iter().flatten() {
-        let verdict = match r["verdict"].as_str().unwrap_or("") {
-            "pass" => "ok",
-            "fail" => "FAIL",
-            "not_applicable" => "n/a",
-            _ => "-",
-        };
+        let verdict = rask_sim::evaluate::label(r["verdict"].as_str().unwrap_or(""));
         let at = r["endpoint"]
             .as_str()
-            .map(|e| format!(" [{e}]"))
+            .map(|_| format!(" [{}]", text(&r["endpoint"])))
             .unwrap_or_default();
         say(&format!(
             "{verdict:<5} {}{at}: {}",
-            r["requirement"].as_str().unwrap_or(""),
-            r["detail"].as_str().unwrap_or("")
+            text(&r["requirement"]),
+            text(&r["detail"])
         ));
         if verdict == "FAIL" {
             say(&format!("      see {}", r["doc"].as_str().unwrap_or("")));
@@ -698,7 +701,7 @@ pub(crate) fn print_rows(e: &Value) {
         "{} passed, {} failed, {} not applicable, {} not checked; answers p50 {} ms, p99 {} ms, slowest {} ms",
         s["pass"], s["fail"], s["notApplicable"], s["notChecked"], l["p50Ms"], l["p99Ms"], l["maxMs"]
     ));
-    if let Some(err) = e["error"].as_str() {
-        say(&format!("the evaluation stopped early: {err}"));
+    if e["error"].is_string() {
+        say(&format!("the evaluation stopped early: {}", text(&e["error"])));
     }
 }

@@ -65,6 +65,7 @@ impl From<WorldError> for ApiError {
             WorldError::NoSkill(_) | WorldError::NoUser(_) => StatusCode::NOT_FOUND,
             WorldError::UserExists(_) => StatusCode::CONFLICT,
             WorldError::Invalid(_) => StatusCode::BAD_REQUEST,
+            WorldError::Busy(_) => StatusCode::CONFLICT,
         };
         ApiError(status, e.to_string())
     }

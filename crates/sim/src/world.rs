@@ -339,6 +339,9 @@ pub enum WorldError {
     /// The request is wrong.
     #[error("{0}")]
     Invalid(String),
+    /// Something of the same kind is under way and must end first.
+    #[error("{0}")]
+    Busy(String),
 }
 
 /// The simulated world.

@@ -18,6 +18,9 @@ use super::{Console, Frame, render, when};
 /// How long the button waits for the evaluation.
 const RUN_FOR: Duration = Duration::from_secs(120);
 
+/// One evaluation at a time from the console: a second click waits for none, it is told.
+static RUNNING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// One row as shown.
 struct RowView {
     verdict: &'static str,
@@ -45,11 +48,16 @@ fn rows(report: &Value) -> Vec<RowView> {
         .into_iter()
         .flatten()
         .map(|r| {
-            let (verdict, class) = match r["verdict"].as_str().unwrap_or("") {
-                "pass" => ("ok", "good"),
-                "fail" => ("FAIL", "bad"),
-                "not_applicable" => ("n/a", ""),
-                _ => ("not checked", "warn"),
+            let name = r["verdict"].as_str().unwrap_or("");
+            let class = match name {
+                "pass" => "good",
+                "fail" => "bad",
+                "not_checked" => "warn",
+                _ => "",
+            };
+            let verdict = match rask_sim::evaluate::label(name) {
+                "-" => "not checked",
+                l => l,
             };
             let text = |k: &str| r[k].as_str().unwrap_or("").to_owned();
             RowView {
@@ -96,6 +104,15 @@ pub(super) async fn run(State(c): State<Console>, session: Signed, Form(form): F
     if let Err(forged) = session.check(&form.csrf) {
         return forged.into_response();
     }
+    let Ok(_one) = RUNNING.try_lock() else {
+        return page(
+            &c,
+            &session,
+            Some("an evaluation is running already: wait for it".into()),
+        )
+        .await;
+    };
+    let before = c.0.store.last_evaluation().await.ok().flatten().map(|k| k.at);
     let mut cmd = match std::env::current_exe() {
         Ok(exe) => tokio::process::Command::new(exe),
         Err(e) => return page(&c, &session, Some(format!("the evaluation could not start: {e}"))).await,
@@ -117,8 +134,13 @@ pub(super) async fn run(State(c): State<Console>, session: Signed, Form(form): F
                 RUN_FOR.as_secs()
             )),
             Ok(Err(e)) => Err(format!("the evaluation could not be followed: {e}")),
-            // 0: every check passed; 1: some failed. Either way the evaluation was kept.
-            Ok(Ok(status)) if matches!(status.code(), Some(0 | 1)) => Ok(()),
+            // 0: every check passed; 1: some failed. A new evaluation kept says it ran.
+            Ok(Ok(status))
+                if matches!(status.code(), Some(0 | 1))
+                    && c.0.store.last_evaluation().await.ok().flatten().map(|k| k.at) != before =>
+            {
+                Ok(())
+            }
             Ok(Ok(status)) => Err(format!(
                 "the evaluation could not run ({status}): run rask check --evaluate to see why"
             )),

@@ -276,3 +276,35 @@ pub async fn custom_sim(name: &str, config: rask_sim::SimConfig, client: Option<
         root,
     }
 }
+
+/// The rows of an evaluation that failed, as (requirement, endpoint).
+pub fn evaluation_failures(evaluation: &serde_json::Value) -> Vec<(String, Option<String>)> {
+    evaluation["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["verdict"] == "fail")
+        .map(|r| {
+            (
+                r["requirement"].as_str().unwrap().to_owned(),
+                r["endpoint"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+/// The row of `requirement` about `endpoint`.
+pub fn evaluation_row<'a>(
+    evaluation: &'a serde_json::Value,
+    requirement: &str,
+    endpoint: Option<&str>,
+) -> &'a serde_json::Value {
+    evaluation["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["requirement"].as_str().unwrap().starts_with(requirement) && r["endpoint"].as_str() == endpoint
+        })
+        .unwrap_or_else(|| panic!("no row {requirement:?} for {endpoint:?} in {evaluation:#}"))
+}

@@ -10,11 +10,13 @@
 //!
 //! - [`rows`]: the decisions (which rows an answer passes), pure;
 //! - [`probes`]: which directives an endpoint gets, pure;
-//! - [`run`]: the thin loop that sends them and collects the answers.
+//! - [`run`]: the thin loop that sends them and collects the answers, and `events`, its
+//!   half that watches the Event Gateway.
 //!
 //! Evaluations run in the background; the sim keeps the last [`KEPT`] of them, each at
 //! `/sim/evaluations/{id}` while it runs and after.
 
+mod events;
 pub mod probes;
 pub mod rows;
 pub mod run;
@@ -23,11 +25,24 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
+pub use events::CHANGE_REPORT_WITHIN;
 pub use rows::{Row, Verdict, discovery, state};
 pub use run::{evaluate, start};
 
-/// How many evaluations the sim keeps.
+/// A verdict as `rask sim evaluate` and the owner's console print it, from its JSON name.
+pub fn label(verdict: &str) -> &'static str {
+    match verdict {
+        "pass" => "ok",
+        "fail" => "FAIL",
+        "not_applicable" => "n/a",
+        _ => "-",
+    }
+}
+
+/// How many evaluations the sim keeps (running ones are never dropped).
 pub const KEPT: usize = 20;
+/// The longest the run waits for the person (a change by hand, a device added).
+pub const MAX_WAIT_SECONDS: u64 = 600;
 
 /// What to evaluate, and how the run may reach the skill's side.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -198,11 +213,21 @@ pub struct Evaluations {
 }
 
 impl Evaluations {
-    /// Starts keeping a new evaluation; returns its id.
-    pub fn open(&mut self, skill_id: &str, user: &str, log_from: u64) -> u64 {
+    /// Starts keeping a new evaluation; returns its id, or the id of the one of this skill
+    /// and user still running (one at a time: two would expire each other's tokens).
+    pub fn open(&mut self, skill_id: &str, user: &str, log_from: u64) -> Result<u64, u64> {
+        if let Some(running) = self
+            .kept
+            .iter()
+            .find(|e| e.progress == Progress::Running && e.skill_id == skill_id && e.user == user)
+        {
+            return Err(running.id);
+        }
         self.next += 1;
-        if self.kept.len() == KEPT {
-            self.kept.pop_front();
+        if self.kept.len() >= KEPT
+            && let Some(oldest) = self.kept.iter().position(|e| e.progress != Progress::Running)
+        {
+            self.kept.remove(oldest);
         }
         self.kept.push_back(Evaluation {
             id: self.next,
@@ -219,7 +244,7 @@ impl Evaluations {
             log_from,
             log_to: log_from,
         });
-        self.next
+        Ok(self.next)
     }
 
     /// The evaluation `id`, if still kept.
@@ -251,11 +276,14 @@ mod tests {
     #[test]
     fn only_the_last_evaluations_are_kept() {
         let mut e = Evaluations::default();
-        for _ in 0..KEPT + 3 {
-            e.open("s", "u", 0);
+        for n in 0..KEPT + 3 {
+            let id = e.open("s", &format!("u{n}"), 0).unwrap();
+            e.get_mut(id).unwrap().progress = Progress::Done;
         }
+        let running = e.open("s", "u", 0).unwrap();
+        assert_eq!(e.open("s", "u", 0), Err(running), "one at a time for a user");
         assert!(e.get(3).is_none());
-        assert_eq!(e.list()[0].id, (KEPT + 3) as u64);
+        assert_eq!(e.list()[0].id, running);
         assert_eq!(e.list().len(), KEPT);
     }
 }

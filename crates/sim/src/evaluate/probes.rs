@@ -116,9 +116,10 @@ pub fn for_endpoint(endpoint: &Value) -> (Vec<Probe>, Vec<String>) {
                 add("IncreaseColorTemperature", json!({}), Expect::Success);
                 add("DecreaseColorTemperature", json!({}), Expect::Success);
             }
+            // Unlocked first: a real lock is left locked.
             "Alexa.LockController" => {
-                add("Lock", json!({}), Expect::Success);
                 add("Unlock", json!({}), Expect::Success);
+                add("Lock", json!({}), Expect::Success);
             }
             "Alexa.RangeController" => {
                 let range = &c["configuration"]["supportedRange"];
@@ -215,6 +216,13 @@ mod tests {
         );
         assert!(probes.iter().all(|p| p.instance.as_deref() == Some("Blind.Lift")));
         assert_eq!(undriven, ["Alexa.CameraStreamController"]);
+    }
+
+    #[test]
+    fn a_lock_is_left_locked() {
+        let lock = json!({"capabilities": [{"interface": "Alexa.LockController"}]});
+        let names: Vec<&str> = for_endpoint(&lock).0.iter().map(|p| p.name).collect();
+        assert_eq!(names, ["Unlock", "Lock"]);
     }
 
     #[test]

@@ -406,26 +406,45 @@ pub(crate) fn timely(timed: &[(String, u64, bool)], limit_ms: u64) -> Row {
 
 /// Rows of one requirement about one endpoint, made one: failed if any failed (their details
 /// joined), else passed if any passed (as the last pass says), else as the first. Order is the first appearance's.
+/// At most [`MERGED_FAILURES`] failures are spelt out in one row; the rest are counted.
 pub(crate) fn merge(rows: Vec<Row>) -> Vec<Row> {
     let mut out: Vec<Row> = Vec::new();
+    // (requirement, endpoint) -> (its place in `out`, failures merged into it, failures left out)
+    let mut at: std::collections::HashMap<(&'static str, Option<String>), (usize, usize, usize)> =
+        std::collections::HashMap::new();
     for r in rows {
-        match out
-            .iter_mut()
-            .find(|o| o.requirement == r.requirement && o.endpoint == r.endpoint)
-        {
-            None => out.push(r),
-            Some(o) => match (o.verdict, r.verdict) {
-                (Verdict::Fail, Verdict::Fail) => {
-                    o.detail = format!("{}; {}", o.detail, r.detail);
-                }
-                (Verdict::Fail, _) => {}
-                (_, Verdict::Fail) | (_, Verdict::Pass) => *o = r,
-                _ => {}
-            },
+        let key = (r.requirement, r.endpoint.clone());
+        let Some((i, merged, left_out)) = at.get_mut(&key) else {
+            at.insert(key, (out.len(), usize::from(r.verdict == Verdict::Fail), 0));
+            out.push(r);
+            continue;
+        };
+        let o = &mut out[*i];
+        match (o.verdict, r.verdict) {
+            (Verdict::Fail, Verdict::Fail) if *merged < MERGED_FAILURES => {
+                o.detail = format!("{}; {}", o.detail, r.detail);
+                *merged += 1;
+            }
+            (Verdict::Fail, Verdict::Fail) => *left_out += 1,
+            (Verdict::Fail, _) => {}
+            (_, Verdict::Fail) => {
+                *o = r;
+                *merged = 1;
+            }
+            (_, Verdict::Pass) => *o = r,
+            _ => {}
+        }
+    }
+    for (i, _, left_out) in at.into_values() {
+        if left_out > 0 {
+            out[i].detail = format!("{}; and {left_out} more like these", out[i].detail);
         }
     }
     out
 }
+
+/// How many failures one merged row spells out.
+pub(crate) const MERGED_FAILURES: usize = 10;
 
 /// An RFC 3339 time as Unix ms.
 pub(crate) fn parse_time(s: &str) -> Option<i64> {

@@ -9,19 +9,15 @@
 //! the Event Gateway read for AddOrUpdateReport and DeleteReport. A skill that does not answer
 //! costs the sim's skill timeout (Amazon's 8 s) for that directive, and the run goes on.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
 use super::probes::{self, Expect, UNREACHABLE as UNREACHABLE_TYPES};
 use super::rows::{self, Row, Verdict, plain};
-use super::{ChangeHook, Evaluation, EvaluationRequest, Latency, Progress};
+use super::{Evaluation, EvaluationRequest, Latency, Progress};
 use crate::Sim;
 use crate::drivers::{DriverError, Exchange, TIMED_OUT, link, smarthome};
-use crate::log::Entry;
-
-/// How soon after a physical change Works with Alexa wants its ChangeReport.
-pub const CHANGE_REPORT_WITHIN: Duration = Duration::from_secs(3);
 
 /// Starts an evaluation of `skill_id` as `user` in the background; returns its id, for
 /// `/sim/evaluations/{id}`.
@@ -40,13 +36,7 @@ pub async fn evaluate(
     request: EvaluationRequest,
 ) -> Result<Evaluation, DriverError> {
     let id = open(sim, skill_id, user)?;
-    drive(sim, id, skill_id, user, &request).await;
-    Ok(sim
-        .world()
-        .evaluations
-        .get(id)
-        .cloned()
-        .expect("an evaluation just finished is kept"))
+    Ok(drive(sim, id, skill_id, user, &request).await)
 }
 
 fn open(sim: &Sim, skill_id: &str, user: &str) -> Result<u64, DriverError> {
@@ -57,16 +47,20 @@ fn open(sim: &Sim, skill_id: &str, user: &str) -> Result<u64, DriverError> {
     }
     w.user(user)?;
     let from = w.log.last_seq();
-    Ok(w.evaluations.open(skill_id, user, from))
+    w.evaluations.open(skill_id, user, from).map_err(|running| {
+        DriverError::World(crate::world::WorldError::Busy(format!(
+            "evaluation {running} of this skill for {user:?} is still running: wait for it (/sim/evaluations/{running})"
+        )))
+    })
 }
 
 /// What the run has gathered.
-struct Run<'a> {
-    sim: &'a Sim,
+pub(super) struct Run<'a> {
+    pub(super) sim: &'a Sim,
     id: u64,
-    skill_id: &'a str,
-    user: &'a str,
-    rows: Vec<Row>,
+    pub(super) skill_id: &'a str,
+    pub(super) user: &'a str,
+    pub(super) rows: Vec<Row>,
     /// (what was sent, ms, timed out) for every directive.
     timed: Vec<(String, u64, bool)>,
     /// Schema findings, by answer.
@@ -75,7 +69,7 @@ struct Run<'a> {
     versions: Vec<(String, String)>,
 }
 
-async fn drive(sim: &Sim, id: u64, skill_id: &str, user: &str, request: &EvaluationRequest) {
+async fn drive(sim: &Sim, id: u64, skill_id: &str, user: &str, request: &EvaluationRequest) -> Evaluation {
     let mut run = Run {
         sim,
         id,
@@ -87,7 +81,7 @@ async fn drive(sim: &Sim, id: u64, skill_id: &str, user: &str, request: &Evaluat
         versions: Vec::new(),
     };
     let stopped = run.steps(request).await.err();
-    run.finish(stopped);
+    run.finish(stopped)
 }
 
 impl Run<'_> {
@@ -186,6 +180,18 @@ impl Run<'_> {
             return Err(format!("the skill did not answer Discover: {e}"));
         }
         self.rows.extend(rows::discovery(&ex.received));
+        if ex.received["event"]["payload"]["endpoints"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+        {
+            self.rows.push(plain(
+                rows::DIRECTIVES,
+                rows::RESPONSE,
+                None,
+                Verdict::NotChecked,
+                "Discover answered no endpoints: nothing to evaluate (does this user have devices?)",
+            ));
+        }
         self.publish();
         Ok(ex.received["event"]["payload"]["endpoints"]
             .as_array()
@@ -278,7 +284,19 @@ impl Run<'_> {
                     p.payload.clone(),
                 )
                 .await?;
+            let timed_out = ex.error.as_deref() == Some(TIMED_OUT);
             answers.push((p, what, ex));
+            if timed_out {
+                // Each directive it does not answer costs 8 s: one says enough.
+                self.rows.push(plain(
+                    rows::DIRECTIVES,
+                    rows::RESPONSE,
+                    Some(&id),
+                    Verdict::Fail,
+                    "the rest of its directives were not sent after one got no answer",
+                ));
+                break;
+            }
         }
         // A device that said it cannot be reached and refused every directive so is
         // unreachable; one that then did as told was only unheard of (a virtual device that
@@ -404,14 +422,16 @@ impl Run<'_> {
         for (p, what, ex) in answers {
             let Expect::Error(types) = p.expect else { continue };
             ranged = true;
-            let failure = match &ex.error {
-                Some(e) => Some(e.clone()),
-                None if said_unreachable(ex) => None,
-                None => rows::directive_answer(&ex.received, &Expect::Error(types)),
-            };
-            let (verdict, detail) = match failure {
-                Some(f) => (Verdict::Fail, format!("{what}: {f}")),
-                None => (Verdict::Pass, "refused as Amazon documents".to_owned()),
+            let (verdict, detail) = match &ex.error {
+                Some(e) => (Verdict::Fail, format!("{what}: {e}")),
+                None if said_unreachable(ex) => (
+                    Verdict::NotChecked,
+                    "refused as unreachable: run again once the device can be reached".to_owned(),
+                ),
+                None => match rows::directive_answer(&ex.received, &Expect::Error(types)) {
+                    Some(f) => (Verdict::Fail, format!("{what}: {f}")),
+                    None => (Verdict::Pass, "refused as Amazon documents".to_owned()),
+                },
             };
             self.rows.push(plain(
                 rows::OUT_OF_RANGE,
@@ -447,10 +467,13 @@ impl Run<'_> {
                 "none of its interfaces has a range to step outside of",
             ));
         }
-        for requirement in [rows::ALL_PROPERTIES, rows::SAMPLES] {
+        for (requirement, doc) in [
+            (rows::ALL_PROPERTIES, rows::WWA),
+            (rows::SAMPLES, rows::STATE_REPORTING),
+        ] {
             self.rows.push(plain(
                 requirement,
-                rows::WWA,
+                doc,
                 Some(id),
                 Verdict::NotChecked,
                 "no state to read: it has reported nothing yet (a change hook makes it report)",
@@ -460,7 +483,7 @@ impl Run<'_> {
 
     /// Judges a ReportState answer: a StateReport is checked for its properties; an
     /// unreachable device may say so instead.
-    fn state_report(&mut self, endpoint: &Value, id: &str, ex: &Exchange) {
+    pub(super) fn state_report(&mut self, endpoint: &Value, id: &str, ex: &Exchange) {
         let header = &ex.received["event"]["header"];
         let error_type = ex.received["event"]["payload"]["type"].as_str().unwrap_or("");
         let (verdict, detail) = match &ex.error {
@@ -492,319 +515,8 @@ impl Run<'_> {
         ));
     }
 
-    /// The ChangeReport rows: each endpoint with proactively reported properties is changed
-    /// by its hook (or by the person, given the time) and the Event Gateway is watched.
-    async fn changes(&mut self, discovered: &[Value], request: &EvaluationRequest) {
-        let mut tokens_expired = false;
-        let mut event_token: Option<(Verdict, String)> = None;
-        for endpoint in discovered {
-            let id = endpoint["endpointId"].as_str().unwrap_or("");
-            if !proactively_reported(endpoint) {
-                self.rows.push(plain(
-                    rows::CHANGE,
-                    rows::WWA,
-                    Some(id),
-                    Verdict::NotApplicable,
-                    "no property it declares is proactively reported",
-                ));
-                continue;
-            }
-            let hook = request.changes.iter().find(|h| h.endpoint_id == id);
-            if hook.is_none() && request.wait_for_change_seconds == 0 {
-                self.rows.push(plain(
-                    rows::CHANGE,
-                    rows::WWA,
-                    Some(id),
-                    Verdict::NotChecked,
-                    "no way to cause a physical change was given: name a change hook for it \
-                     (rask: the device's state webhook) or let the evaluation wait for the person",
-                ));
-                continue;
-            }
-            if !tokens_expired {
-                // The skill's Event Gateway token is made stale first: the ChangeReport that
-                // follows also shows the skill refreshing it at Login with Amazon.
-                let _ = self.sim.world().expire_tokens(self.user, Instant::now());
-                tokens_expired = true;
-            }
-            let mark = self.sim.world().log.last_seq();
-            let (verdict, detail) = match hook {
-                Some(h) => self.change_by_hook(id, h, mark).await,
-                None => {
-                    self.change_by_hand(endpoint, id, request.wait_for_change_seconds, mark)
-                        .await
-                }
-            };
-            if verdict == Verdict::Pass {
-                // Now it has reported: its state can be read, whatever it said before.
-                if let Ok(ex) = self
-                    .send(
-                        "ReportState after the change",
-                        "Alexa",
-                        "ReportState",
-                        Some(id),
-                        None,
-                        json!({}),
-                    )
-                    .await
-                {
-                    self.state_report(endpoint, id, &ex);
-                }
-            }
-            if event_token.is_none() || verdict == Verdict::Fail {
-                event_token = Some(self.event_token_verdict(mark));
-            }
-            self.rows
-                .push(plain(rows::CHANGE, rows::WWA, Some(id), verdict, detail));
-            self.publish();
-        }
-        let (verdict, detail) = event_token.unwrap_or((
-            Verdict::NotChecked,
-            "no event was caused in this run (see the ChangeReport rows)".to_owned(),
-        ));
-        self.rows.push(plain(
-            rows::EVENT_TOKEN,
-            rows::AUTHORIZATION,
-            None,
-            verdict,
-            detail,
-        ));
-    }
-
-    async fn change_by_hook(&mut self, id: &str, hook: &ChangeHook, mark: u64) -> (Verdict, String) {
-        let bodies = if hook.bodies.is_empty() {
-            vec![String::new()]
-        } else {
-            hook.bodies.clone()
-        };
-        for body in &bodies {
-            let mut post = self.sim.client().post(&hook.url).body(body.clone());
-            if let Some(b) = &hook.bearer {
-                post = post.bearer_auth(b);
-            }
-            match post.send().await {
-                Ok(r) if r.status().is_success() => {}
-                Ok(r) => {
-                    return (
-                        Verdict::NotChecked,
-                        format!(
-                            "the change hook answered HTTP {}: check its URL and secret",
-                            r.status()
-                        ),
-                    );
-                }
-                Err(e) => {
-                    return (
-                        Verdict::NotChecked,
-                        format!("the change hook could not be reached: {e}"),
-                    );
-                }
-            }
-        }
-        let changed = Instant::now();
-        match self
-            .wait_for_change(id, mark, changed + CHANGE_REPORT_WITHIN)
-            .await
-        {
-            Some(Ok(_)) => (
-                Verdict::Pass,
-                format!(
-                    "ChangeReport accepted {} ms after the change",
-                    changed.elapsed().as_millis()
-                ),
-            ),
-            Some(Err(refused)) => (
-                Verdict::Fail,
-                format!("the Event Gateway refused its ChangeReport: {refused}"),
-            ),
-            None => (
-                Verdict::Fail,
-                format!(
-                    "no ChangeReport reached the Event Gateway within {} s of the change: send one \
-                     for every change of a proactively reported property",
-                    CHANGE_REPORT_WITHIN.as_secs()
-                ),
-            ),
-        }
-    }
-
-    async fn change_by_hand(
-        &mut self,
-        endpoint: &Value,
-        id: &str,
-        seconds: u64,
-        mark: u64,
-    ) -> (Verdict, String) {
-        let name = endpoint["friendlyName"].as_str().unwrap_or(id);
-        self.waiting(Some(format!(
-            "change {name} ({id}) by hand now: the evaluation waits {seconds} s for its ChangeReport"
-        )));
-        let found = self
-            .wait_for_change(id, mark, Instant::now() + Duration::from_secs(seconds))
-            .await;
-        self.waiting(None);
-        match found {
-            None => (
-                Verdict::NotChecked,
-                format!("no ChangeReport came within the {seconds} s given for the change by hand"),
-            ),
-            Some(Err(refused)) => (
-                Verdict::Fail,
-                format!("the Event Gateway refused its ChangeReport: {refused}"),
-            ),
-            Some(Ok(entry)) => {
-                // By hand, the change's time is the skill's word for it: its timeOfSample.
-                let arrived = now_ms();
-                let sampled = entry.body["event"]["payload"]["change"]["properties"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|p| p["timeOfSample"].as_str().and_then(rows::parse_time))
-                    .max();
-                match sampled {
-                    Some(at) if arrived - at <= CHANGE_REPORT_WITHIN.as_millis() as i64 + 500 => (
-                        Verdict::Pass,
-                        format!(
-                            "ChangeReport accepted {} ms after the sample it reports",
-                            arrived - at
-                        ),
-                    ),
-                    Some(at) => (
-                        Verdict::Fail,
-                        format!(
-                            "the ChangeReport came {} ms after the sample it reports",
-                            arrived - at
-                        ),
-                    ),
-                    None => (
-                        Verdict::Fail,
-                        "the ChangeReport carries no readable timeOfSample".to_owned(),
-                    ),
-                }
-            }
-        }
-    }
-
-    /// The first ChangeReport about `id` after `mark` the Event Gateway accepted (or, at the
-    /// deadline, refused), polling the log.
-    async fn wait_for_change(&self, id: &str, mark: u64, deadline: Instant) -> Option<Result<Entry, String>> {
-        loop {
-            let reports = self.gateway(mark, "Alexa.ChangeReport", Some(id));
-            if let Some(ok) = reports.iter().find(|e| e.valid) {
-                return Some(Ok(ok.clone()));
-            }
-            if Instant::now() >= deadline {
-                return reports
-                    .last()
-                    .map(|e| Err(e.error.clone().unwrap_or_else(|| format!("HTTP {}", e.status))));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Whether the skill got an event accepted after its Event Gateway token was expired.
-    fn event_token_verdict(&self, mark: u64) -> (Verdict, String) {
-        let events: Vec<Entry> = self
-            .sim
-            .world()
-            .log
-            .since(mark, Some("gateway"))
-            .into_iter()
-            .filter(|e| self.ours(e))
-            .collect();
-        let refused = events.iter().filter(|e| e.status == 401).count();
-        match events.iter().find(|e| e.valid) {
-            Some(_) if refused > 0 => (
-                Verdict::Pass,
-                format!("refused {refused} time(s) with the expired token, then refreshed and sent again"),
-            ),
-            Some(_) => (
-                Verdict::Pass,
-                "refreshed before sending: the event went through on the first try".to_owned(),
-            ),
-            None if refused > 0 => (
-                Verdict::Fail,
-                "the event was refused for its expired token and never sent again with a fresh one"
-                    .to_owned(),
-            ),
-            None => (
-                Verdict::NotChecked,
-                "no event reached the Event Gateway after the token expired".to_owned(),
-            ),
-        }
-    }
-
-    /// AddOrUpdateReport and DeleteReport as the Event Gateway received them for this user,
-    /// waiting `seconds` first for the person to add and remove a device.
-    async fn proactive_discovery(&mut self, seconds: u64) {
-        if seconds > 0 {
-            self.waiting(Some(format!(
-                "add a device and remove one now (rask: a [[devices]] entry and a restart): the evaluation watches the Event Gateway for {seconds} s"
-            )));
-            let deadline = Instant::now() + Duration::from_secs(seconds);
-            while Instant::now() < deadline
-                && !(self.sent_ever("Alexa.Discovery.AddOrUpdateReport")
-                    && self.sent_ever("Alexa.Discovery.DeleteReport"))
-            {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            self.waiting(None);
-        }
-        for (requirement, name, how) in [
-            (rows::ADDED, "Alexa.Discovery.AddOrUpdateReport", "add a device"),
-            (rows::DELETED, "Alexa.Discovery.DeleteReport", "remove a device"),
-        ] {
-            let sent = self.gateway(0, name, None);
-            let (verdict, detail) = match (sent.iter().rfind(|e| e.valid), sent.last()) {
-                (Some(e), _) => (Verdict::Pass, format!("accepted at {}", e.time)),
-                (None, Some(e)) => (
-                    Verdict::Fail,
-                    format!(
-                        "the Event Gateway refused it: {}",
-                        e.error.clone().unwrap_or_else(|| format!("HTTP {}", e.status))
-                    ),
-                ),
-                (None, None) => (
-                    Verdict::NotChecked,
-                    format!(
-                        "the skill sent none for this user while the sim watched: {how} during an evaluation \
-                         that waits for it (rask: a [[devices]] change and a restart)"
-                    ),
-                ),
-            };
-            self.rows
-                .push(plain(requirement, rows::DISCOVERY, None, verdict, detail));
-        }
-    }
-
-    fn sent_ever(&self, name: &str) -> bool {
-        self.gateway(0, name, None).iter().any(|e| e.valid)
-    }
-
-    /// The Event Gateway's entries named `name` from this skill for this user after `mark`.
-    fn gateway(&self, mark: u64, name: &str, endpoint: Option<&str>) -> Vec<Entry> {
-        self.sim
-            .world()
-            .log
-            .since(mark, Some("gateway"))
-            .into_iter()
-            .filter(|e| {
-                self.ours(e)
-                    && e.name.as_deref() == Some(name)
-                    && endpoint.is_none_or(|id| e.body["event"]["endpoint"]["endpointId"] == id)
-            })
-            .collect()
-    }
-
-    /// A gateway entry from this skill for this user; a refusal for a bad token has no
-    /// owner, so an unowned one counts too.
-    fn ours(&self, e: &Entry) -> bool {
-        e.skill_id.as_deref().is_none_or(|s| s == self.skill_id)
-            && e.user.as_deref().is_none_or(|u| u == self.user)
-    }
-
     /// Sends one directive, timed; a driver error (the link gone) stops the run.
-    async fn send(
+    pub(super) async fn send(
         &mut self,
         what: &str,
         namespace: &str,
@@ -818,6 +530,10 @@ impl Run<'_> {
             "instance": instance, "payload": payload,
         }))
         .map_err(|e| e.to_string())?;
+        // A refresh of the link's token is the sim's time, not the skill's answer: done first.
+        link::fresh_access_token(self.sim, self.skill_id, self.user)
+            .await
+            .map_err(|e| e.to_string())?;
         let started = Instant::now();
         let ex = smarthome::send(self.sim, self.skill_id, self.user, &spec)
             .await
@@ -863,14 +579,14 @@ impl Run<'_> {
         }
     }
 
-    fn waiting(&self, what: Option<String>) {
+    pub(super) fn waiting(&self, what: Option<String>) {
         if let Some(e) = self.sim.world().evaluations.get_mut(self.id) {
             e.waiting_for = what;
         }
     }
 
     /// The rows so far, for whoever reads the evaluation while it runs.
-    fn publish(&self) {
+    pub(super) fn publish(&self) {
         let rows = rows::merge(self.rows.clone());
         if let Some(e) = self.sim.world().evaluations.get_mut(self.id) {
             e.rows = rows;
@@ -878,7 +594,7 @@ impl Run<'_> {
         }
     }
 
-    fn finish(mut self, stopped: Option<String>) {
+    fn finish(mut self, stopped: Option<String>) -> Evaluation {
         let limit = self.sim.config().skill_timeout.as_millis() as u64;
         self.rows.push(rows::timely(&self.timed, limit));
         if let Some(row) = rows::versions(&self.versions) {
@@ -895,20 +611,23 @@ impl Run<'_> {
         let latency = Latency::of(&self.timed.iter().map(|t| t.1).collect::<Vec<_>>());
         let mut w = self.sim.world();
         let last = w.log.last_seq();
-        if let Some(e) = w.evaluations.get_mut(self.id) {
-            e.rows = rows;
-            e.count();
-            e.latency = latency;
-            e.progress = if stopped.is_some() {
-                Progress::Stopped
-            } else {
-                Progress::Done
-            };
-            e.error = stopped;
-            e.waiting_for = None;
-            e.finished = Some(rask_model::timestamp::now_millis());
-            e.log_to = last;
-        }
+        let e = w
+            .evaluations
+            .get_mut(self.id)
+            .expect("a running evaluation is never dropped");
+        e.rows = rows;
+        e.count();
+        e.latency = latency;
+        e.progress = if stopped.is_some() {
+            Progress::Stopped
+        } else {
+            Progress::Done
+        };
+        e.error = stopped;
+        e.waiting_for = None;
+        e.finished = Some(rask_model::timestamp::now_millis());
+        e.log_to = last;
+        e.clone()
     }
 }
 
@@ -918,7 +637,7 @@ fn said_unreachable(ex: &Exchange) -> bool {
 }
 
 /// Whether any capability of `endpoint` reports a property proactively.
-fn proactively_reported(endpoint: &Value) -> bool {
+pub(super) fn proactively_reported(endpoint: &Value) -> bool {
     endpoint["capabilities"]
         .as_array()
         .into_iter()
@@ -931,6 +650,6 @@ fn proactively_reported(endpoint: &Value) -> bool {
         })
 }
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
