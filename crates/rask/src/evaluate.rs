@@ -24,6 +24,7 @@ const USER: &str = "evaluation";
 /// Evaluates the configuration at `path` (the embedded default without one) and returns the
 /// evaluation; its scratch folder is removed at the end.
 pub async fn run(path: Option<&Path>) -> anyhow::Result<Evaluation> {
+    remove_stale_folders();
     let dir = std::env::temp_dir().join(format!(
         "rask-evaluate-{}-{}",
         std::process::id(),
@@ -32,6 +33,24 @@ pub async fn run(path: Option<&Path>) -> anyhow::Result<Evaluation> {
     let result = evaluate_in(path, &dir).await;
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+/// Folders of evaluations that were killed before they could remove their own (the console
+/// stops one that runs too long): gone once they are an hour old.
+fn remove_stale_folders() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let stale = e.file_name().to_string_lossy().starts_with("rask-evaluate-")
+            && e.metadata().and_then(|m| m.modified()).is_ok_and(|t| {
+                t.elapsed()
+                    .is_ok_and(|age| age > std::time::Duration::from_secs(3600))
+            });
+        if stale {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 async fn evaluate_in(path: Option<&Path>, dir: &Path) -> anyhow::Result<Evaluation> {
@@ -119,16 +138,61 @@ async fn evaluate_in(path: Option<&Path>, dir: &Path) -> anyhow::Result<Evaluati
         let _ = stopped.await;
     }));
     let sim_user = if embedded { crate::demo::USER } else { "owner" };
+    let registry = config.registry(!embedded);
     let request = EvaluationRequest {
         username: Some(username),
         password: Some(password),
         changes,
+        // The run waits for the device removed and added back below.
+        wait_for_discovery_seconds: if registry.devices().is_empty() {
+            0
+        } else {
+            DISCOVERY_WAIT
+        },
         ..Default::default()
     };
-    let evaluation = rask_sim::evaluate::evaluate(&sim, &skill_id, sim_user, request).await;
+    let (evaluation, ()) = tokio::join!(
+        rask_sim::evaluate::evaluate(&sim, &skill_id, sim_user, request),
+        remove_and_add(&sim, &store, &registry),
+    );
     let _ = stop.send(());
     let _ = server.await;
     Ok(evaluation?)
+}
+
+/// How long the run waits for the DeleteReport and AddOrUpdateReport.
+const DISCOVERY_WAIT: u64 = 15;
+
+/// Once the run waits for a device to be added and removed, does what a restart after such a
+/// configuration change does (`announce_changes`, as `rask serve` calls it at start): the
+/// last device taken out (a DeleteReport to every granted user), then put back (an
+/// AddOrUpdateReport). The delivery worker finds both in the outbox.
+async fn remove_and_add(sim: &Sim, store: &rask_store::Store, registry: &rask_home::Registry) {
+    let Some((_, fewer)) = registry.devices().split_last() else {
+        return;
+    };
+    let fewer = rask_home::Registry::new(fewer.to_vec());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let state = sim
+            .world()
+            .evaluations
+            .list()
+            .first()
+            .map(|e| (e.progress, e.waiting_for.clone()));
+        match state {
+            Some((rask_sim::evaluate::Progress::Running, Some(w))) if w.starts_with("add a device") => break,
+            Some((rask_sim::evaluate::Progress::Running, _)) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            _ => return,
+        }
+    }
+    for r in [&fewer, registry] {
+        if let Err(e) = rask_home::discovery::announce_changes(store, r).await {
+            tracing::error!(error = %e, "the device change could not be announced");
+        }
+    }
 }
 
 /// Points `config` at a scratch world in `dir`: SQLite there, the simulator as Alexa with a

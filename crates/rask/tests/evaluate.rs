@@ -332,6 +332,8 @@ fn rask_check_evaluates_a_configuration_offline() {
         "ok    Send a ChangeReport within 3 seconds of a physical change of a proactively reported property [kettle]",
         "ok    Send a ChangeReport within 3 seconds of a physical change of a proactively reported property [back-door]",
         "ok    Always report the state of all capability properties, including those defined by EndpointHealth [garage]",
+        "ok    Send AddOrUpdateReport to the Event Gateway when a device is added or changed",
+        "ok    Send DeleteReport to the Event Gateway when a device is removed",
     ] {
         assert!(text.contains(line), "{line}\n{text}");
     }
