@@ -5,6 +5,16 @@
 //!
 //! The checks are as strict as the page is clear, and no stricter: a field the page shows
 //! without saying it is required is checked only when given.
+//!
+//! Checked on 2026-12-07 against what could be reached of Amazon's schema page (its list of
+//! schemas and locales) and, for the field tables, Amazon's own SDK (`alexa-apis-for-python`,
+//! `ask_sdk_model.services.proactive_events`) and cookbook samples with four independent
+//! libraries (Jovo, Voxa, Alexa.NET.ProactiveEvents, ask-utils), which agree on every value
+//! listed here: sixteen garbage types (`CLOTHING` among them) and four weather alert types,
+//! `alertType` required. Left as first written where the sources disagree or are silent: a
+//! `referenceId` may hold `-` (Amazon's SDK text says alphanumerics and `~`, Amazon's examples
+//! use hyphens), `expiryTime` is measured from now, and OrderStatus and SocialGameInvite refuse
+//! locales other than en-US (the page says so; one of Amazon's samples adds en-GB).
 
 use serde_json::{Map, Value};
 
@@ -78,35 +88,25 @@ pub const ORDER_STATUSES: &[&str] = &[
     "ORDER_DELIVERED",
 ];
 
-/// `AMAZON.TrashCollectionAlert.Activated`'s `alert.garbageTypes`.
+/// `AMAZON.TrashCollectionAlert.Activated`'s `alert.garbageTypes`: the sixteen that the
+/// published SDKs and libraries agree on (Amazon's own field table was not reachable here;
+/// docs/sim.md, "Proactive Events", says so).
 pub const GARBAGE_TYPES: &[&str] = &[
     "BOTTLES",
     "BULKY",
     "BURNABLE",
     "CANS",
-    "CARDBOARD",
-    "CHEMICALS",
+    "CLOTHING",
     "COMPOSTABLE",
     "CRUSHABLE",
-    "RECYCLABLE_PLASTICS",
     "GARDEN_WASTE",
     "GLASS",
     "HAZARDOUS",
     "HOME_APPLIANCES",
     "KITCHEN_WASTE",
     "LANDFILL",
-    "METAL",
-    "MIXED_PAPER",
-    "NEWSPAPERS",
-    "NON_BURNABLE",
-    "OLD_CLOTHES",
-    "PAPER",
     "PET_BOTTLES",
-    "PLASTIC",
-    "RECYCLING",
-    "RESIDUAL",
-    "STYROFOAM",
-    "UNBURNABLE",
+    "RECYCLABLE_PLASTICS",
     "WASTE_PAPER",
 ];
 
@@ -126,9 +126,9 @@ pub const SCHEMAS: &[Schema] = &[
         name: "AMAZON.WeatherAlert.Activated",
         fields: &[
             req("weatherAlert.source", Kind::Localized("source")),
-            opt(
+            req(
                 "weatherAlert.alertType",
-                Kind::OneOf(&["DEFAULT", "TORNADO", "HURRICANE", "SNOW_STORM", "THUNDER_STORM"]),
+                Kind::OneOf(&["TORNADO", "HURRICANE", "SNOW_STORM", "THUNDER_STORM"]),
             ),
         ],
         locales: None,
@@ -424,7 +424,7 @@ mod tests {
             ),
             (
                 "AMAZON.TrashCollectionAlert.Activated",
-                json!({"alert": {"garbageTypes": ["RECYCLABLE_PLASTICS", "PAPER"], "collectionDayOfWeek": "TUESDAY"}}),
+                json!({"alert": {"garbageTypes": ["RECYCLABLE_PLASTICS", "WASTE_PAPER"], "collectionDayOfWeek": "TUESDAY"}}),
                 json!([{"locale": "en-GB"}]),
             ),
             (
@@ -446,6 +446,46 @@ mod tests {
             let findings = schema(name).unwrap().check(&payload, &locales(loc));
             assert_eq!(findings, vec![], "{name}");
         }
+    }
+
+    #[test]
+    fn the_values_the_published_sdks_agree_on_and_no_others() {
+        let trash = schema("AMAZON.TrashCollectionAlert.Activated").unwrap();
+        let found = |types: Value| {
+            trash
+                .check(
+                    &json!({"alert": {"garbageTypes": types, "collectionDayOfWeek": "MONDAY"}}),
+                    &[],
+                )
+                .len()
+        };
+        assert_eq!(found(json!(["CLOTHING", "WASTE_PAPER"])), 0);
+        assert_eq!(
+            found(json!(["PAPER"])),
+            1,
+            "not a garbage type Amazon's SDKs know"
+        );
+        let weather = schema("AMAZON.WeatherAlert.Activated").unwrap();
+        let rules: Vec<(String, String)> = weather
+            .check(
+                &json!({"weatherAlert": {"source": "localizedattribute:source", "alertType": "DEFAULT"}}),
+                &locales(json!([{"locale": "en-US", "source": "Weather"}])),
+            )
+            .into_iter()
+            .map(|f| (f.path, f.rule))
+            .collect();
+        assert_eq!(
+            rules,
+            [(
+                "/event/payload/weatherAlert/alertType".to_owned(),
+                "enum".to_owned()
+            )]
+        );
+        let missing = weather.check(
+            &json!({"weatherAlert": {"source": "localizedattribute:source"}}),
+            &locales(json!([{"locale": "en-US", "source": "Weather"}])),
+        );
+        assert_eq!(missing.len(), 1, "alertType is required");
     }
 
     #[test]
@@ -482,7 +522,7 @@ mod tests {
         );
         let trash = schema("AMAZON.TrashCollectionAlert.Activated").unwrap();
         let f = trash.check(
-            &json!({"alert": {"garbageTypes": ["PAPER", "GOLD"], "collectionDayOfWeek": "FUNDAY"}}),
+            &json!({"alert": {"garbageTypes": ["WASTE_PAPER", "GOLD"], "collectionDayOfWeek": "FUNDAY"}}),
             &[],
         );
         let paths: Vec<&str> = f.iter().map(|f| f.path.as_str()).collect();

@@ -154,7 +154,7 @@ fn proactive_events_are_checked_against_their_schema() {
         .to_string()
     };
     let good = event(
-        serde_json::json!({"alert": {"garbageTypes": ["PAPER", "GLASS"], "collectionDayOfWeek": "TUESDAY"}}),
+        serde_json::json!({"alert": {"garbageTypes": ["WASTE_PAPER", "GLASS"], "collectionDayOfWeek": "TUESDAY"}}),
         serde_json::json!([{"locale": "en-GB"}]),
     );
     let o = rask(&["validate", "-"], Some(&good));
