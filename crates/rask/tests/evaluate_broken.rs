@@ -230,6 +230,15 @@ async fn a_broken_skill_fails_exactly_the_rows_it_breaks() {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
+    // A web page's form cannot start one: the sim's API takes JSON, said so.
+    let form = reqwest::Client::new()
+        .post(format!("{sim_url}/sim/skills/{skill}/evaluations"))
+        .header("content-type", "text/plain")
+        .body(r#"{"user": "eve"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 415);
     // Without a login for an unlinked user, it stops at once and says what to give.
     sim.world()
         .add_user("mallory", rask_sim::Region::Na, vec![])

@@ -48,6 +48,34 @@ pub fn router() -> Router<Sim> {
         .route("/skills/{skill}/evaluations", post(start_evaluation))
         .route("/evaluations", get(list_evaluations))
         .route("/evaluations/{id}", get(get_evaluation))
+        .layer(axum::middleware::from_fn(json_only))
+}
+
+/// A body sent to the sim's own API is JSON, said so: a web page's form (text/plain, no
+/// preflight) cannot start an evaluation or register a skill from a browser that visits it.
+async fn json_only(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let headers = request.headers();
+    let has_body = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|n| n != "0")
+        || headers.contains_key(axum::http::header::TRANSFER_ENCODING);
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| {
+            t.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
+    if has_body && !json {
+        return ApiError(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the sim's API takes JSON: send the body with Content-Type: application/json".into(),
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// A control-API error.

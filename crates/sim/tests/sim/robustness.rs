@@ -35,6 +35,7 @@ async fn garbage_gets_each_apis_own_error_and_breaks_nothing() {
         format!("/sim/skills/{}/users/alice/directives", h.skill_id),
         format!("/sim/skills/{}/users/alice/requests", h.skill_id),
         format!("/sim/skills/{}/users/alice/link", h.skill_id),
+        format!("/sim/skills/{}/evaluations", h.skill_id),
     ];
     let mut bodies: Vec<Vec<u8>> = vec![
         b"".to_vec(),
