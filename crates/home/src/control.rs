@@ -164,9 +164,10 @@ impl Controller {
 
     /// Takes the target as the device's state: it cannot say otherwise. Written behind: the
     /// answer is in memory at once, and an assumption lost in a crash is no lie told later.
-    /// A virtual device (no command topic) has no other source of state: its other
-    /// controllable properties are taken at rest the first time, so that the answer carries
-    /// every property it declares, as Works with Alexa asks.
+    /// A virtual device (no command topic) never heard of has no other source of state: its
+    /// other controllable properties are taken at rest with its first command, so that the
+    /// answer carries every property it declares, as Works with Alexa asks. Only a device with
+    /// no state at all: a value a webhook has set is never replaced by a resting one.
     async fn assume(&self, device: &Device, cmd: &Command) -> Result<(), ErrorPayload> {
         let mut values = vec![(cmd.property, cmd.target.clone())];
         if device.wiring.command_topic.is_none() {
@@ -176,14 +177,16 @@ impl Controller {
                     format!("the state could not be read: {e}"),
                 )
             })?;
-            values.extend(
-                device
-                    .kind
-                    .properties()
-                    .iter()
-                    .filter(|p| **p != cmd.property && state.value(p.field()).is_none())
-                    .filter_map(|p| p.at_rest().map(|v| (*p, v))),
-            );
+            if state.properties.is_empty() {
+                values.extend(
+                    device
+                        .kind
+                        .properties()
+                        .iter()
+                        .filter(|p| **p != cmd.property)
+                        .filter_map(|p| p.at_rest().map(|v| (*p, v))),
+                );
+            }
         }
         self.states
             .record_behind(&device.id, values, CauseType::VoiceInteraction, now_ms())
@@ -338,6 +341,69 @@ mod tests {
             spoken_command(&[DeviceProperty::Power], DeviceProperty::Brightness, "4").map_err(|e| e.kind),
             Err(ErrorType::InvalidDirective),
             "a light without brightness"
+        );
+    }
+}
+
+#[cfg(test)]
+mod virtual_devices {
+    use super::*;
+    use crate::devices::{Device, DeviceKind};
+    use rask_model::smarthome::DirectiveMessage;
+    use rask_store::device_state::Hearing;
+    use serde_json::json;
+
+    fn turn_on(endpoint: &str) -> Directive {
+        serde_json::from_value::<DirectiveMessage>(json!({"directive": {
+            "header": {"namespace": "Alexa.PowerController", "name": "TurnOn", "payloadVersion": "3",
+                       "messageId": "m", "correlationToken": "c"},
+            "endpoint": {"scope": {"type": "BearerToken", "token": "t"}, "endpointId": endpoint},
+            "payload": {}}}))
+        .unwrap()
+        .directive
+    }
+
+    fn reported(answer: &EventMessage) -> Vec<(String, Value)> {
+        let v = serde_json::to_value(answer).unwrap();
+        v["context"]["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["name"].as_str().unwrap().to_owned(), p["value"].clone()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_virtual_light_never_heard_of_answers_with_every_property_and_keeps_what_it_was_told() {
+        let store = Store::connect(&rask_store::testing::sqlite_url()).await.unwrap();
+        let states = DeviceStates::new(store.clone());
+        let controller = Controller::new(store, states.clone(), None, Arc::new(Notify::new()));
+        let fresh = Device::new("hall", "Hall", "", DeviceKind::Light);
+        let on = controller.handle(&fresh, &turn_on("hall"), "u").await;
+        let props = reported(&on);
+        assert!(props.contains(&("powerState".into(), json!("ON"))), "{props:?}");
+        assert!(
+            props.contains(&("brightness".into(), json!(100))),
+            "at rest: {props:?}"
+        );
+
+        // A value set before (a state webhook, say) is never replaced by a resting one.
+        let dimmed = Device::new("porch", "Porch", "", DeviceKind::Light);
+        states
+            .record(
+                "porch",
+                vec![(DeviceProperty::Brightness, json!(30))],
+                CauseType::PhysicalInteraction,
+                now_ms(),
+                Hearing::Now,
+            )
+            .await
+            .unwrap();
+        let on = controller.handle(&dimmed, &turn_on("porch"), "u").await;
+        assert!(
+            reported(&on).contains(&("brightness".into(), json!(30))),
+            "{:?}",
+            reported(&on)
         );
     }
 }
