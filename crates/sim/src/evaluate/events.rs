@@ -68,7 +68,7 @@ impl Run<'_> {
             }
             let mark = self.sim.world().log.last_seq();
             let (verdict, detail) = match hook {
-                Some(h) => self.change_by_hook(id, h, mark).await,
+                Some(h) => self.change_by_hook(endpoint, id, h, mark).await,
                 None => {
                     self.change_by_hand(endpoint, id, request.wait_for_change_seconds, mark)
                         .await
@@ -110,7 +110,13 @@ impl Run<'_> {
         ));
     }
 
-    async fn change_by_hook(&mut self, id: &str, hook: &ChangeHook, mark: u64) -> (Verdict, String) {
+    async fn change_by_hook(
+        &mut self,
+        endpoint: &Value,
+        id: &str,
+        hook: &ChangeHook,
+        mark: u64,
+    ) -> (Verdict, String) {
         let bodies = if hook.bodies.is_empty() {
             vec![String::new()]
         } else {
@@ -147,13 +153,16 @@ impl Run<'_> {
             .wait_for_change(id, mark, changed + CHANGE_REPORT_WITHIN)
             .await
         {
-            Some(Ok(_)) => (
-                Verdict::Pass,
-                format!(
-                    "ChangeReport accepted {} ms after the change",
-                    changed.elapsed().as_millis()
+            Some(Ok(entry)) => match rows::change_report(endpoint, &entry.body) {
+                Some(why) => (Verdict::Fail, why),
+                None => (
+                    Verdict::Pass,
+                    format!(
+                        "ChangeReport accepted {} ms after the change",
+                        changed.elapsed().as_millis()
+                    ),
                 ),
-            ),
+            },
             Some(Err(refused)) => (
                 Verdict::Fail,
                 format!("the Event Gateway refused its ChangeReport: {refused}"),
@@ -195,6 +204,9 @@ impl Run<'_> {
                 format!("the Event Gateway refused its ChangeReport: {refused}"),
             ),
             Some(Ok(entry)) => {
+                if let Some(why) = rows::change_report(endpoint, &entry.body) {
+                    return (Verdict::Fail, why);
+                }
                 // By hand, the change's time is the skill's word for it: its timeOfSample.
                 let arrived = now_ms();
                 let sampled = entry.body["event"]["payload"]["change"]["properties"]

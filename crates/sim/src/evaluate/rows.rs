@@ -379,6 +379,55 @@ pub(crate) fn directive_answer(answer: &Value, expect: &super::probes::Expect) -
     }
 }
 
+/// What is wrong with a ChangeReport about `endpoint`: `None` when it reports at least one
+/// property, each one the endpoint declares as proactively reported.
+pub(crate) fn change_report(endpoint: &Value, report: &Value) -> Option<String> {
+    let changed: Vec<&Value> = report["event"]["payload"]["change"]["properties"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
+    if changed.is_empty() {
+        return Some("the ChangeReport names no changed property in payload.change.properties".into());
+    }
+    let reported: Vec<(String, Option<String>, String)> = endpoint["capabilities"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["properties"]["proactivelyReported"] == true)
+        .flat_map(|c| {
+            let interface = c["interface"].as_str().unwrap_or("").to_owned();
+            let instance = c["instance"].as_str().map(str::to_owned);
+            supported(c)
+                .into_iter()
+                .map(move |p| (interface.clone(), instance.clone(), p))
+        })
+        .collect();
+    let strangers: Vec<String> = changed
+        .iter()
+        .filter(|p| {
+            !reported.iter().any(|(interface, instance, name)| {
+                p["namespace"] == interface.as_str()
+                    && p["name"] == name.as_str()
+                    && p["instance"].as_str().map(str::to_owned) == *instance
+            })
+        })
+        .map(|p| {
+            format!(
+                "{}.{}",
+                p["namespace"].as_str().unwrap_or("?"),
+                p["name"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    (!strangers.is_empty()).then(|| {
+        format!(
+            "the ChangeReport says {} changed, which the endpoint does not declare as proactively reported",
+            strangers.join(", ")
+        )
+    })
+}
+
 /// The latency row from every timed answer: (what was sent, ms, whether it timed out).
 pub(crate) fn timely(timed: &[(String, u64, bool)], limit_ms: u64) -> Row {
     let late: Vec<String> = timed
@@ -538,6 +587,35 @@ mod tests {
             "{}",
             why.detail
         );
+    }
+
+    #[test]
+    fn a_change_report_names_a_proactively_reported_property_of_its_endpoint() {
+        let d = sample("Discovery/Discovery.response.json");
+        let light = d["event"]["payload"]["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["endpointId"] == "endpoint-001")
+            .unwrap()
+            .clone();
+        let report = sample("ChangeReport/ChangeReport.json");
+        assert_eq!(
+            change_report(&light, &report),
+            None,
+            "Amazon's sample about a light"
+        );
+        let mut stranger = report.clone();
+        stranger["event"]["payload"]["change"]["properties"][0]["namespace"] = "Alexa.LockController".into();
+        stranger["event"]["payload"]["change"]["properties"][0]["name"] = "lockState".into();
+        assert!(
+            change_report(&light, &stranger)
+                .unwrap()
+                .contains("Alexa.LockController.lockState changed, which the endpoint does not declare")
+        );
+        let mut empty = report;
+        empty["event"]["payload"]["change"]["properties"] = serde_json::json!([]);
+        assert!(change_report(&light, &empty).is_some());
     }
 
     #[test]
