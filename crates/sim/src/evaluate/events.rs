@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::rows::{self, Verdict, plain};
 use super::run::{Run, now_ms, proactively_reported};
@@ -76,17 +76,7 @@ impl Run<'_> {
             };
             if verdict == Verdict::Pass {
                 // Now it has reported: its state can be read, whatever it said before.
-                if let Ok(ex) = self
-                    .send(
-                        "ReportState after the change",
-                        "Alexa",
-                        "ReportState",
-                        Some(id),
-                        None,
-                        json!({}),
-                    )
-                    .await
-                {
+                if let Ok(ex) = self.report_state("ReportState after the change", id).await {
                     self.state_report(endpoint, id, &ex);
                 }
             }

@@ -227,10 +227,16 @@ fn supported(capability: &Value) -> Vec<String> {
 
 /// Every (interface, instance, property) the discovered `endpoint` declares.
 fn declared(endpoint: &Value) -> Vec<(String, Option<String>, String)> {
+    declared_where(endpoint, |_| true)
+}
+
+/// Every (interface, instance, property) of the capabilities of `endpoint` that `keep` keeps.
+fn declared_where(endpoint: &Value, keep: impl Fn(&Value) -> bool) -> Vec<(String, Option<String>, String)> {
     endpoint["capabilities"]
         .as_array()
         .into_iter()
         .flatten()
+        .filter(|c| keep(c))
         .flat_map(|c| {
             let interface = c["interface"].as_str().unwrap_or("").to_owned();
             let instance = c["instance"].as_str().map(str::to_owned);
@@ -390,19 +396,7 @@ pub(crate) fn change_report(endpoint: &Value, report: &Value) -> Option<String> 
     if changed.is_empty() {
         return Some("the ChangeReport names no changed property in payload.change.properties".into());
     }
-    let reported: Vec<(String, Option<String>, String)> = endpoint["capabilities"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|c| c["properties"]["proactivelyReported"] == true)
-        .flat_map(|c| {
-            let interface = c["interface"].as_str().unwrap_or("").to_owned();
-            let instance = c["instance"].as_str().map(str::to_owned);
-            supported(c)
-                .into_iter()
-                .map(move |p| (interface.clone(), instance.clone(), p))
-        })
-        .collect();
+    let reported = declared_where(endpoint, |c| c["properties"]["proactivelyReported"] == true);
     let strangers: Vec<String> = changed
         .iter()
         .filter(|p| {

@@ -208,17 +208,7 @@ impl Run<'_> {
             .map_err(|e| e.to_string())?;
         let mark = self.sim.world().log.last_seq();
         let sent = match discovered.first().and_then(|e| e["endpointId"].as_str()) {
-            Some(id) => {
-                self.send(
-                    "ReportState after the refresh",
-                    "Alexa",
-                    "ReportState",
-                    Some(id),
-                    None,
-                    json!({}),
-                )
-                .await
-            }
+            Some(id) => self.report_state("ReportState after the refresh", id).await,
             None => {
                 self.send(
                     "Discover after the refresh",
@@ -258,9 +248,7 @@ impl Run<'_> {
 
     async fn endpoint(&mut self, endpoint: &Value) -> Result<(), String> {
         let id = endpoint["endpointId"].as_str().unwrap_or("").to_owned();
-        let first = self
-            .send("ReportState", "Alexa", "ReportState", Some(&id), None, json!({}))
-            .await?;
+        let first = self.report_state("ReportState", &id).await?;
         let (probes, undriven) = probes::for_endpoint(endpoint);
         let mut answers = Vec::new();
         for p in &probes {
@@ -313,16 +301,7 @@ impl Run<'_> {
             self.unreachable(&id, &answers);
         } else {
             if said_unreachable(&first) {
-                let again = self
-                    .send(
-                        "ReportState after the directives",
-                        "Alexa",
-                        "ReportState",
-                        Some(&id),
-                        None,
-                        json!({}),
-                    )
-                    .await?;
+                let again = self.report_state("ReportState after the directives", &id).await?;
                 self.state_report(endpoint, &id, &again);
             } else {
                 self.state_report(endpoint, &id, &first);
@@ -371,22 +350,10 @@ impl Run<'_> {
             }
         }
         if answers.is_empty() {
-            self.rows.push(plain(
-                rows::DIRECTIVES,
-                rows::RESPONSE,
-                Some(id),
-                Verdict::NotApplicable,
-                "it only reports (a sensor, a doorbell): no directive to answer",
-            ));
+            self.report_only(id);
         }
         if !ranged {
-            self.rows.push(plain(
-                rows::OUT_OF_RANGE,
-                rows::ERROR_RESPONSE,
-                Some(id),
-                Verdict::NotApplicable,
-                "none of its interfaces has a range to step outside of",
-            ));
+            self.no_range(id);
         }
         self.rows.push(plain(
             rows::UNREACHABLE,
@@ -394,6 +361,28 @@ impl Run<'_> {
             Some(id),
             Verdict::NotChecked,
             "the device was reachable throughout; run again with it disconnected to check",
+        ));
+    }
+
+    /// The directives row of an endpoint that takes none.
+    fn report_only(&mut self, id: &str) {
+        self.rows.push(plain(
+            rows::DIRECTIVES,
+            rows::RESPONSE,
+            Some(id),
+            Verdict::NotApplicable,
+            "it only reports (a sensor, a doorbell): no directive to answer",
+        ));
+    }
+
+    /// The out-of-range row of an endpoint with nothing ranged.
+    fn no_range(&mut self, id: &str) {
+        self.rows.push(plain(
+            rows::OUT_OF_RANGE,
+            rows::ERROR_RESPONSE,
+            Some(id),
+            Verdict::NotApplicable,
+            "none of its interfaces has a range to step outside of",
         ));
     }
 
@@ -442,13 +431,7 @@ impl Run<'_> {
             ));
         }
         if in_range == 0 {
-            self.rows.push(plain(
-                rows::DIRECTIVES,
-                rows::RESPONSE,
-                Some(id),
-                Verdict::NotApplicable,
-                "it only reports (a sensor, a doorbell): no directive to answer",
-            ));
+            self.report_only(id);
         } else {
             self.rows.push(plain(
                 rows::DIRECTIVES,
@@ -459,13 +442,7 @@ impl Run<'_> {
             ));
         }
         if !ranged {
-            self.rows.push(plain(
-                rows::OUT_OF_RANGE,
-                rows::ERROR_RESPONSE,
-                Some(id),
-                Verdict::NotApplicable,
-                "none of its interfaces has a range to step outside of",
-            ));
+            self.no_range(id);
         }
         for (requirement, doc) in [
             (rows::ALL_PROPERTIES, rows::WWA),
@@ -513,6 +490,12 @@ impl Run<'_> {
             verdict,
             detail,
         ));
+    }
+
+    /// Sends ReportState to `id`, timed, as [`Run::send`].
+    pub(super) async fn report_state(&mut self, what: &str, id: &str) -> Result<Exchange, String> {
+        self.send(what, "Alexa", "ReportState", Some(id), None, json!({}))
+            .await
     }
 
     /// Sends one directive, timed; a driver error (the link gone) stops the run.
