@@ -164,10 +164,11 @@ impl Controller {
 
     /// Takes the target as the device's state: it cannot say otherwise. Written behind: the
     /// answer is in memory at once, and an assumption lost in a crash is no lie told later.
-    /// A virtual device (no command topic) never heard of has no other source of state: its
-    /// other controllable properties are taken at rest with its first command, so that the
-    /// answer carries every property it declares, as Works with Alexa asks. Only a device with
-    /// no state at all: a value a webhook has set is never replaced by a resting one.
+    /// A virtual device (no command topic) has no other source of state: each of its other
+    /// controllable properties with no value yet is taken at rest, so that the answer carries
+    /// every property it declares, as Works with Alexa asks. A value already stored (a
+    /// webhook's) is never replaced; one written between this read and this write would be
+    /// (the window of one command, on a device a webhook also writes).
     async fn assume(&self, device: &Device, cmd: &Command) -> Result<(), ErrorPayload> {
         let mut values = vec![(cmd.property, cmd.target.clone())];
         if device.wiring.command_topic.is_none() {
@@ -177,16 +178,14 @@ impl Controller {
                     format!("the state could not be read: {e}"),
                 )
             })?;
-            if state.properties.is_empty() {
-                values.extend(
-                    device
-                        .kind
-                        .properties()
-                        .iter()
-                        .filter(|p| **p != cmd.property)
-                        .filter_map(|p| p.at_rest().map(|v| (*p, v))),
-                );
-            }
+            values.extend(
+                device
+                    .kind
+                    .properties()
+                    .iter()
+                    .filter(|p| **p != cmd.property && state.value(p.field()).is_none())
+                    .filter_map(|p| p.at_rest().map(|v| (*p, v))),
+            );
         }
         self.states
             .record_behind(&device.id, values, CauseType::VoiceInteraction, now_ms())
@@ -402,6 +401,25 @@ mod virtual_devices {
         let on = controller.handle(&dimmed, &turn_on("porch"), "u").await;
         assert!(
             reported(&on).contains(&("brightness".into(), json!(30))),
+            "{:?}",
+            reported(&on)
+        );
+
+        // One that a webhook told only its power still gets its brightness at rest.
+        let told = Device::new("attic", "Attic", "", DeviceKind::Light);
+        states
+            .record(
+                "attic",
+                vec![(DeviceProperty::Power, json!("OFF"))],
+                CauseType::PhysicalInteraction,
+                now_ms(),
+                Hearing::Now,
+            )
+            .await
+            .unwrap();
+        let on = controller.handle(&told, &turn_on("attic"), "u").await;
+        assert!(
+            reported(&on).contains(&("brightness".into(), json!(100))),
             "{:?}",
             reported(&on)
         );

@@ -7,11 +7,12 @@
 //! without saying it is required is checked only when given.
 //!
 //! Checked on 2026-12-07 against what could be reached of Amazon's schema page (its list of
-//! schemas and locales) and, for the field tables, Amazon's own SDK (`alexa-apis-for-python`,
-//! `ask_sdk_model.services.proactive_events`) and cookbook samples with four independent
-//! libraries (Jovo, Voxa, Alexa.NET.ProactiveEvents, ask-utils), which agree on every value
-//! listed here: sixteen garbage types (`CLOTHING` among them) and four weather alert types,
-//! `alertType` required. Left as first written where the sources disagree or are silent: a
+//! schemas and locales), Amazon's SDK (`alexa-apis-for-python`: the request, the audience,
+//! `referenceId`) and cookbook samples, and for the field tables four independent libraries
+//! (Jovo, Voxa, Alexa.NET.ProactiveEvents, ask-utils), which agree on every value listed here:
+//! sixteen garbage types (`CLOTHING` among them) and four weather alert types. `alertType` is
+//! required as Jovo's table and the typed libraries have it (stricter than the page is known
+//! to be: the one exception to the rule above, on their word). Left as first written where the sources disagree or are silent: a
 //! `referenceId` may hold `-` (Amazon's SDK text says alphanumerics and `~`, Amazon's examples
 //! use hyphens), `expiryTime` is measured from now, and OrderStatus and SocialGameInvite refuse
 //! locales other than en-US (the page says so; one of Amazon's samples adds en-GB).
@@ -89,8 +90,8 @@ pub const ORDER_STATUSES: &[&str] = &[
 ];
 
 /// `AMAZON.TrashCollectionAlert.Activated`'s `alert.garbageTypes`: the sixteen that the
-/// published SDKs and libraries agree on (Amazon's own field table was not reachable here;
-/// docs/sim.md, "Proactive Events", says so).
+/// published libraries agree on (Amazon's own field table could not be read; the module's
+/// comment says what was checked).
 pub const GARBAGE_TYPES: &[&str] = &[
     "BOTTLES",
     "BULKY",

@@ -172,7 +172,9 @@ async fn remove_and_add(sim: &Sim, store: &rask_store::Store, registry: &rask_ho
         return;
     };
     let fewer = rask_home::Registry::new(fewer.to_vec());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    // The run always ends (its waits are bounded), so this waits for it as long as it runs;
+    // an evaluation that never opened (refused at once) is given a few seconds to show.
+    let opened_by = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
         let state = sim
             .world()
@@ -182,11 +184,11 @@ async fn remove_and_add(sim: &Sim, store: &rask_store::Store, registry: &rask_ho
             .map(|e| (e.progress, e.waiting_for.clone()));
         match state {
             Some((rask_sim::evaluate::Progress::Running, Some(w))) if w.starts_with("add a device") => break,
-            Some((rask_sim::evaluate::Progress::Running, _)) if std::time::Instant::now() < deadline => {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
+            Some((rask_sim::evaluate::Progress::Running, _)) => {}
+            None if std::time::Instant::now() < opened_by => {}
             _ => return,
         }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     for r in [&fewer, registry] {
         if let Err(e) = rask_home::discovery::announce_changes(store, r).await {

@@ -239,6 +239,22 @@ async fn a_broken_skill_fails_exactly_the_rows_it_breaks() {
         .await
         .unwrap();
     assert_eq!(form.status(), 415);
+    // Nor a page of another site, even with JSON or with no body at all.
+    for (path, body) in [
+        (
+            format!("/sim/skills/{skill}/evaluations"),
+            Some(json!({"user": "eve"})),
+        ),
+        (format!("/sim/skills/{skill}/users/eve/grant"), None),
+    ] {
+        let mut r = reqwest::Client::new()
+            .post(format!("{sim_url}{path}"))
+            .header("origin", "https://pages.example");
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        assert_eq!(r.send().await.unwrap().status(), 403, "{path}");
+    }
     // Without a login for an unlinked user, it stops at once and says what to give.
     sim.world()
         .add_user("mallory", rask_sim::Region::Na, vec![])

@@ -51,10 +51,33 @@ pub fn router() -> Router<Sim> {
         .layer(axum::middleware::from_fn(json_only))
 }
 
-/// A body sent to the sim's own API is JSON, said so: a web page's form (text/plain, no
-/// preflight) cannot start an evaluation or register a skill from a browser that visits it.
+/// The sim's own API is for tools, not for web pages: a request a browser sends for another
+/// site (`Origin` naming another host, or `Sec-Fetch-Site` saying so) is refused, and a body
+/// is JSON, said so. A web page open in the same browser cannot start an evaluation (which
+/// sends Unlock), grant, or register a skill; curl and the rask CLI send neither header.
 async fn json_only(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let headers = request.headers();
+    if request.method() != axum::http::Method::GET && request.method() != axum::http::Method::HEAD {
+        let host = headers
+            .get(axum::http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let foreign_origin = headers
+            .get(axum::http::header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|o| o.split_once("://").map(|(_, h)| h) != Some(host));
+        let foreign_fetch = headers
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|s| !matches!(s, "same-origin" | "none"));
+        if foreign_origin || foreign_fetch {
+            return ApiError(
+                StatusCode::FORBIDDEN,
+                "the sim's API takes no request from a web page of another site".into(),
+            )
+            .into_response();
+        }
+    }
     let has_body = headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

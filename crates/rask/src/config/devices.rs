@@ -237,7 +237,7 @@ pub(super) fn check_topics(devices: &[DeviceSection], errors: &mut Vec<ConfigErr
 }
 
 /// A device's MQTT wiring from its (valid) section.
-pub(super) fn wiring(d: &DeviceSection) -> rask_home::devices::Wiring {
+fn wiring(d: &DeviceSection) -> rask_home::devices::Wiring {
     let by_property = |m: &std::collections::BTreeMap<String, String>| {
         m.iter()
             .filter_map(|(k, v)| Some((DeviceProperty::from_field(k)?, v.clone())))
@@ -263,7 +263,7 @@ pub(super) fn wiring(d: &DeviceSection) -> rask_home::devices::Wiring {
     }
 }
 
-pub(super) fn temperature_scale(s: &str) -> Option<rask_model::smarthome::TemperatureScale> {
+fn temperature_scale(s: &str) -> Option<rask_model::smarthome::TemperatureScale> {
     use rask_model::smarthome::TemperatureScale as T;
     match s.to_ascii_uppercase().as_str() {
         "CELSIUS" => Some(T::Celsius),

@@ -396,6 +396,12 @@ pub(crate) fn change_report(endpoint: &Value, report: &Value) -> Option<String> 
     if changed.is_empty() {
         return Some("the ChangeReport names no changed property in payload.change.properties".into());
     }
+    // Connectivity alone is not the change that was made: the device's own property is.
+    if changed.iter().all(|p| p["namespace"] == "Alexa.EndpointHealth") {
+        return Some(
+            "the ChangeReport names only Alexa.EndpointHealth: name the property that changed".into(),
+        );
+    }
     let reported = declared_where(endpoint, |c| c["properties"]["proactivelyReported"] == true);
     let strangers: Vec<String> = changed
         .iter()
@@ -606,6 +612,15 @@ mod tests {
             change_report(&light, &stranger)
                 .unwrap()
                 .contains("Alexa.LockController.lockState changed, which the endpoint does not declare")
+        );
+        let mut health = report.clone();
+        health["event"]["payload"]["change"]["properties"] = serde_json::json!([
+            {"namespace": "Alexa.EndpointHealth", "name": "connectivity", "value": {"value": "OK"},
+             "timeOfSample": "2017-09-27T18:30:30.45Z", "uncertaintyInMilliseconds": 0}]);
+        assert!(
+            change_report(&light, &health)
+                .unwrap()
+                .contains("only Alexa.EndpointHealth")
         );
         let mut empty = report;
         empty["event"]["payload"]["change"]["properties"] = serde_json::json!([]);
