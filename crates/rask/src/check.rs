@@ -30,6 +30,10 @@ pub struct Args {
     /// owner's console.
     #[arg(long)]
     evaluate: bool,
+    /// Only the evaluation: none of the checks that reach outside this machine (LWA, the
+    /// public URL), so nothing leaves it.
+    #[arg(long, conflicts_with = "ca_file")]
+    evaluate_only: bool,
 }
 
 /// Where the skill's LWA credentials are found, for messages.
@@ -85,8 +89,10 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         failed: false,
         kept: None,
     };
-    checks(args.config.as_deref(), args.ca_file.as_deref(), &mut report).await;
-    if args.evaluate {
+    if !args.evaluate_only {
+        checks(args.config.as_deref(), args.ca_file.as_deref(), &mut report).await;
+    }
+    if args.evaluate || args.evaluate_only {
         match crate::evaluate::run(args.config.as_deref()).await {
             Ok(e) => {
                 let value = serde_json::to_value(&e)?;

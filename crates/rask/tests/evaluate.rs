@@ -341,4 +341,17 @@ fn rask_check_evaluates_a_configuration_offline() {
     // The configured LWA at port 1 is unreachable: rask check says so, and exits 1 for it.
     assert!(text.contains("FAIL  alexa credentials"), "{text}");
     assert_eq!(out.status.code(), Some(1));
+    // The evaluation alone reaches for nothing outside: it passes, and says only its rows.
+    let only = Command::new(env!("CARGO_BIN_EXE_rask"))
+        .args(["check", "--evaluate-only", "--config", config.to_str().unwrap()])
+        .env("RASK_LOG", "warn")
+        .env("RASK_TEST_LINK_SECRET", "link-secret-0123456789")
+        .env("RASK_TEST_LWA_SECRET", "rask-lwa-secret")
+        .env("RASK_TEST_GARAGE_SECRET", "garage-secret-0123456789abcdef")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&only.stdout);
+    assert_eq!(only.status.code(), Some(0), "{text}");
+    assert!(!text.contains("credentials"), "{text}");
+    assert!(text.contains(" passed, 0 failed, "), "{text}");
 }

@@ -1,7 +1,8 @@
 //! The Works with Alexa page: the last evaluation kept (`rask check --evaluate`, or this
 //! page's button), each row with its verdict, what was found and Amazon's page.
 //!
-//! The button runs `rask check --evaluate` as a child process of this binary: the evaluation
+//! The button runs `rask check --evaluate-only` as a child process of this binary (nothing
+//! leaves the machine): the evaluation
 //! starts a simulator and a scratch rask of its own, whose tasks end with that process rather
 //! than linger in the server.
 
@@ -98,7 +99,7 @@ pub(super) async fn show(State(c): State<Console>, session: Signed) -> Response 
     page(&c, &session, None).await
 }
 
-/// `POST /evaluation/run`: `rask check --evaluate` for the configuration rask runs with, then
+/// `POST /evaluation/run`: `rask check --evaluate-only` for the configuration rask runs with, then
 /// back to the page, which shows what it kept.
 pub(super) async fn run(State(c): State<Console>, session: Signed, Form(form): Form<CsrfForm>) -> Response {
     if let Err(forged) = session.check(&form.csrf) {
@@ -117,7 +118,7 @@ pub(super) async fn run(State(c): State<Console>, session: Signed, Form(form): F
         Ok(exe) => tokio::process::Command::new(exe),
         Err(e) => return page(&c, &session, Some(format!("the evaluation could not start: {e}"))).await,
     };
-    cmd.args(["check", "--evaluate"])
+    cmd.args(["check", "--evaluate-only"])
         .env("RASK_LOG", "warn")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
