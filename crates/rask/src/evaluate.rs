@@ -74,48 +74,21 @@ async fn evaluate_in(path: Option<&Path>, dir: &Path) -> anyhow::Result<Evaluati
         })?,
         None => Config::embedded(),
     };
-    let secrets = config.device_secrets().map_err(|e| {
-        anyhow::anyhow!(
-            "{}",
-            e.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
-        )
-    })?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let embedded = path.is_none();
-    let (sim, skill_id, changes) = if embedded {
+    let (sim, skill_id) = if embedded {
         // The embedded default is its own world: the demo's devices, user and simulator.
         let demo = crate::demo::Embedded::start(&mut config, addr, dir).await?;
         config.database.url = format!("sqlite://{}/rask.db", dir.display());
-        let window = ChangeHook {
-            endpoint_id: "kitchen-window".into(),
-            url: format!("http://{addr}/hooks/devices/kitchen-window/state"),
-            bearer: Some(demo.window_secret.clone()),
-            bodies: vec!["closed".into(), "open".into()],
-        };
-        (demo.sim.clone(), demo.skill_id.clone(), vec![window])
+        (demo.sim.clone(), demo.skill_id.clone())
     } else {
         let (sim, sim_addr) =
             Sim::start(SimConfig::default(), "127.0.0.1:0".parse().expect("an address")).await?;
         let skill_id = scratch(&mut config, dir, &sim, &format!("http://{sim_addr}"), addr)?;
-        let changes = config
-            .devices
-            .iter()
-            .filter_map(|d| {
-                let secret = secrets.get(&d.id)?;
-                Some(ChangeHook {
-                    endpoint_id: d.id.clone(),
-                    url: format!(
-                        "http://{addr}/hooks/devices/{}/state",
-                        url::form_urlencoded::byte_serialize(d.id.as_bytes()).collect::<String>()
-                    ),
-                    bearer: Some(secret.expose().to_owned()),
-                    bodies: change_bodies(&d.kind)?,
-                })
-            })
-            .collect();
-        (sim, skill_id, changes)
+        (sim, skill_id)
     };
+    let changes = change_hooks(&config, addr)?;
     let (app, store) = crate::serve::build(&config, !embedded).await?;
     let (username, password) = if embedded {
         crate::demo::Embedded::add_user(&store).await?;
@@ -276,6 +249,32 @@ fn write_secret(dir: &Path, name: &str, secret: &str) -> anyhow::Result<PathBuf>
     let path = dir.join(name);
     crate::demo::write_private(&path, secret).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
+}
+
+/// A change hook for each device with a state webhook (a secret) and a one-word change: the
+/// embedded default's kitchen window, or a configuration's sensors, plugs and locks.
+fn change_hooks(config: &Config, addr: std::net::SocketAddr) -> anyhow::Result<Vec<ChangeHook>> {
+    let secrets = config.device_secrets().map_err(|e| {
+        anyhow::anyhow!(
+            "{}",
+            e.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+        )
+    })?;
+    Ok(config
+        .devices
+        .iter()
+        .filter_map(|d| {
+            Some(ChangeHook {
+                endpoint_id: d.id.clone(),
+                url: format!(
+                    "http://{addr}/hooks/devices/{}/state",
+                    url::form_urlencoded::byte_serialize(d.id.as_bytes()).collect::<String>()
+                ),
+                bearer: Some(secrets.get(&d.id)?.expose().to_owned()),
+                bodies: change_bodies(&d.kind)?,
+            })
+        })
+        .collect())
 }
 
 /// What a device of `kind` is told on its state webhook to change, twice, the second a change

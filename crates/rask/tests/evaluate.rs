@@ -314,14 +314,17 @@ fn rask_check_evaluates_a_configuration_offline() {
                  [[devices]]\nid = \"cellar\"\nname = \"Cellar\"\nkind = \"temperature_sensor\"\nsecret_env = \"RASK_TEST_GARAGE_SECRET\"\n\
                  [[devices]]\nid = \"garage\"\nname = \"Garage door\"\nkind = \"contact_sensor\"\nsecret_env = \"RASK_TEST_GARAGE_SECRET\"\n";
     let config = common::smart_home_config("rask-evaluate-check", "http://127.0.0.1:1", "NA", extra);
-    let out = Command::new(env!("CARGO_BIN_EXE_rask"))
-        .args(["check", "--evaluate", "--config", config.to_str().unwrap()])
-        .env("RASK_LOG", "warn")
-        .env("RASK_TEST_LINK_SECRET", "link-secret-0123456789")
-        .env("RASK_TEST_LWA_SECRET", "rask-lwa-secret")
-        .env("RASK_TEST_GARAGE_SECRET", "garage-secret-0123456789abcdef")
-        .output()
-        .unwrap();
+    let check = |flag: &str| {
+        Command::new(env!("CARGO_BIN_EXE_rask"))
+            .args(["check", flag, "--config", config.to_str().unwrap()])
+            .env("RASK_LOG", "warn")
+            .env("RASK_TEST_LINK_SECRET", "link-secret-0123456789")
+            .env("RASK_TEST_LWA_SECRET", "rask-lwa-secret")
+            .env("RASK_TEST_GARAGE_SECRET", "garage-secret-0123456789abcdef")
+            .output()
+            .unwrap()
+    };
+    let out = check("--evaluate");
     let text = String::from_utf8_lossy(&out.stdout);
     for line in [
         "ok    Answer every directive of the interfaces the endpoint declares with Alexa.Response [porch]",
@@ -342,14 +345,7 @@ fn rask_check_evaluates_a_configuration_offline() {
     assert!(text.contains("FAIL  alexa credentials"), "{text}");
     assert_eq!(out.status.code(), Some(1));
     // The evaluation alone reaches for nothing outside: it passes, and says only its rows.
-    let only = Command::new(env!("CARGO_BIN_EXE_rask"))
-        .args(["check", "--evaluate-only", "--config", config.to_str().unwrap()])
-        .env("RASK_LOG", "warn")
-        .env("RASK_TEST_LINK_SECRET", "link-secret-0123456789")
-        .env("RASK_TEST_LWA_SECRET", "rask-lwa-secret")
-        .env("RASK_TEST_GARAGE_SECRET", "garage-secret-0123456789abcdef")
-        .output()
-        .unwrap();
+    let only = check("--evaluate-only");
     let text = String::from_utf8_lossy(&only.stdout);
     assert_eq!(only.status.code(), Some(0), "{text}");
     assert!(!text.contains("credentials"), "{text}");

@@ -48,14 +48,14 @@ pub fn router() -> Router<Sim> {
         .route("/skills/{skill}/evaluations", post(start_evaluation))
         .route("/evaluations", get(list_evaluations))
         .route("/evaluations/{id}", get(get_evaluation))
-        .layer(axum::middleware::from_fn(json_only))
+        .layer(axum::middleware::from_fn(tools_only))
 }
 
 /// The sim's own API is for tools, not for web pages: a request a browser sends for another
 /// site (`Origin` naming another host, or `Sec-Fetch-Site` saying so) is refused, and a body
 /// is JSON, said so. A web page open in the same browser cannot start an evaluation (which
 /// sends Unlock), grant, or register a skill; curl and the rask CLI send neither header.
-async fn json_only(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+async fn tools_only(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let headers = request.headers();
     if request.method() != axum::http::Method::GET && request.method() != axum::http::Method::HEAD {
         let host = headers

@@ -514,6 +514,17 @@ mod tests {
         serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap()
     }
 
+    /// The endpoint `id` of Amazon's Discovery sample.
+    fn discovered(id: &str) -> Value {
+        sample("Discovery/Discovery.response.json")["event"]["payload"]["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["endpointId"] == id)
+            .unwrap()
+            .clone()
+    }
+
     /// Amazon's Discovery sample, with the first endpoint's additionalAttributes on every
     /// endpoint (the sample shows them on the first only).
     fn compliant() -> Value {
@@ -591,14 +602,7 @@ mod tests {
 
     #[test]
     fn a_change_report_names_a_proactively_reported_property_of_its_endpoint() {
-        let d = sample("Discovery/Discovery.response.json");
-        let light = d["event"]["payload"]["endpoints"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["endpointId"] == "endpoint-001")
-            .unwrap()
-            .clone();
+        let light = discovered("endpoint-001");
         let report = sample("ChangeReport/ChangeReport.json");
         assert_eq!(
             change_report(&light, &report),
@@ -629,14 +633,7 @@ mod tests {
 
     #[test]
     fn a_state_report_must_carry_every_declared_property_sampled_in_the_past() {
-        let d = sample("Discovery/Discovery.response.json");
-        let thermostat = d["event"]["payload"]["endpoints"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["endpointId"] == "endpoint-004")
-            .unwrap()
-            .clone();
+        let thermostat = discovered("endpoint-004");
         let report = sample("StateReport/StateReport.json");
         let now = parse_time("2017-09-27T18:30:31Z").unwrap();
         let rows = state(&thermostat, &report, "StateReport", now);
