@@ -100,7 +100,7 @@ impl Store {
         .bind(now)
         .bind(id)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if r.rows_affected() == 1 {
             return Ok(Resend::Queued);

@@ -66,7 +66,8 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct Store {
     pub(crate) pool: AnyPool,
-    /// Where transactions run. On SQLite a pool of one connection of its own: SQLite takes one
+    /// Where every write runs, a transaction or a lone statement. On SQLite a pool of one
+    /// connection of its own: SQLite takes one
     /// writer at a time, and writers that meet wait in its busy handler, which sleeps for
     /// milliseconds at a time; queued here instead, they wait for one another without
     /// sleeping (the doorbell benchmark's delivery rate rose by about a tenth). Reads keep

@@ -175,7 +175,7 @@ impl Store {
         .bind(sealer.seal(&row_name(user_id, "refresh"), refresh_token))
         .bind(expires_at)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -256,7 +256,7 @@ impl Store {
         .bind(now + lease_ms)
         .bind(now)
         .bind(user_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -280,7 +280,7 @@ impl Store {
         .bind(expires_at)
         .bind(now_ms())
         .bind(user_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -300,7 +300,7 @@ impl Store {
         .bind(why)
         .bind(now_ms())
         .bind(user_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -317,7 +317,7 @@ impl Store {
             .bind(detail.map(str::to_owned))
             .bind(now_ms())
             .bind(user_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -327,7 +327,7 @@ impl Store {
     pub async fn report_grant_state_once(&self, user_id: &str) -> Result<bool, StoreError> {
         let r = sqlx::query("UPDATE grants SET state_reported = 1 WHERE user_id = $1 AND state_reported = 0")
             .bind(user_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(r.rows_affected() == 1)
     }

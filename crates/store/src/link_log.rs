@@ -37,7 +37,7 @@ impl Store {
             .bind(e.step.clone())
             .bind(e.ok as i64)
             .bind(e.detail.clone())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }

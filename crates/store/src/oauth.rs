@@ -157,7 +157,7 @@ impl Store {
         .bind(c.scope.clone())
         .bind(c.code_challenge.clone())
         .bind(c.expires_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -180,7 +180,7 @@ impl Store {
         sqlx::query("UPDATE oauth_codes SET replayed_at = $1 WHERE code_hash = $2")
             .bind(now)
             .bind(code_hash)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         let row = sqlx::query("SELECT family_id FROM oauth_codes WHERE code_hash = $1")
             .bind(code_hash)
@@ -329,7 +329,7 @@ impl Store {
             .bind(now)
             .bind(reason)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         self.notify_revoked(&format!("family:{id}")).await
     }
@@ -357,7 +357,7 @@ impl Store {
         .bind(now)
         .bind(reason)
         .bind(user_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         self.notify_revoked(&format!("user:{user_id}")).await?;
         Ok(r.rows_affected())

@@ -105,9 +105,24 @@ pub(crate) async fn insert_events(
     backend: Backend,
     events: &[NewEvent],
 ) -> Result<(), StoreError> {
+    insert_claimed(tx, backend, events, None).await
+}
+
+/// Writes outbox rows inside `tx`, in one statement, claimed for `claim` (the worker's name
+/// and the end of its lease) when given: rows handed straight to that worker.
+async fn insert_claimed(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
+    events: &[NewEvent],
+    claim: Option<(&str, i64)>,
+) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
+    let (claimed_by, claimed_until) = match claim {
+        Some((by, until)) => (Some(by), until),
+        None => (None, 0),
+    };
     let rows: Vec<_> = events
         .iter()
         .map(|e| {
@@ -120,12 +135,19 @@ pub(crate) async fn insert_events(
                 e.created_at,
                 e.expires_at,
                 e.created_at,
+                claimed_by,
+                claimed_until,
             )
         })
         .collect();
     let sql = format!(
-        "INSERT INTO outbox (id, user_id, endpoint_id, kind, event, created_at, expires_at, next_attempt_at) {}",
-        json_rows(backend, 1, &[false, false, false, false, false, true, true, true])
+        "INSERT INTO outbox (id, user_id, endpoint_id, kind, event, created_at, expires_at, next_attempt_at, \
+         claimed_by, claimed_until) {}",
+        json_rows(
+            backend,
+            1,
+            &[false, false, false, false, false, true, true, true, false, true]
+        )
     );
     sqlx::query(&sql)
         .bind(serde_json::to_string(&rows).map_err(|e| StoreError::Batch(e.to_string()))?)
@@ -205,6 +227,23 @@ impl Store {
         Ok(())
     }
 
+    /// Writes events as [`Store::enqueue`] does, `claimed` already claimed in the name of
+    /// `claimer` until `claimed_until` (for the worker they are handed to without a claim's
+    /// round trip), `unclaimed` for any worker to claim; all or none.
+    pub async fn enqueue_claimed(
+        &self,
+        claimed: &[NewEvent],
+        unclaimed: &[NewEvent],
+        claimer: &str,
+        claimed_until: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        insert_claimed(&mut tx, self.backend(), claimed, Some((claimer, claimed_until))).await?;
+        insert_claimed(&mut tx, self.backend(), unclaimed, None).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Claims up to `limit` due rows for `lease_ms` in the name of `claimer`; no other claimer
     /// gets them meanwhile.
     pub async fn claim_due(
@@ -230,7 +269,9 @@ impl Store {
             .bind(now)
             .bind(limit)
             .bind(claimer)
-            .fetch_all(&self.pool)
+            // A claim is a write: on SQLite's read connections it would meet the settler's
+            // transactions in SQLite's busy handler, which sleeps milliseconds at a time.
+            .fetch_all(&self.writer)
             .await?;
         Ok(rows.iter().map(pending).collect::<Result<_, _>>()?)
     }

@@ -47,7 +47,7 @@ impl Store {
             .bind(name)
             .bind(password_hash)
             .bind(now_ms())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(|e| duplicate(e, &format!("owner {name:?}")))?;
         Ok(())
@@ -82,11 +82,11 @@ impl Store {
         let r = sqlx::query("UPDATE owners SET password_hash = $1 WHERE name = $2")
             .bind(password_hash)
             .bind(name)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         sqlx::query("DELETE FROM owner_sessions WHERE owner = $1")
             .bind(name)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -95,11 +95,11 @@ impl Store {
     pub async fn remove_owner(&self, name: &str) -> Result<bool, StoreError> {
         sqlx::query("DELETE FROM owner_sessions WHERE owner = $1")
             .bind(name)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         let r = sqlx::query("DELETE FROM owners WHERE name = $1")
             .bind(name)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -115,14 +115,14 @@ impl Store {
         // Sign-ins are rare: ended sessions are cleared here rather than by housekeeping.
         sqlx::query("DELETE FROM owner_sessions WHERE expires_at <= $1")
             .bind(now_ms())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         sqlx::query("INSERT INTO owner_sessions (id_hash, owner, csrf, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(id_hash)
             .bind(owner)
             .bind(csrf)
             .bind(expires_at)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -148,7 +148,7 @@ impl Store {
     pub async fn remove_owner_sessions(&self, owner: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM owner_sessions WHERE owner = $1")
             .bind(owner)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -157,7 +157,7 @@ impl Store {
     pub async fn end_owner_session(&self, id_hash: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM owner_sessions WHERE id_hash = $1")
             .bind(id_hash)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -169,13 +169,13 @@ impl Store {
             .bind(owner)
             .bind(action)
             .bind(detail)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         sqlx::query(
             "DELETE FROM owner_actions WHERE id <= (SELECT id FROM owner_actions ORDER BY id DESC LIMIT 1 OFFSET $1)",
         )
         .bind(KEPT_ACTIONS)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

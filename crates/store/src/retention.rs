@@ -94,7 +94,7 @@ impl Store {
     async fn delete(&self, sql: &str, before: i64) -> Result<u64, StoreError> {
         Ok(sqlx::query(sql)
             .bind(before)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?
             .rows_affected())
     }
@@ -106,7 +106,7 @@ impl Store {
         );
         Ok(sqlx::query(&sql)
             .bind(keep)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?
             .rows_affected())
     }

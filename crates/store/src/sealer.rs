@@ -218,7 +218,7 @@ impl Store {
         sqlx::query("INSERT INTO sealing_check (id, sealed, created_at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING")
             .bind(sealer.seal(CHECK_ROW, CHECK_PLAIN))
             .bind(crate::now_ms())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(StoreError::from)?;
         match self.sealing_check().await? {

@@ -36,7 +36,7 @@ impl Store {
             .bind(name)
             .bind(password_hash)
             .bind(created_at)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(|e| duplicate(e, &format!("user {name:?}")))?;
         Ok(User {
@@ -52,7 +52,7 @@ impl Store {
         let r = sqlx::query("UPDATE users SET password_hash = $1 WHERE name = $2")
             .bind(password_hash)
             .bind(name)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -92,7 +92,7 @@ impl Store {
         };
         let r = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(user.id.clone())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         self.notify_revoked(&format!("user:{}", user.id)).await?;
         Ok(r.rows_affected() == 1)
