@@ -43,6 +43,9 @@ enum What {
         /// Presses in the throughput run (each makes one event per user).
         #[arg(long, default_value_t = 5)]
         presses: usize,
+        /// Rounds of the throughput run and the ceiling.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// Device states over MQTT into the store: at each rate, how many arrive and are stored,
     /// and how fast.
@@ -147,6 +150,27 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     outcome
 }
 
+/// The CPU time this process has used so far, user and system, in seconds (Linux's
+/// `/proc/self/stat`, in clock ticks of 10 ms); `None` elsewhere.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command's closing parenthesis; utime and stime are the 14th and
+    // 15th of the line, the 12th and 13th after it.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: f64 = fields.next()?.parse().ok()?;
+    let system: f64 = fields.next()?.parse().ok()?;
+    Some((user + system) / 100.0)
+}
+
+/// The CPU used since `since` (from [`cpu_seconds`]) per one of `n` things, as `123 µs`.
+fn cpu_per(since: Option<f64>, n: usize) -> String {
+    match (since, cpu_seconds()) {
+        (Some(a), Some(b)) if n > 0 => format!("{:.0} µs", (b - a) * 1e6 / n as f64),
+        _ => "unknown".into(),
+    }
+}
+
 /// Removes the SQLite databases this process made in the temporary folder
 /// ([`rask_store::testing::sqlite_url`]), whatever became of the benchmark.
 fn remove_scratch_databases() {
@@ -169,7 +193,8 @@ async fn run_one(args: Args) -> anyhow::Result<bool> {
             seconds,
             users,
             presses,
-        } => doorbell::run(database, rate, seconds, users, presses).await,
+            rounds,
+        } => doorbell::run(database, rate, seconds, users, presses, rounds).await,
         What::Mqtt {
             broker,
             database,
