@@ -482,6 +482,29 @@ impl EventMessage {
     }
 }
 
+/// How a message stored with an empty scope token serializes its scope.
+const EMPTY_SCOPE: &str = r#""scope":{"type":"BearerToken","token":""}"#;
+
+/// The serialized message `stored` (written with an empty scope token, as the outbox keeps
+/// events) with its scope token set to `token`, without parsing the message again: what
+/// [`EventMessage::with_scope_token`] and serializing give, for a fraction of the work on the
+/// delivery path. `None` unless the empty scope is found exactly once (outside strings, where
+/// quotes are escaped, it can only be the scope itself); parse the message then.
+pub fn splice_scope_token(stored: &str, token: &str) -> Option<Vec<u8>> {
+    let at = stored.find(EMPTY_SCOPE)?;
+    let after = at + EMPTY_SCOPE.len();
+    if stored[after..].contains(EMPTY_SCOPE) {
+        return None;
+    }
+    let quoted = serde_json::to_string(token).ok()?;
+    let mut out = Vec::with_capacity(stored.len() + quoted.len());
+    // Up to the token's empty string, then the token, quoted and escaped as JSON.
+    out.extend_from_slice(&stored.as_bytes()[..after - 3]);
+    out.extend_from_slice(quoted.as_bytes());
+    out.extend_from_slice(&stored.as_bytes()[after - 1..]);
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -535,5 +558,22 @@ mod tests {
         assert_eq!(v["event"]["payload"]["timestamp"], "2026-01-02T03:04:05Z");
         assert_eq!(v["event"]["payload"]["cause"]["type"], "PHYSICAL_INTERACTION");
         assert_eq!(v["event"]["endpoint"]["scope"]["token"], "Atza|x");
+    }
+
+    #[test]
+    fn a_token_spliced_into_a_stored_event_is_what_parsing_gives() {
+        let at = datetime!(2026-12-07 10:00:00 UTC);
+        let token = "Atza|IwEB\"odd\\token";
+        let press = EventMessage::doorbell_press("front-door", "", at);
+        let stored = serde_json::to_string(&press).unwrap();
+        let spliced: serde_json::Value =
+            serde_json::from_slice(&splice_scope_token(&stored, token).unwrap()).unwrap();
+        let parsed = serde_json::to_value(press.with_scope_token(token)).unwrap();
+        assert_eq!(spliced, parsed);
+        // A message whose scope is not empty, or not found once, is left to parsing.
+        let set = serde_json::to_string(&EventMessage::doorbell_press("d", "tok", at)).unwrap();
+        assert_eq!(splice_scope_token(&set, token), None);
+        let twice = format!("[{stored},{stored}]");
+        assert_eq!(splice_scope_token(&twice, token), None);
     }
 }

@@ -24,7 +24,7 @@ pub use error::{DeviceMode, ErrorPayload, ErrorType};
 pub use event::{
     AddOrUpdateReportPayload, Cause, CauseType, Change, ChangeReportPayload, Context,
     DeferredResponsePayload, DeleteReportPayload, DeletedEndpoint, DiscoverResponsePayload, Event,
-    EventMessage, EventPayload, TimestampedCause,
+    EventMessage, EventPayload, TimestampedCause, splice_scope_token,
 };
 pub use header::{DirectiveEndpoint, Empty, EventEndpoint, Header, PAYLOAD_VERSION, Scope, new_message_id};
 pub use interfaces::*;
