@@ -14,14 +14,14 @@ use rask_cloud::gateway::EventGateway;
 use rask_cloud::lwa::LwaClient;
 use rask_cloud::retry::{Decision, Policy, decide};
 use rask_model::region::Region;
-use rask_model::smarthome::EventMessage;
+use rask_model::smarthome::{EventMessage, splice_scope_token};
 use rask_store::grants::{Grant, GrantState};
 use rask_store::outbox::{Attempt, Pending, Settled, Write};
 use rask_store::sealer::Sealer;
 use rask_store::{Store, StoreError, now_ms};
 use tokio::sync::Notify;
 
-use crate::pipeline::{self, Limits, Work};
+use crate::pipeline::{self, Entrance, Limits, Work};
 
 /// How many rows the claimer takes at once.
 pub const BATCH: i64 = 256;
@@ -45,7 +45,8 @@ pub struct Delivery {
     pub lease: Duration,
     /// How long before expiry a token is refreshed.
     pub refresh_margin: Duration,
-    wake: Arc<Notify>,
+    /// The way in for rows stored already claimed by this worker, and its waker.
+    entrance: Arc<Entrance<Pending>>,
     /// This worker's name on its claims.
     claimer: Arc<str>,
 }
@@ -62,6 +63,7 @@ enum TokenTrouble {
 impl Delivery {
     /// A worker for the store's outbox.
     pub fn new(store: Store, sealer: Sealer, lwa: Arc<LwaClient>, gateway: EventGateway) -> Self {
+        let claimer: Arc<str> = uuid::Uuid::new_v4().to_string().into();
         Delivery {
             store,
             sealer,
@@ -72,14 +74,21 @@ impl Delivery {
             // claims come free in time for another worker to deliver a 30 s press.
             lease: Duration::from_secs(12),
             refresh_margin: Duration::from_secs(60),
-            wake: Arc::new(Notify::new()),
-            claimer: uuid::Uuid::new_v4().to_string().into(),
+            entrance: Entrance::new(claimer.clone(), BATCH as usize),
+            claimer,
         }
     }
 
     /// What triggers notify so that a new event is sent at once rather than at the next poll.
     pub fn waker(&self) -> Arc<Notify> {
-        self.wake.clone()
+        self.entrance.waker()
+    }
+
+    /// The way in for events stored already claimed by this worker (see
+    /// [`Entrance::reserve`]), so that they are sent without a claim's round trip; rows are
+    /// taken only once the worker runs.
+    pub fn entrance(&self) -> Arc<Entrance<Pending>> {
+        self.entrance.clone()
     }
 
     /// Runs the pipeline forever (claimer, settler, renewer); returns their tasks.
@@ -91,8 +100,8 @@ impl Delivery {
             poll: Duration::from_millis(200),
             lease: self.lease,
         };
-        let wake = self.wake.clone();
-        pipeline::spawn(self, limits, wake)
+        let entrance = self.entrance.clone();
+        pipeline::spawn(self, limits, entrance)
     }
 
     /// The grants of a batch's users in one query; a user missing here is looked up again by
@@ -317,14 +326,19 @@ impl Delivery {
 
     async fn send(&self, p: Pending, grant: &Grant, token: String, life: Duration) -> Vec<Write> {
         let region = Region::parse(&grant.region).unwrap_or(Region::Na);
-        let message = match serde_json::from_str::<EventMessage>(&p.event.event) {
-            Ok(m) => m.with_scope_token(token.clone()),
+        let body = match splice_scope_token(&p.event.event, &token) {
+            Some(body) => Ok(body),
+            None => serde_json::from_str::<EventMessage>(&p.event.event)
+                .and_then(|m| serde_json::to_vec(&m.with_scope_token(token.clone()))),
+        };
+        let body = match body {
+            Ok(body) => body,
             Err(e) => {
                 let why = format!("the stored event cannot be read: {e}");
                 return vec![Self::drop_event(&p, "dropped", &why)];
             }
         };
-        let error = match self.gateway.send(region, &token, &message).await {
+        let error = match self.gateway.send_bytes(region, &token, body).await {
             Ok(()) => {
                 let detail = format!("202 from the {region} gateway");
                 return vec![Self::settle(&p, Settled::Delivered, "delivered", &detail)];
@@ -379,34 +393,36 @@ impl Delivery {
 }
 
 impl Work for Delivery {
+    type Claimed = Pending;
     /// A claimed row, with its user's grant when the batch's read found it.
     type Row = (Pending, Option<Grant>);
     type Done = Vec<Write>;
 
     const NAME: &'static str = "delivery";
 
-    fn id((p, _): &Self::Row) -> String {
+    fn id(p: &Pending) -> String {
         p.event.id.clone()
     }
 
-    async fn claim(&self, limit: usize) -> Result<Vec<Self::Row>, StoreError> {
-        let due = self
-            .store
+    async fn claim(&self, limit: usize) -> Result<Vec<Pending>, StoreError> {
+        self.store
             .claim_due(
                 &self.claimer,
                 now_ms(),
                 self.lease.as_millis() as i64,
                 limit as i64,
             )
-            .await?;
+            .await
+    }
+
+    async fn adopt(&self, due: Vec<Pending>) -> Vec<Self::Row> {
         let grants = self.grants_for(&due).await;
-        Ok(due
-            .into_iter()
+        due.into_iter()
             .map(|p| {
                 let known = grants.get(&p.event.user_id).cloned();
                 (p, known)
             })
-            .collect())
+            .collect()
     }
 
     async fn deliver(&self, (p, known): Self::Row) -> Vec<Write> {

@@ -19,7 +19,7 @@ use rask_store::service_outbox::{NewServiceCall, ServiceCall, ServiceOutcome};
 use rask_store::{Store, StoreError, now_ms};
 use tokio::sync::Notify;
 
-use crate::pipeline::{self, Limits, Work};
+use crate::pipeline::{self, Entrance, Limits, Work};
 
 /// How many calls one turn claims.
 pub const BATCH: i64 = 64;
@@ -131,7 +131,8 @@ pub struct ServiceDelivery {
     store: Store,
     client: OutOfSession,
     claimer: Arc<str>,
-    wake: Arc<Notify>,
+    /// Its waker (calls are not handed in yet: each is claimed from the outbox).
+    entrance: Arc<Entrance<ServiceCall>>,
     /// How long a claimed call is this worker's.
     pub lease: Duration,
 }
@@ -139,11 +140,12 @@ pub struct ServiceDelivery {
 impl ServiceDelivery {
     /// A worker for the store's out-of-session outbox.
     pub fn new(store: Store, client: OutOfSession) -> Self {
+        let claimer: Arc<str> = uuid::Uuid::new_v4().to_string().into();
         ServiceDelivery {
             store,
             client,
-            claimer: uuid::Uuid::new_v4().to_string().into(),
-            wake: Arc::new(Notify::new()),
+            entrance: Entrance::new(claimer.clone(), BATCH as usize),
+            claimer,
             // Renewed every third of itself while the call is in flight; after a crash, its
             // calls come free for another worker this soon.
             lease: Duration::from_secs(12),
@@ -152,7 +154,7 @@ impl ServiceDelivery {
 
     /// Wakes the worker when a call was stored.
     pub fn waker(&self) -> Arc<Notify> {
-        self.wake.clone()
+        self.entrance.waker()
     }
 
     /// Runs the pipeline until the process ends ([`crate::pipeline`]); returns its tasks.
@@ -164,8 +166,8 @@ impl ServiceDelivery {
             poll: Duration::from_millis(500),
             lease: self.lease,
         };
-        let wake = self.wake.clone();
-        pipeline::spawn(self, limits, wake)
+        let entrance = self.entrance.clone();
+        pipeline::spawn(self, limits, entrance)
     }
 
     /// Claims what is due, sends it and records the outcomes, all before returning; returns
@@ -209,6 +211,7 @@ impl ServiceDelivery {
 }
 
 impl Work for ServiceDelivery {
+    type Claimed = ServiceCall;
     type Row = ServiceCall;
     type Done = (ServiceCall, ServiceOutcome);
 
@@ -259,6 +262,10 @@ impl Work for ServiceDelivery {
 
     async fn settle(&self, done: &[(ServiceCall, ServiceOutcome)]) -> Result<(), StoreError> {
         self.store.settle_service_calls(done).await
+    }
+
+    async fn adopt(&self, calls: Vec<ServiceCall>) -> Vec<ServiceCall> {
+        calls
     }
 
     async fn renew(&self, ids: &[String]) -> Result<(), StoreError> {

@@ -1,9 +1,13 @@
 //! The pipeline both delivery workers run (the Event Gateway's, [`crate::delivery`], and the
 //! out-of-session one, [`crate::out_of_session`]), so that no slow call holds up another row:
 //!
-//! - the claimer claims due rows in the worker's name while fewer than
-//!   [`Limits::concurrency`] are in flight, and starts one task per row;
-//! - each task delivers its row and hands what it decided to the settler;
+//! - the claimer claims due rows in the worker's name ahead of need, up to
+//!   [`Limits::batch`] waiting, and takes the rows handed in through the worker's
+//!   [`Entrance`] (stored by this process already claimed in the worker's name, so they need
+//!   no claim at all); the starter starts one task per row while fewer than
+//!   [`Limits::concurrency`] are being delivered;
+//! - each task delivers its row and hands what it decided to the settler; its sending slot
+//!   comes free then, not at the commit;
 //! - the settler commits what has arrived in one transaction (group commit), so that a row
 //!   Amazon accepted is settled within milliseconds of its 202, whatever its batch-mates do;
 //! - the renewer extends the worker's claims on the rows in flight, so that a slow call never
@@ -15,6 +19,7 @@
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,7 +28,9 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
 /// What one worker claims, delivers and settles.
 pub trait Work: Clone + Send + Sync + 'static {
-    /// A claimed row.
+    /// A row as claimed (or handed in through the worker's [`Entrance`]).
+    type Claimed: Send + 'static;
+    /// A row ready to deliver: what [`Work::adopt`] made of a claimed one.
     type Row: Send + 'static;
     /// What delivering a row decided, for the settler.
     type Done: Send + 'static;
@@ -32,10 +39,14 @@ pub trait Work: Clone + Send + Sync + 'static {
     const NAME: &'static str;
 
     /// The row's id (a row already in flight is not started twice).
-    fn id(row: &Self::Row) -> String;
+    fn id(row: &Self::Claimed) -> String;
 
     /// Claims up to `limit` due rows in this worker's name.
-    fn claim(&self, limit: usize) -> impl Future<Output = Result<Vec<Self::Row>, StoreError>> + Send;
+    fn claim(&self, limit: usize) -> impl Future<Output = Result<Vec<Self::Claimed>, StoreError>> + Send;
+
+    /// Makes claimed rows ready to deliver, all of them in one go (the users' grants in one
+    /// query, say): one row for each claimed row, in their order.
+    fn adopt(&self, claimed: Vec<Self::Claimed>) -> impl Future<Output = Vec<Self::Row>> + Send;
 
     /// Delivers one row, deciding what is written for it.
     fn deliver(&self, row: Self::Row) -> impl Future<Output = Self::Done> + Send;
@@ -52,7 +63,7 @@ pub trait Work: Clone + Send + Sync + 'static {
 pub struct Limits {
     /// Rows in flight at once.
     pub concurrency: usize,
-    /// Rows claimed at once.
+    /// Rows claimed at once, at most, and claimed rows waiting for a slot, at most.
     pub batch: usize,
     /// Rows settled in one transaction, at most.
     pub settle_group: usize,
@@ -62,14 +73,130 @@ pub struct Limits {
     pub lease: Duration,
 }
 
+/// How many handed-in rows may wait for the claimer to take them, per row it claims at once.
+const HANDED_PER_BATCH: usize = 4;
+
+/// The way into one worker's pipeline besides its claims: whoever stores rows already claimed
+/// in the worker's name hands them in here, and they are sent without a claim's round trip to
+/// the database. Shared by the worker's pipeline and those that hand rows in; also what wakes
+/// the claimer when rows were stored for anyone to claim.
+pub struct Entrance<C> {
+    handed: mpsc::UnboundedSender<Handed<C>>,
+    taken: Mutex<Option<mpsc::UnboundedReceiver<Handed<C>>>>,
+    /// Rows that may be handed in and not yet taken, so that a burst waits in the database,
+    /// claimable by any instance, rather than in this one's memory.
+    room: Arc<Semaphore>,
+    in_flight: Arc<InFlight>,
+    wake: Arc<Notify>,
+    /// The worker's name on its claims.
+    claimer: Arc<str>,
+    /// The worker's lease in milliseconds, as [`spawn`] was given it.
+    lease_ms: AtomicU64,
+}
+
+/// Rows handed in, with the room they take until the claimer has taken them.
+struct Handed<C> {
+    rows: Vec<C>,
+    _room: OwnedSemaphorePermit,
+}
+
+impl<C: Send + 'static> Entrance<C> {
+    /// The entrance of a worker that claims in the name `claimer`, taking up to `batch` rows
+    /// at once.
+    pub fn new(claimer: Arc<str>, batch: usize) -> Arc<Self> {
+        let (handed, taken) = mpsc::unbounded_channel();
+        Arc::new(Entrance {
+            handed,
+            taken: Mutex::new(Some(taken)),
+            room: Arc::new(Semaphore::new(batch.max(1) * HANDED_PER_BATCH)),
+            in_flight: Arc::new(InFlight::default()),
+            wake: Arc::new(Notify::new()),
+            claimer,
+            lease_ms: AtomicU64::new(0),
+        })
+    }
+
+    /// What wakes the claimer, so that rows stored for anyone are claimed at once.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Room for up to `n` rows if the worker has any: store that many rows claimed in
+    /// [`Reserved::claimer`]'s name until [`Reserved::claimed_until`], then hand them in with
+    /// [`Reserved::hand`]. `None` when there is no room (store them for anyone to claim).
+    pub fn reserve(self: &Arc<Self>, n: usize) -> Option<Reserved<C>> {
+        let free = self.room.available_permits().min(n);
+        let lease_ms = self.lease_ms.load(Ordering::Relaxed);
+        // Nothing is handed in before the pipeline runs: no one would renew the claims.
+        if free == 0 || lease_ms == 0 {
+            return None;
+        }
+        let room = self.room.clone().try_acquire_many_owned(free as u32).ok()?;
+        Some(Reserved {
+            entrance: self.clone(),
+            room,
+            claimed_until: rask_store::now_ms() + lease_ms as i64,
+        })
+    }
+}
+
+/// Room reserved in a worker's [`Entrance`]; given back if dropped without [`Reserved::hand`].
+pub struct Reserved<C> {
+    entrance: Arc<Entrance<C>>,
+    room: OwnedSemaphorePermit,
+    claimed_until: i64,
+}
+
+impl<C: Send + 'static> Reserved<C> {
+    /// How many rows may be handed in.
+    pub fn rows(&self) -> usize {
+        self.room.num_permits()
+    }
+
+    /// The name the rows must be claimed in.
+    pub fn claimer(&self) -> &str {
+        &self.entrance.claimer
+    }
+
+    /// Until when the rows must be claimed.
+    pub fn claimed_until(&self) -> i64 {
+        self.claimed_until
+    }
+
+    /// Hands in rows stored as claimed, each with its id; no more than [`Reserved::rows`].
+    /// They are in flight from now on, so the worker renews their claims while they wait.
+    pub fn hand(self, rows: Vec<(String, C)>) {
+        let mut claimed = Vec::with_capacity(rows.len());
+        for (id, row) in rows {
+            self.entrance.in_flight.enter(id);
+            claimed.push(row);
+        }
+        // Only fails once the pipeline has stopped, when their claims run out and any worker
+        // takes them again.
+        let _ = self.entrance.handed.send(Handed {
+            rows: claimed,
+            _room: self.room,
+        });
+    }
+}
+
 /// Runs `work` until the process ends; returns the claimer's, settler's and renewer's tasks.
-/// `wake` makes the claimer look at once (a row was just stored).
-pub fn spawn<W: Work>(work: W, limits: Limits, wake: Arc<Notify>) -> Vec<tokio::task::JoinHandle<()>> {
-    let in_flight = Arc::new(InFlight::default());
+/// Rows come from the worker's claims and from `entrance`, whose waker makes the claimer look
+/// at once (a row was just stored). Spawned once per entrance; a second spawn takes no
+/// handed-in rows.
+pub fn spawn<W: Work>(
+    work: W,
+    limits: Limits,
+    entrance: Arc<Entrance<W::Claimed>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let in_flight = entrance.in_flight.clone();
+    entrance
+        .lease_ms
+        .store(limits.lease.as_millis().max(1) as u64, Ordering::Relaxed);
     let (settle, settling) = mpsc::unbounded_channel::<Settling<W::Done>>();
     let settler = tokio::spawn(settler(work.clone(), limits, settling, in_flight.clone()));
     let renewer = tokio::spawn(renewer(work.clone(), limits, in_flight.clone()));
-    let claimer = tokio::spawn(claimer(work, limits, wake, settle, in_flight));
+    let claimer = tokio::spawn(claimer(work, limits, entrance, settle, in_flight));
     vec![claimer, settler, renewer]
 }
 
@@ -77,6 +204,7 @@ pub fn spawn<W: Work>(work: W, limits: Limits, wake: Arc<Notify>) -> Vec<tokio::
 /// delivers them all and settles them before returning. Returns how many rows it claimed.
 pub async fn run_once<W: Work>(work: &W, batch: usize) -> Result<usize, StoreError> {
     let due = work.claim(batch).await?;
+    let due = work.adopt(due).await;
     let n = due.len();
     let tasks: Vec<_> = due
         .into_iter()
@@ -98,9 +226,8 @@ pub async fn run_once<W: Work>(work: &W, batch: usize) -> Result<usize, StoreErr
     Ok(n)
 }
 
-/// How long the claimer waits for a quarter of its slots while rows are in flight, before it
-/// claims with what is free.
-const GATHER: Duration = Duration::from_millis(20);
+/// How many delivered rows per sending slot may wait for the settler's commit.
+const UNSETTLED_PER_SLOT: usize = 4;
 
 /// How many times [`InFlight::enter_soon`] looks, a millisecond apart.
 const ENTER_TRIES: u32 = 20;
@@ -160,92 +287,133 @@ struct Settling<D> {
 async fn claimer<W: Work>(
     work: W,
     limits: Limits,
-    wake: Arc<Notify>,
+    entrance: Arc<Entrance<W::Claimed>>,
     settle: mpsc::UnboundedSender<Settling<W::Done>>,
     in_flight: Arc<InFlight>,
 ) {
-    let slots = Arc::new(Semaphore::new(limits.concurrency));
+    // Claimed rows wait in `ready` for a slot: the next rows are claimed while the last are
+    // still being sent, so that a slot that comes free starts a row at once instead of after
+    // a claim's round trip (which, on a busy machine, took as long as the call to Amazon).
+    // They are in flight from their claim on, so the renewer keeps their claims alive.
+    let (ready, waiting) = mpsc::channel::<(String, W::Row)>(limits.batch.max(1));
+    let starter = tokio::spawn(starter(work.clone(), limits, waiting, settle, in_flight.clone()));
+    let taken = entrance.taken.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let mut handed = taken.unwrap_or_else(|| mpsc::unbounded_channel().1);
+    // Claims are made in halves of the queue at least, so that a busy worker claims many rows
+    // in one statement rather than one row per transaction.
+    let half = (limits.batch / 2).max(1);
     loop {
-        // Free slots before claiming, so that claims are not taken to sit waiting: one when
-        // the pipeline is idle; while rows are in flight, a quarter of them if they come free
-        // soon (a busy worker claims in batches rather than one row per transaction), else
-        // whatever is free (slow calls hold the rest).
-        let mut free = if slots.available_permits() == limits.concurrency {
-            match slots.clone().acquire_owned().await {
-                Ok(p) => p,
-                Err(_) => return,
+        // Rows handed in first: they are claimed already, and were stored just now.
+        while let Ok(h) = handed.try_recv() {
+            if !take(&work, &ready, h.rows).await {
+                return;
             }
-        } else {
-            let quarter = (limits.concurrency / 4).max(1) as u32;
-            match tokio::time::timeout(GATHER, slots.clone().acquire_many_owned(quarter)).await {
-                Ok(Ok(p)) => p,
-                Ok(Err(_)) => return,
-                Err(_) => {
-                    let Ok(mut p) = slots.clone().acquire_owned().await else {
-                        return;
-                    };
-                    let more = slots.available_permits() as u32;
-                    if more > 0 {
-                        if let Ok(m) = slots.clone().try_acquire_many_owned(more) {
-                            p.merge(m);
-                        }
-                    }
-                    p
+        }
+        let room = tokio::select! {
+            biased;
+            Some(h) = handed.recv() => {
+                if !take(&work, &ready, h.rows).await {
+                    return;
                 }
+                continue;
             }
+            room = ready.reserve_many(half) => room,
         };
-        let want = free.num_permits();
-        let limit = (slots.available_permits() + want).min(limits.batch);
+        match room {
+            Ok(room) => drop(room),
+            Err(_) => return,
+        }
+        let limit = ready.capacity();
         let due = match work.claim(limit).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(error = %e, "{}: the outbox could not be read", W::NAME);
-                drop(free);
                 tokio::time::sleep(limits.poll).await;
                 continue;
             }
         };
         let claimed = due.len();
+        let mut fresh = Vec::with_capacity(claimed);
         for row in due {
-            let id = W::id(&row);
-            if !in_flight.enter_soon(id.clone()).await {
-                continue;
+            if in_flight.enter_soon(W::id(&row)).await {
+                fresh.push(row);
             }
-            let slot = match free.split(1) {
-                Some(s) => s,
-                None => match slots.clone().try_acquire_owned() {
-                    Ok(s) => s,
-                    // Cannot happen (no more rows were claimed than slots were free), but
-                    // waiting is right if it does.
-                    Err(_) => match slots.clone().acquire_owned().await {
-                        Ok(s) => s,
-                        Err(_) => return,
-                    },
-                },
-            };
-            let (work, settle, in_flight) = (work.clone(), settle.clone(), in_flight.clone());
-            tokio::spawn(async move {
-                // Its own task, so that a delivery that panics still leaves the pipeline: its
-                // claim is no longer renewed, runs out, and the row is tried again.
-                match tokio::spawn(async move { work.deliver(row).await }).await {
-                    Ok(done) => {
-                        let _ = settle.send(Settling { id, done, slot });
-                    }
-                    Err(e) => {
-                        tracing::error!(row = %id, error = %e, "{}: a delivery failed; tried again once its claim runs out", W::NAME);
-                        in_flight.leave(std::slice::from_ref(&id));
-                    }
-                }
-            });
         }
-        drop(free);
-        // A full batch: more may be due, go on at once; otherwise wait for news.
+        if !take(&work, &ready, fresh).await {
+            return;
+        }
+        // A full claim: more may be due, go on at once; otherwise wait for news.
         if claimed < limit || claimed == 0 {
             tokio::select! {
-                _ = wake.notified() => {}
+                _ = entrance.wake.notified() => {}
+                Some(h) = handed.recv() => {
+                    if !take(&work, &ready, h.rows).await {
+                        return;
+                    }
+                }
                 _ = tokio::time::sleep(limits.poll) => {}
             }
         }
+        if starter.is_finished() {
+            return;
+        }
+    }
+}
+
+/// Adopts claimed rows (already in flight) and queues them for the starter; false once the
+/// starter has stopped.
+async fn take<W: Work>(work: &W, ready: &mpsc::Sender<(String, W::Row)>, claimed: Vec<W::Claimed>) -> bool {
+    if claimed.is_empty() {
+        return true;
+    }
+    let ids: Vec<String> = claimed.iter().map(W::id).collect();
+    let rows = work.adopt(claimed).await;
+    debug_assert_eq!(ids.len(), rows.len(), "adopt keeps every row, in order");
+    for (id, row) in ids.into_iter().zip(rows) {
+        if ready.send((id, row)).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Starts each claimed row's delivery as soon as a slot is free.
+async fn starter<W: Work>(
+    work: W,
+    limits: Limits,
+    mut waiting: mpsc::Receiver<(String, W::Row)>,
+    settle: mpsc::UnboundedSender<Settling<W::Done>>,
+    in_flight: Arc<InFlight>,
+) {
+    // A row holds a sending slot while it is delivered, and an unsettled one until its outcome
+    // is committed: the next row starts as soon as one is delivered, not once its group is
+    // committed (a commit's round trip, on PostgreSQL, as long as a call to Amazon), and no
+    // more outcomes wait for the settler than it commits in a few groups.
+    let sending = Arc::new(Semaphore::new(limits.concurrency));
+    let unsettled = Arc::new(Semaphore::new(limits.concurrency * UNSETTLED_PER_SLOT));
+    while let Some((id, row)) = waiting.recv().await {
+        let Ok(slot) = unsettled.clone().acquire_owned().await else {
+            return;
+        };
+        let Ok(sending) = sending.clone().acquire_owned().await else {
+            return;
+        };
+        let (work, settle, in_flight) = (work.clone(), settle.clone(), in_flight.clone());
+        tokio::spawn(async move {
+            // Its own task, so that a delivery that panics still leaves the pipeline: its
+            // claim is no longer renewed, runs out, and the row is tried again.
+            let delivered = tokio::spawn(async move { work.deliver(row).await }).await;
+            drop(sending);
+            match delivered {
+                Ok(done) => {
+                    let _ = settle.send(Settling { id, done, slot });
+                }
+                Err(e) => {
+                    tracing::error!(row = %id, error = %e, "{}: a delivery failed; tried again once its claim runs out", W::NAME);
+                    in_flight.leave(std::slice::from_ref(&id));
+                }
+            }
+        });
     }
 }
 

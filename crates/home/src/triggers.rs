@@ -25,13 +25,14 @@ use rask_link::ratelimit::{Limits, RateLimiter};
 use rask_link::secret::Secret;
 use rask_link::web::Remote;
 use rask_model::smarthome::{CauseType, EventMessage};
-use rask_store::outbox::NewEvent;
+use rask_store::outbox::{NewEvent, Pending};
 use rask_store::{Store, now_ms};
 use serde_json::json;
 use tokio::sync::Notify;
 
 use crate::capabilities::read_state;
 use crate::devices::{Device, DeviceKind, Registry};
+use crate::pipeline::Entrance;
 use crate::state::{DeviceStates, stated_cause};
 use rask_store::device_state::Hearing;
 
@@ -54,6 +55,8 @@ pub struct Triggers {
     /// A press's useful life.
     pub doorbell_life: Duration,
     wake: Arc<Notify>,
+    /// The local delivery worker's way in, when it runs in this process.
+    entrance: Option<Arc<Entrance<Pending>>>,
     states: Option<DeviceStates>,
     limiter: Arc<RateLimiter>,
 }
@@ -73,6 +76,7 @@ impl Triggers {
             secrets: Arc::new(secrets),
             doorbell_life: DOORBELL_LIFE,
             wake,
+            entrance: None,
             states: None,
             limiter: Arc::new(RateLimiter::new(Limits {
                 per_account: u32::MAX,
@@ -80,6 +84,49 @@ impl Triggers {
                 window: Duration::from_secs(15 * 60),
             })),
         }
+    }
+
+    /// Hands the events this stores straight to the delivery worker behind `entrance` (in
+    /// this process), claimed in its name as they are written, while it has room for them:
+    /// they are sent without waiting for a claim. The rest are stored for any worker.
+    pub fn handing_to(mut self, entrance: Arc<Entrance<Pending>>) -> Self {
+        self.entrance = Some(entrance);
+        self
+    }
+
+    /// Stores `events` (all or none) and sees that a worker sends them: the local one takes
+    /// what it has room for at once, the rest are claimed from the outbox.
+    async fn queue(&self, mut events: Vec<NewEvent>) -> Result<(), rask_store::StoreError> {
+        let reserved = self.entrance.as_ref().and_then(|e| e.reserve(events.len()));
+        let Some(reserved) = reserved else {
+            self.store.enqueue(&events).await?;
+            self.wake.notify_one();
+            return Ok(());
+        };
+        let rest = events.split_off(reserved.rows().min(events.len()));
+        self.store
+            .enqueue_claimed(&events, &rest, reserved.claimer(), reserved.claimed_until())
+            .await?;
+        reserved.hand(
+            events
+                .into_iter()
+                .map(|event| {
+                    let id = event.id.clone();
+                    (
+                        id,
+                        Pending {
+                            event,
+                            retries: 0,
+                            refreshed: false,
+                        },
+                    )
+                })
+                .collect(),
+        );
+        if !rest.is_empty() {
+            self.wake.notify_one();
+        }
+        Ok(())
     }
 
     /// Takes device states on `/state` into `states`.
@@ -102,9 +149,9 @@ impl Triggers {
     /// worker; returns how many reports were queued.
     pub async fn rediscover(&self, user_id: &str) -> Result<usize, rask_store::StoreError> {
         let events = crate::discovery::full_report(&self.registry, user_id, now_ms());
-        self.store.enqueue(&events).await?;
-        self.wake.notify_one();
-        Ok(events.len())
+        let n = events.len();
+        self.queue(events).await?;
+        Ok(n)
     }
 
     /// Queues a test `ChangeReport` of `device`'s state for every granted user
@@ -134,9 +181,9 @@ impl Triggers {
                 expires_at: now + crate::reports::CHANGE_REPORT_LIFE.as_millis() as i64,
             })
             .collect();
-        self.store.enqueue(&events).await?;
-        self.wake.notify_one();
-        Ok(Some(events.len()))
+        let n = events.len();
+        self.queue(events).await?;
+        Ok(Some(n))
     }
 
     /// Queues a press of `device` for every granted user; returns how many events were queued.
@@ -158,9 +205,9 @@ impl Triggers {
                 expires_at: now + self.doorbell_life.as_millis() as i64,
             })
             .collect();
-        self.store.enqueue(&events).await?;
-        self.wake.notify_one();
-        Ok(events.len())
+        let n = events.len();
+        self.queue(events).await?;
+        Ok(n)
     }
 }
 

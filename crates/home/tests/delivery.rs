@@ -38,10 +38,15 @@ async fn rig(store: Store) -> Rig {
         Arc::new(tokio::sync::Notify::new()),
     ));
     let h = home_with(store, hooks).await;
-    // The real worker, pointed at the sim.
+    let delivery = worker(&h, delivery_store);
+    Rig { h, delivery }
+}
+
+/// The real worker on `store`, pointed at the sim.
+fn worker(h: &Home, store: Store) -> Delivery {
     let endpoints = Endpoints::simulator(&h.sim_url);
     let mut delivery = Delivery::new(
-        delivery_store,
+        store,
         sealer(),
         Arc::new(LwaClient::new(
             rask_cloud::http_client(Duration::from_secs(5)),
@@ -52,7 +57,18 @@ async fn rig(store: Store) -> Rig {
         EventGateway::new(rask_cloud::http_client(Duration::from_secs(5)), endpoints),
     );
     delivery.policy.base_delay = Duration::from_millis(50);
-    Rig { h, delivery }
+    delivery
+}
+
+/// The gateway's events' message ids, each once, and how many events there were.
+fn sent_ids(r: &Rig) -> (usize, std::collections::HashSet<String>) {
+    let sent = gateway_events(r);
+    let ids = sent
+        .iter()
+        .filter_map(|e| e.body["event"]["header"]["messageId"].as_str())
+        .map(str::to_owned)
+        .collect();
+    (sent.len(), ids)
 }
 
 async fn press(r: &Rig, secret: &str) -> (u16, Value) {
@@ -452,23 +468,92 @@ async fn two_workers_on_one_postgresql_database_deliver_each_event_once() {
         b.unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let sent = gateway_events(&r);
-    let ids: std::collections::HashSet<String> = sent
-        .iter()
-        .map(|e| {
-            e.body["event"]["header"]["messageId"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-    assert_eq!(
-        (sent.len(), ids.len()),
-        (20, 20),
-        "each of the 20 events exactly once"
-    );
+    let (n, ids) = sent_ids(&r);
+    assert_eq!((n, ids.len()), (20, 20), "each of the 20 events exactly once");
     assert_eq!(
         outcomes(&r).await.iter().filter(|o| *o == "delivered").count(),
         20
     );
+}
+
+/// Presses handed straight to the running worker (claimed as they are written), in a burst
+/// bigger than the room it has for them: the rest wait in the outbox for its claims. Each
+/// event is sent once.
+#[tokio::test]
+async fn a_burst_handed_to_the_running_worker_past_its_room_is_each_sent_once() {
+    for store in testing::both().await {
+        let r = rig(store.clone()).await;
+        grant(&r.h).await;
+        let running = worker(&r.h, store.clone());
+        let triggers = Triggers::new(store.clone(), Registry::demo(), HashMap::new(), running.waker())
+            .handing_to(running.entrance());
+        let tasks = running.spawn();
+        // The worker's entrance has room for 1,024 rows; 1,500 presses at once.
+        let mut presses = tokio::task::JoinSet::new();
+        for _ in 0..1_500 {
+            let t = triggers.clone();
+            presses.spawn(async move { t.press("front-door").await });
+        }
+        while let Some(queued) = presses.join_next().await {
+            assert_eq!(queued.unwrap().unwrap(), 1);
+        }
+        for _ in 0..600 {
+            if sent_ids(&r).0 >= 1_500 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // A moment more: nothing is sent twice after the last.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (n, ids) = sent_ids(&r);
+        assert_eq!(
+            (n, ids.len()),
+            (1_500, 1_500),
+            "each of 1,500 events exactly once"
+        );
+        assert_eq!(r.h.store.pending_events().await.unwrap(), 0);
+        tasks.iter().for_each(|t| t.abort());
+    }
+}
+
+/// Rows handed to a worker that then dies (its tasks stopped, as a crash stops them) are its
+/// own until its claims run out: no other worker sends them meanwhile, and then another sends
+/// each once.
+#[tokio::test]
+async fn presses_handed_to_a_worker_that_dies_are_sent_by_another_once_its_claims_run_out() {
+    for store in testing::both().await {
+        let r = rig(store.clone()).await;
+        grant(&r.h).await;
+        let mut dying = worker(&r.h, store.clone());
+        dying.lease = Duration::from_millis(1_500);
+        let triggers = Triggers::new(store.clone(), Registry::demo(), HashMap::new(), dying.waker())
+            .handing_to(dying.entrance());
+        for t in dying.clone().spawn() {
+            t.abort();
+        }
+        for _ in 0..3 {
+            assert_eq!(triggers.press("front-door").await.unwrap(), 1);
+        }
+        // The other worker (the rig's) finds nothing it may take while the claims last.
+        for _ in 0..5 {
+            assert_eq!(r.delivery.run_once().await.unwrap(), 0);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            gateway_events(&r).is_empty(),
+            "sent while another worker held them"
+        );
+        for _ in 0..100 {
+            r.delivery.run_once().await.unwrap();
+            if sent_ids(&r).0 >= 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        r.delivery.run_once().await.unwrap();
+        let (n, ids) = sent_ids(&r);
+        assert_eq!((n, ids.len()), (3, 3), "each of the 3 presses exactly once");
+        assert_eq!(outcomes(&r).await, ["delivered", "delivered", "delivered"]);
+    }
 }

@@ -340,7 +340,8 @@ async fn smart_home(
         .context("cannot read the devices' stored states")?;
     let mut triggers =
         rask_home::triggers::Triggers::new(store.clone(), registry.clone(), device_secrets, delivery.waker())
-            .with_states(states.clone());
+            .with_states(states.clone())
+            .handing_to(delivery.entrance());
     triggers.doorbell_life = std::time::Duration::from_secs(alexa.doorbell_life_seconds);
     let mut publisher = None;
     if let Some(m) = &config.mqtt {
