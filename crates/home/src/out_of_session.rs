@@ -131,7 +131,7 @@ pub struct ServiceDelivery {
     store: Store,
     client: OutOfSession,
     claimer: Arc<str>,
-    /// Its waker (calls are not handed in yet: each is claimed from the outbox).
+    /// The way in for calls stored already claimed by this worker, and its waker.
     entrance: Arc<Entrance<ServiceCall>>,
     /// How long a claimed call is this worker's.
     pub lease: Duration,
@@ -155,6 +155,12 @@ impl ServiceDelivery {
     /// Wakes the worker when a call was stored.
     pub fn waker(&self) -> Arc<Notify> {
         self.entrance.waker()
+    }
+
+    /// The way in for calls stored already claimed by this worker ([`Entrance::reserve`]), so
+    /// that they are sent without a claim's round trip; taken only once the worker runs.
+    pub fn entrance(&self) -> Arc<Entrance<ServiceCall>> {
+        self.entrance.clone()
     }
 
     /// Runs the pipeline until the process ends ([`crate::pipeline`]); returns its tasks.

@@ -11,13 +11,17 @@ use rask_model::check::Finding;
 use rask_model::messaging::SkillMessageRequest;
 use rask_model::proactive::ProactiveEventRequest;
 use rask_model::region::Region;
-use rask_store::service_outbox::{Enqueued, NewServiceCall};
+use rask_store::service_outbox::{Enqueued, NewServiceCall, ServiceCall};
 use rask_store::skills::SkillUser;
 use rask_store::{Store, StoreError, now_ms};
 use thiserror::Error;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::out_of_session::{event_call, message_call};
+use crate::pipeline::Entrance;
+
+/// The local worker's way in, once [`ServiceQueue::handing_to`] has named it.
+type Handoff = Arc<std::sync::OnceLock<Arc<Entrance<ServiceCall>>>>;
 
 /// Why a call was not queued.
 #[derive(Debug, Error)]
@@ -104,6 +108,7 @@ pub struct ServiceQueue {
     wake: Option<Arc<Notify>>,
     key_field: Option<Arc<str>>,
     committer: mpsc::Sender<Waiting>,
+    handoff: Handoff,
 }
 
 /// Decides a call once its user's record is read: the row to store and where it goes, or why
@@ -124,7 +129,7 @@ const COMMIT_BATCH: usize = 256;
 /// Stores the calls that arrive together (group commit): their users are read in one query
 /// and the calls they allow written in one transaction. Each caller still hears back only once
 /// its call is committed, but a burst costs a read and a commit, not one of each per call.
-async fn commit(store: Store, skill_id: Arc<str>, mut calls: mpsc::Receiver<Waiting>) {
+async fn commit(store: Store, skill_id: Arc<str>, mut calls: mpsc::Receiver<Waiting>, handoff: Handoff) {
     let mut batch = Vec::with_capacity(COMMIT_BATCH);
     while calls.recv_many(&mut batch, COMMIT_BATCH).await > 0 {
         let mut users: Vec<&str> = batch.iter().filter_map(|w| w.user.as_deref()).collect();
@@ -156,8 +161,25 @@ async fn commit(store: Store, skill_id: Arc<str>, mut calls: mpsc::Receiver<Wait
         if rows.is_empty() {
             continue;
         }
-        match store.enqueue_service_calls(&rows).await {
+        // Handed straight to the local worker, claimed in its name as they are written, when it
+        // has room for the whole group; else stored for any worker to claim.
+        let reserved = handoff
+            .get()
+            .and_then(|e| e.reserve(rows.len()))
+            .filter(|r| r.rows() >= rows.len());
+        let claim = reserved.as_ref().map(|r| (r.claimer(), r.claimed_until()));
+        match store.enqueue_service_calls_claimed(&rows, claim).await {
             Ok(done) => {
+                if let Some(r) = reserved {
+                    // Only the calls stored now: a duplicate is the earlier row's.
+                    let new = rows
+                        .iter()
+                        .zip(&done)
+                        .filter(|(_, d)| matches!(d, Enqueued::New(_)))
+                        .map(|(c, _)| (c.id.clone(), handed(c)))
+                        .collect();
+                    r.hand(new);
+                }
                 for ((reply, region), d) in waiters.into_iter().zip(done) {
                     let _ = reply.send(Ok(Queued::new(d, region)));
                 }
@@ -170,6 +192,21 @@ async fn commit(store: Store, skill_id: Arc<str>, mut calls: mpsc::Receiver<Wait
                 }
             }
         }
+    }
+}
+
+/// A call just stored, as the worker would have claimed it.
+fn handed(c: &NewServiceCall) -> ServiceCall {
+    ServiceCall {
+        id: c.id.clone(),
+        kind: c.kind.clone(),
+        skill_id: c.skill_id.clone(),
+        user_id: c.user_id.clone(),
+        region: c.region.clone(),
+        stage: c.stage.clone(),
+        body: c.body.clone(),
+        expires_at: c.expires_at,
+        attempts: 0,
     }
 }
 
@@ -192,9 +229,11 @@ impl ServiceQueue {
     pub fn new(store: Store, skill_id: impl Into<Arc<str>>) -> Self {
         let skill_id: Arc<str> = skill_id.into();
         let (committer, calls) = mpsc::channel(4 * COMMIT_BATCH);
-        tokio::spawn(commit(store, skill_id.clone(), calls));
+        let handoff = Handoff::default();
+        tokio::spawn(commit(store, skill_id.clone(), calls, handoff.clone()));
         ServiceQueue {
             committer,
+            handoff,
             skill_id,
             wake: None,
             key_field: None,
@@ -205,6 +244,14 @@ impl ServiceQueue {
     /// that the receiving skill can hand the message on once however often Alexa delivers it.
     pub fn with_message_key_field(mut self, field: impl Into<Arc<str>>) -> Self {
         self.key_field = Some(field.into());
+        self
+    }
+
+    /// Hands the calls this stores straight to the worker behind `entrance` (in this process),
+    /// claimed in its name as they are written, while it has room for them: they are sent
+    /// without waiting for a claim. Set once; a second entrance is ignored.
+    pub fn handing_to(self, entrance: Arc<Entrance<ServiceCall>>) -> Self {
+        let _ = self.handoff.set(entrance);
         self
     }
 

@@ -9,6 +9,7 @@ use rask_cloud::lwa::LwaClient;
 use rask_cloud::region::Endpoints;
 use rask_cloud::services::OutOfSession;
 use rask_home::out_of_session::{ServiceDelivery, event_call, message_call};
+use rask_home::service_queue::ServiceQueue;
 use rask_model::messaging::SkillMessageRequest;
 use rask_model::region::Region;
 use rask_sim::{Sim, SimConfig};
@@ -21,6 +22,7 @@ struct World {
     skill: String,
     store: Store,
     worker: ServiceDelivery,
+    endpoints: Endpoints,
 }
 
 async fn world(store: Store) -> World {
@@ -56,16 +58,32 @@ async fn world_waiting(store: Store, timeout: Duration) -> World {
         "msg-client",
         "msg-secret",
     ));
-    let worker = ServiceDelivery::new(store.clone(), OutOfSession::new(http, lwa, endpoints));
+    let worker = ServiceDelivery::new(store.clone(), OutOfSession::new(http, lwa, endpoints.clone()));
     World {
         sim,
         skill,
         store,
         worker,
+        endpoints,
     }
 }
 
 impl World {
+    /// Another worker on the same outbox, as another rask process would run.
+    fn another_worker(&self) -> ServiceDelivery {
+        let http = rask_cloud::http_client(Duration::from_secs(5));
+        let lwa = Arc::new(LwaClient::new(
+            http.clone(),
+            self.endpoints.token_url(),
+            "msg-client",
+            "msg-secret",
+        ));
+        ServiceDelivery::new(
+            self.store.clone(),
+            OutOfSession::new(http, lwa, self.endpoints.clone()),
+        )
+    }
+
     fn user(&self, name: &str) -> String {
         self.sim
             .world()
@@ -344,6 +362,57 @@ async fn a_hung_call_holds_up_no_other() {
         }
         for t in tasks {
             t.abort();
+        }
+    }
+}
+
+/// Calls the queue hands straight to a worker (claimed as they are written) that then dies are
+/// that worker's until its claims run out: no other worker sends them meanwhile; then another
+/// sends each once, to its user's region.
+#[tokio::test]
+async fn calls_handed_to_a_worker_that_dies_are_sent_by_another_once_its_claims_run_out() {
+    for store in rask_store::testing::both().await {
+        let w = world(store.clone()).await;
+        let mut dying = w.another_worker();
+        dying.lease = Duration::from_millis(1_500);
+        let queue = ServiceQueue::new(store.clone(), w.skill.as_str()).handing_to(dying.entrance());
+        for t in dying.clone().spawn() {
+            t.abort();
+        }
+        let message = SkillMessageRequest::new(serde_json::from_value(json!({"list": "groceries"})).unwrap());
+        let mut ids = Vec::new();
+        for (name, endpoint) in [
+            ("nadia", "https://api.amazonalexa.com"),
+            ("elsa", "https://api.eu.amazonalexa.com"),
+            ("fumiko", "https://api.fe.amazonalexa.com"),
+        ] {
+            let user = w.user(name);
+            store
+                .record_skill_user(&w.skill, &user, endpoint, now_ms())
+                .await
+                .unwrap();
+            ids.push(queue.message(&user, &message, None).await.unwrap().id);
+        }
+        for _ in 0..5 {
+            assert_eq!(
+                w.worker.run_once().await.unwrap(),
+                0,
+                "another worker's calls taken"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        for _ in 0..100 {
+            w.worker.run_once().await.unwrap();
+            if w.answers("messaging", 0).0.len() >= 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        w.worker.run_once().await.unwrap();
+        assert_eq!(w.answers("messaging", 0).0, [202, 202, 202], "each call once");
+        for id in &ids {
+            assert_eq!(w.status(id).await.0, "sent");
         }
     }
 }

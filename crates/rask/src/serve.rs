@@ -247,6 +247,7 @@ pub async fn build(config: &Config, from_file: bool) -> anyhow::Result<(Router, 
             let worker = rask_home::out_of_session::ServiceDelivery::new(store.clone(), client);
             let queue = rask_home::service_queue::ServiceQueue::new(store.clone(), section.id.as_str())
                 .waking(worker.waker())
+                .handing_to(worker.entrance())
                 .with_message_key_field(section.message_key_field());
             worker.spawn();
             let keys = crate::api::Keys::resolve(&config.api_keys).map_err(report)?;

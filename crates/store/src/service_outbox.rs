@@ -164,6 +164,21 @@ impl Store {
     /// [`Store::enqueue_service_call`] for many calls, in one transaction: one commit for a
     /// burst of API calls instead of one each. In the calls' order.
     pub async fn enqueue_service_calls(&self, calls: &[NewServiceCall]) -> Result<Vec<Enqueued>, StoreError> {
+        self.enqueue_service_calls_claimed(calls, None).await
+    }
+
+    /// Stores calls as [`Store::enqueue_service_calls`] does, the new ones claimed for `claim`
+    /// (the worker's name and the end of its lease) when given: calls handed straight to that
+    /// worker, which then needs no claim to send them.
+    pub async fn enqueue_service_calls_claimed(
+        &self,
+        calls: &[NewServiceCall],
+        claim: Option<(&str, i64)>,
+    ) -> Result<Vec<Enqueued>, StoreError> {
+        let (claimed_by, claimed_until) = match claim {
+            Some((by, until)) => (Some(by), until),
+            None => (None, 0),
+        };
         for c in calls {
             check_lengths(c)?;
         }
@@ -184,7 +199,9 @@ impl Store {
                     c.dedupe_key,
                     c.created_at,
                     c.expires_at,
-                    c.created_at
+                    c.created_at,
+                    claimed_by,
+                    claimed_until
                 ])
             })
             .collect();
@@ -193,13 +210,13 @@ impl Store {
             self.backend(),
             1,
             &[
-                false, false, false, false, false, false, false, false, true, true, true,
+                false, false, false, false, false, false, false, false, true, true, true, false, true,
             ],
         );
         // `WHERE true`: SQLite reads ON CONFLICT after a bare SELECT as a join's ON.
         let sql = format!(
             "INSERT INTO service_outbox (id, kind, skill_id, user_id, region, stage, body, dedupe_key, \
-               created_at, expires_at, next_attempt_at) \
+               created_at, expires_at, next_attempt_at, claimed_by, claimed_until) \
              SELECT * FROM ({select}) AS batch WHERE true \
              ON CONFLICT (skill_id, dedupe_key) DO NOTHING RETURNING id"
         );
