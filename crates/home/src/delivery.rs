@@ -5,7 +5,8 @@
 //! answer is decided by [`rask_cloud::retry::decide`].
 //!
 //! The worker runs [`crate::pipeline`], so that no slow call holds up another row; a row is
-//! sent twice only when rask dies between the gateway's 202 and the settler's commit.
+//! sent twice only when its outcome is not stored before its claim runs out (rask dies between
+//! the gateway's 202 and the settler's commit, say; the pipeline's doc lists the ways).
 
 use std::sync::Arc;
 use std::time::Duration;

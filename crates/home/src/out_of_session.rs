@@ -4,8 +4,9 @@
 //!
 //! What to do after each answer is [`after`], a plain decision; the worker only carries it out,
 //! as a [`crate::pipeline`] (a hung call holds up no other).
-//! A call is sent twice only when rask dies between Amazon's 202 and the settle; the receiving
-//! skill deduplicates (Amazon may deliver a message more than once anyway).
+//! A call is sent twice only when its outcome is not stored before its claim runs out (rask
+//! dies between Amazon's 202 and the settle, say; [`crate::pipeline`] lists the ways); the
+//! receiving skill deduplicates (Amazon may deliver a message more than once anyway).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -14,7 +14,12 @@
 //!   lets another worker send the same row again, and only on those: a row this worker lost
 //!   track of (its delivery panicked, its outcome could not be stored) comes free in time.
 //!
-//! A row is sent twice only when rask dies between Amazon's answer and the settler's commit.
+//! A row is sent twice only when its outcome is not committed before its claim runs out: rask
+//! dies between Amazon's answer and the settler's commit, the settler gives up storing it, or
+//! renewals fail for a whole lease (the database unreachable) while the row waits or is sent.
+//! Rows handed in or claimed ahead wait in this worker's name (at most
+//! [`Limits::batch`] times five), so an instance whose calls are slow keeps them from others
+//! until it sends them.
 //! What a worker claims, sends and writes is its [`Work`]; the pipeline only moves rows along.
 
 use std::collections::HashSet;
@@ -61,7 +66,8 @@ pub trait Work: Clone + Send + Sync + 'static {
 /// How much the pipeline takes on.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Rows in flight at once.
+    /// Rows being sent at once (rows claimed or handed in and waiting for a slot are in flight
+    /// too, as far as claims go, but not sending).
     pub concurrency: usize,
     /// Rows claimed at once, at most, and claimed rows waiting for a slot, at most.
     pub batch: usize,
@@ -83,14 +89,16 @@ const HANDED_PER_BATCH: usize = 4;
 pub struct Entrance<C> {
     handed: mpsc::UnboundedSender<Handed<C>>,
     taken: Mutex<Option<mpsc::UnboundedReceiver<Handed<C>>>>,
-    /// Rows that may be handed in and not yet taken, so that a burst waits in the database,
-    /// claimable by any instance, rather than in this one's memory.
+    /// Rows that may be handed in and not yet taken into the claimer's queue, so that the rest
+    /// of a burst waits in the database, claimable by any instance, rather than in this one's
+    /// memory.
     room: Arc<Semaphore>,
     in_flight: Arc<InFlight>,
     wake: Arc<Notify>,
     /// The worker's name on its claims.
     claimer: Arc<str>,
-    /// The worker's lease in milliseconds, as [`spawn`] was given it.
+    /// The worker's lease in milliseconds while its claimer runs; 0 before [`spawn`] and once
+    /// the claimer has stopped, when nothing may be handed in (no one would send it).
     lease_ms: AtomicU64,
 }
 
@@ -135,8 +143,22 @@ impl<C: Send + 'static> Entrance<C> {
         Some(Reserved {
             entrance: self.clone(),
             room,
-            claimed_until: rask_store::now_ms() + lease_ms as i64,
         })
+    }
+
+    /// Whether the worker's claimer runs.
+    fn running(&self) -> bool {
+        self.lease_ms.load(Ordering::Relaxed) != 0
+    }
+}
+
+/// Marks the claimer stopped when it ends, however it ends (a panic in `adopt`, or the
+/// process shutting down), so that nothing more is handed to it.
+struct Running<C>(Arc<Entrance<C>>);
+
+impl<C> Drop for Running<C> {
+    fn drop(&mut self) {
+        self.0.lease_ms.store(0, Ordering::Relaxed);
     }
 }
 
@@ -144,7 +166,6 @@ impl<C: Send + 'static> Entrance<C> {
 pub struct Reserved<C> {
     entrance: Arc<Entrance<C>>,
     room: OwnedSemaphorePermit,
-    claimed_until: i64,
 }
 
 impl<C: Send + 'static> Reserved<C> {
@@ -158,25 +179,30 @@ impl<C: Send + 'static> Reserved<C> {
         &self.entrance.claimer
     }
 
-    /// Until when the rows must be claimed.
+    /// Until when rows written now must be claimed: now and the worker's lease.
     pub fn claimed_until(&self) -> i64 {
-        self.claimed_until
+        rask_store::now_ms() + self.entrance.lease_ms.load(Ordering::Relaxed) as i64
     }
 
     /// Hands in rows stored as claimed, each with its id; no more than [`Reserved::rows`].
     /// They are in flight from now on, so the worker renews their claims while they wait.
     pub fn hand(self, rows: Vec<(String, C)>) {
+        let mut ids = Vec::with_capacity(rows.len());
         let mut claimed = Vec::with_capacity(rows.len());
         for (id, row) in rows {
-            self.entrance.in_flight.enter(id);
+            self.entrance.in_flight.enter(id.clone());
+            ids.push(id);
             claimed.push(row);
         }
-        // Only fails once the pipeline has stopped, when their claims run out and any worker
-        // takes them again.
-        let _ = self.entrance.handed.send(Handed {
+        let sent = self.entrance.handed.send(Handed {
             rows: claimed,
             _room: self.room,
         });
+        // The claimer has stopped: the rows are not renewed, so their claims run out and any
+        // worker takes them then.
+        if sent.is_err() || !self.entrance.running() {
+            self.entrance.in_flight.leave(&ids);
+        }
     }
 }
 
@@ -195,7 +221,7 @@ pub fn spawn<W: Work>(
         .store(limits.lease.as_millis().max(1) as u64, Ordering::Relaxed);
     let (settle, settling) = mpsc::unbounded_channel::<Settling<W::Done>>();
     let settler = tokio::spawn(settler(work.clone(), limits, settling, in_flight.clone()));
-    let renewer = tokio::spawn(renewer(work.clone(), limits, in_flight.clone()));
+    let renewer = tokio::spawn(renewer(work.clone(), limits, entrance.clone(), in_flight.clone()));
     let claimer = tokio::spawn(claimer(work, limits, entrance, settle, in_flight));
     vec![claimer, settler, renewer]
 }
@@ -299,19 +325,27 @@ async fn claimer<W: Work>(
     let starter = tokio::spawn(starter(work.clone(), limits, waiting, settle, in_flight.clone()));
     let taken = entrance.taken.lock().unwrap_or_else(|p| p.into_inner()).take();
     let mut handed = taken.unwrap_or_else(|| mpsc::unbounded_channel().1);
+    let _running = Running(entrance.clone());
     // Claims are made in halves of the queue at least, so that a busy worker claims many rows
     // in one statement rather than one row per transaction.
     let half = (limits.batch / 2).max(1);
+    let mut claimed_at = tokio::time::Instant::now();
     loop {
-        // Rows handed in first: they are claimed already, and were stored just now.
-        while let Ok(h) = handed.try_recv() {
-            if !take(&work, &ready, h.rows).await {
-                return;
+        // Rows handed in first (they are claimed already, and were stored just now), but a
+        // claim at least every poll: a steady stream of handed rows must not keep retries,
+        // change reports and what overflowed the entrance waiting.
+        let claim_due = claimed_at.elapsed() >= limits.poll;
+        if !claim_due {
+            if let Ok(h) = handed.try_recv() {
+                if !take(&work, &ready, h.rows).await {
+                    return;
+                }
+                continue;
             }
         }
         let room = tokio::select! {
             biased;
-            Some(h) = handed.recv() => {
+            Some(h) = handed.recv(), if !claim_due => {
                 if !take(&work, &ready, h.rows).await {
                     return;
                 }
@@ -324,6 +358,7 @@ async fn claimer<W: Work>(
             Err(_) => return,
         }
         let limit = ready.capacity();
+        claimed_at = tokio::time::Instant::now();
         let due = match work.claim(limit).await {
             Ok(d) => d,
             Err(e) => {
@@ -466,11 +501,25 @@ async fn settler<W: Work>(
     }
 }
 
-/// Keeps this worker's claims alive while it has rows in flight.
-async fn renewer<W: Work>(work: W, limits: Limits, in_flight: Arc<InFlight>) {
+/// Keeps this worker's claims alive while it has rows in flight, and while its claimer runs:
+/// rows a stopped claimer left behind are not sent by this worker, so their claims must run
+/// out for another to take them.
+async fn renewer<W: Work>(
+    work: W,
+    limits: Limits,
+    entrance: Arc<Entrance<W::Claimed>>,
+    in_flight: Arc<InFlight>,
+) {
     let every = limits.lease / 3;
     loop {
         tokio::time::sleep(every).await;
+        if !entrance.running() {
+            tracing::error!(
+                "{}: the claimer stopped; its rows are left to other workers once their claims run out",
+                W::NAME
+            );
+            return;
+        }
         let ids = in_flight.ids();
         if ids.is_empty() {
             continue;

@@ -104,29 +104,37 @@ impl Triggers {
             return Ok(());
         };
         let rest = events.split_off(reserved.rows().min(events.len()));
-        self.store
-            .enqueue_claimed(&events, &rest, reserved.claimer(), reserved.claimed_until())
-            .await?;
-        reserved.hand(
-            events
-                .into_iter()
-                .map(|event| {
-                    let id = event.id.clone();
-                    (
-                        id,
-                        Pending {
-                            event,
-                            retries: 0,
-                            refreshed: false,
-                        },
-                    )
-                })
-                .collect(),
-        );
-        if !rest.is_empty() {
-            self.wake.notify_one();
-        }
-        Ok(())
+        let (store, wake) = (self.store.clone(), self.wake.clone());
+        // Its own task, so that a caller who stops waiting (a webhook's client hanging up)
+        // cannot leave rows stored as the worker's but never handed to it.
+        let stored = tokio::spawn(async move {
+            store
+                .enqueue_claimed(&events, &rest, reserved.claimer(), reserved.claimed_until())
+                .await?;
+            reserved.hand(
+                events
+                    .into_iter()
+                    .map(|event| {
+                        let id = event.id.clone();
+                        (
+                            id,
+                            Pending {
+                                event,
+                                retries: 0,
+                                refreshed: false,
+                            },
+                        )
+                    })
+                    .collect(),
+            );
+            if !rest.is_empty() {
+                wake.notify_one();
+            }
+            Ok(())
+        });
+        stored
+            .await
+            .map_err(|e| rask_store::StoreError::Batch(format!("the outbox write stopped: {e}")))?
     }
 
     /// Takes device states on `/state` into `states`.

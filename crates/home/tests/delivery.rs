@@ -44,7 +44,12 @@ async fn rig(store: Store) -> Rig {
 
 /// The real worker on `store`, pointed at the sim.
 fn worker(h: &Home, store: Store) -> Delivery {
-    let endpoints = Endpoints::simulator(&h.sim_url);
+    worker_at(&h.sim_url, store)
+}
+
+/// The real worker on `store`, pointed at Amazon's APIs at `url`.
+fn worker_at(url: &str, store: Store) -> Delivery {
+    let endpoints = Endpoints::simulator(url);
     let mut delivery = Delivery::new(
         store,
         sealer(),
@@ -516,24 +521,24 @@ async fn a_burst_handed_to_the_running_worker_past_its_room_is_each_sent_once() 
     }
 }
 
-/// Rows handed to a worker that then dies (its tasks stopped, as a crash stops them) are its
-/// own until its claims run out: no other worker sends them meanwhile, and then another sends
-/// each once.
+/// Rows handed to a worker that dies mid-call (its calls hang, then its tasks stop, as a
+/// crash stops them) are its own until its claims run out: no other worker sends them
+/// meanwhile, and then another sends each once; nothing more is handed to the dead one.
 #[tokio::test]
 async fn presses_handed_to_a_worker_that_dies_are_sent_by_another_once_its_claims_run_out() {
     for store in testing::both().await {
         let r = rig(store.clone()).await;
         grant(&r.h).await;
-        let mut dying = worker(&r.h, store.clone());
+        let mut dying = worker_at(&black_hole().await, store.clone());
         dying.lease = Duration::from_millis(1_500);
         let triggers = Triggers::new(store.clone(), Registry::demo(), HashMap::new(), dying.waker())
             .handing_to(dying.entrance());
-        for t in dying.clone().spawn() {
-            t.abort();
-        }
+        let tasks = dying.clone().spawn();
         for _ in 0..3 {
             assert_eq!(triggers.press("front-door").await.unwrap(), 1);
         }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        tasks.iter().for_each(|t| t.abort());
         // The other worker (the rig's) finds nothing it may take while the claims last.
         for _ in 0..5 {
             assert_eq!(r.delivery.run_once().await.unwrap(), 0);
@@ -555,5 +560,27 @@ async fn presses_handed_to_a_worker_that_dies_are_sent_by_another_once_its_claim
         let (n, ids) = sent_ids(&r);
         assert_eq!((n, ids.len()), (3, 3), "each of the 3 presses exactly once");
         assert_eq!(outcomes(&r).await, ["delivered", "delivered", "delivered"]);
+        // A press after the death is stored for anyone, and the other worker sends it at once.
+        assert_eq!(triggers.press("front-door").await.unwrap(), 1);
+        r.delivery.run_once().await.unwrap();
+        assert_eq!(
+            sent_ids(&r).0,
+            4,
+            "a press after the death held for the dead worker"
+        );
     }
+}
+
+/// An address that takes connections and never answers: a worker pointed at it hangs in every
+/// call, as one whose process dies mid-call.
+async fn black_hole() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    format!("http://{addr}")
 }

@@ -22,7 +22,6 @@ struct World {
     skill: String,
     store: Store,
     worker: ServiceDelivery,
-    endpoints: Endpoints,
 }
 
 async fn world(store: Store) -> World {
@@ -58,30 +57,28 @@ async fn world_waiting(store: Store, timeout: Duration) -> World {
         "msg-client",
         "msg-secret",
     ));
-    let worker = ServiceDelivery::new(store.clone(), OutOfSession::new(http, lwa, endpoints.clone()));
+    let worker = ServiceDelivery::new(store.clone(), OutOfSession::new(http, lwa, endpoints));
     World {
         sim,
         skill,
         store,
         worker,
-        endpoints,
     }
 }
 
 impl World {
-    /// Another worker on the same outbox, as another rask process would run.
-    fn another_worker(&self) -> ServiceDelivery {
+    /// Another worker on the same outbox, as another rask process would run, calling Amazon's
+    /// APIs at `url`.
+    fn another_worker_at(&self, url: &str) -> ServiceDelivery {
+        let endpoints = Endpoints::simulator(url);
         let http = rask_cloud::http_client(Duration::from_secs(5));
         let lwa = Arc::new(LwaClient::new(
             http.clone(),
-            self.endpoints.token_url(),
+            endpoints.token_url(),
             "msg-client",
             "msg-secret",
         ));
-        ServiceDelivery::new(
-            self.store.clone(),
-            OutOfSession::new(http, lwa, self.endpoints.clone()),
-        )
+        ServiceDelivery::new(self.store.clone(), OutOfSession::new(http, lwa, endpoints))
     }
 
     fn user(&self, name: &str) -> String {
@@ -366,19 +363,17 @@ async fn a_hung_call_holds_up_no_other() {
     }
 }
 
-/// Calls the queue hands straight to a worker (claimed as they are written) that then dies are
-/// that worker's until its claims run out: no other worker sends them meanwhile; then another
-/// sends each once, to its user's region.
+/// Calls the queue hands straight to a worker (claimed as they are written) that dies mid-call
+/// are that worker's until its claims run out: no other worker sends them meanwhile; then
+/// another sends each once, to its user's region.
 #[tokio::test]
 async fn calls_handed_to_a_worker_that_dies_are_sent_by_another_once_its_claims_run_out() {
     for store in rask_store::testing::both().await {
         let w = world(store.clone()).await;
-        let mut dying = w.another_worker();
+        let mut dying = w.another_worker_at(&black_hole().await);
         dying.lease = Duration::from_millis(1_500);
         let queue = ServiceQueue::new(store.clone(), w.skill.as_str()).handing_to(dying.entrance());
-        for t in dying.clone().spawn() {
-            t.abort();
-        }
+        let tasks = dying.clone().spawn();
         let message = SkillMessageRequest::new(serde_json::from_value(json!({"list": "groceries"})).unwrap());
         let mut ids = Vec::new();
         for (name, endpoint) in [
@@ -393,6 +388,8 @@ async fn calls_handed_to_a_worker_that_dies_are_sent_by_another_once_its_claims_
                 .unwrap();
             ids.push(queue.message(&user, &message, None).await.unwrap().id);
         }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        tasks.iter().for_each(|t| t.abort());
         for _ in 0..5 {
             assert_eq!(
                 w.worker.run_once().await.unwrap(),
@@ -415,4 +412,18 @@ async fn calls_handed_to_a_worker_that_dies_are_sent_by_another_once_its_claims_
             assert_eq!(w.status(id).await.0, "sent");
         }
     }
+}
+
+/// An address that takes connections and never answers: a worker pointed at it hangs in every
+/// call, as one whose process dies mid-call.
+async fn black_hole() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    format!("http://{addr}")
 }
