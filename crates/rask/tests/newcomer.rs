@@ -170,7 +170,9 @@ fn a_refusing_broker_is_named_and_backed_off_from() {
     );
 }
 
-/// `rask bench` leaves none of its scratch databases in the temporary folder.
+/// `rask bench` leaves none of its scratch databases in the temporary folder; the doorbell
+/// benchmark reports its rounds, each with rask's and the ceiling's CPU per event, and their
+/// median share, and refuses zero rounds by name.
 #[test]
 fn a_benchmark_cleans_up_its_databases() {
     let d = fresh_dir("bench");
@@ -196,6 +198,24 @@ fn a_benchmark_cleans_up_its_databases() {
     let pid = child.id();
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
+    let said = text(&o);
+    for round in ["round 1:", "round 2:", "round 3:"] {
+        assert!(said.contains(round), "{said}");
+    }
+    assert!(said.contains("µs of CPU per event"), "{said}");
+    assert!(said.contains("of the ceiling (median of 3 rounds;"), "{said}");
+    let zero = Command::new(env!("CARGO_BIN_EXE_rask"))
+        .args(["bench", "doorbell", "--rounds", "0"])
+        .current_dir(&d)
+        .env("RASK_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(!zero.status.success());
+    assert!(
+        text(&zero).contains("--rounds must be at least 1"),
+        "{}",
+        text(&zero)
+    );
     let mine = format!("rask_sqlite_{pid}_");
     let left: Vec<String> = std::fs::read_dir(std::env::temp_dir())
         .unwrap()
