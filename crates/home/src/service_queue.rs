@@ -176,7 +176,7 @@ async fn commit(store: Store, skill_id: Arc<str>, mut calls: mpsc::Receiver<Wait
                         .iter()
                         .zip(&done)
                         .filter(|(_, d)| matches!(d, Enqueued::New(_)))
-                        .map(|(c, _)| (c.id.clone(), handed(c)))
+                        .map(|(c, _)| (c.id.clone(), ServiceCall::from(c)))
                         .collect();
                     r.hand(new);
                 }
@@ -192,21 +192,6 @@ async fn commit(store: Store, skill_id: Arc<str>, mut calls: mpsc::Receiver<Wait
                 }
             }
         }
-    }
-}
-
-/// A call just stored, as the worker would have claimed it.
-fn handed(c: &NewServiceCall) -> ServiceCall {
-    ServiceCall {
-        id: c.id.clone(),
-        kind: c.kind.clone(),
-        skill_id: c.skill_id.clone(),
-        user_id: c.user_id.clone(),
-        region: c.region.clone(),
-        stage: c.stage.clone(),
-        body: c.body.clone(),
-        expires_at: c.expires_at,
-        attempts: 0,
     }
 }
 

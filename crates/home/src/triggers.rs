@@ -103,7 +103,7 @@ impl Triggers {
             self.wake.notify_one();
             return Ok(());
         };
-        let rest = events.split_off(reserved.rows().min(events.len()));
+        let rest = events.split_off(reserved.rows());
         let (store, wake) = (self.store.clone(), self.wake.clone());
         // Its own task, so that a caller who stops waiting (a webhook's client hanging up)
         // cannot leave rows stored as the worker's but never handed to it.
@@ -114,17 +114,7 @@ impl Triggers {
             reserved.hand(
                 events
                     .into_iter()
-                    .map(|event| {
-                        let id = event.id.clone();
-                        (
-                            id,
-                            Pending {
-                                event,
-                                retries: 0,
-                                refreshed: false,
-                            },
-                        )
-                    })
+                    .map(|event| (event.id.clone(), Pending::from(event)))
                     .collect(),
             );
             if !rest.is_empty() {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Home, grant, home_with, sealer};
+use common::{Home, black_hole, grant, home_with, sealer};
 use rask_cloud::gateway::EventGateway;
 use rask_cloud::lwa::LwaClient;
 use rask_cloud::region::Endpoints;
@@ -569,18 +569,4 @@ async fn presses_handed_to_a_worker_that_dies_are_sent_by_another_once_its_claim
             "a press after the death held for the dead worker"
         );
     }
-}
-
-/// An address that takes connections and never answers: a worker pointed at it hangs in every
-/// call, as one whose process dies mid-call.
-async fn black_hole() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
-    format!("http://{addr}")
 }

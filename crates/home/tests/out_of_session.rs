@@ -2,8 +2,12 @@
 //! user's region, retried after a 429, given up after a refusal or past expiry, and taken over
 //! from a worker that died holding it; each fault the sim can make answered as Amazon advises.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
+
+use common::black_hole;
 
 use rask_cloud::lwa::LwaClient;
 use rask_cloud::region::Endpoints;
@@ -412,18 +416,4 @@ async fn calls_handed_to_a_worker_that_dies_are_sent_by_another_once_its_claims_
             assert_eq!(w.status(id).await.0, "sent");
         }
     }
-}
-
-/// An address that takes connections and never answers: a worker pointed at it hangs in every
-/// call, as one whose process dies mid-call.
-async fn black_hole() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
-    format!("http://{addr}")
 }

@@ -167,6 +167,17 @@ pub struct Pending {
     pub refreshed: bool,
 }
 
+impl From<NewEvent> for Pending {
+    /// A row just written, as a claim would return it (no retries yet).
+    fn from(event: NewEvent) -> Self {
+        Pending {
+            event,
+            retries: 0,
+            refreshed: false,
+        }
+    }
+}
+
 /// How an outbox row ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Settled {

@@ -110,6 +110,23 @@ pub struct ServiceRecord {
     pub created_at: i64,
 }
 
+impl From<&NewServiceCall> for ServiceCall {
+    /// A call just stored, as a claim would return it (no attempts yet).
+    fn from(c: &NewServiceCall) -> Self {
+        ServiceCall {
+            id: c.id.clone(),
+            kind: c.kind.clone(),
+            skill_id: c.skill_id.clone(),
+            user_id: c.user_id.clone(),
+            region: c.region.clone(),
+            stage: c.stage.clone(),
+            body: c.body.clone(),
+            expires_at: c.expires_at,
+            attempts: 0,
+        }
+    }
+}
+
 const COLUMNS: &str = "id, kind, skill_id, user_id, region, stage, body, expires_at, attempts";
 
 fn call(r: &sqlx::any::AnyRow) -> Result<ServiceCall, sqlx::Error> {

@@ -125,3 +125,17 @@ pub async fn grant(h: &Home) {
         .unwrap();
     assert!(ex.valid, "{ex:#?}");
 }
+
+/// An address that takes connections and never answers: a worker pointed at it hangs in every
+/// call, as one whose process dies mid-call.
+pub async fn black_hole() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    format!("http://{addr}")
+}
