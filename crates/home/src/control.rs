@@ -220,7 +220,7 @@ impl Controller {
         };
         let now = now_ms();
         let event = NewEvent {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: rask_store::row_id(),
             user_id: user_id.to_owned(),
             endpoint_id: device.id.clone(),
             kind: kind.into(),

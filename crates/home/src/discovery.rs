@@ -58,7 +58,7 @@ pub fn full_report(registry: &Registry, user_id: &str, now: i64) -> Vec<NewEvent
     endpoints
         .chunks(MAX_DISCOVERED_ENDPOINTS)
         .map(|chunk| NewEvent {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: rask_store::row_id(),
             user_id: user_id.to_owned(),
             endpoint_id: String::new(),
             kind: "AddOrUpdateReport".into(),
@@ -107,7 +107,7 @@ pub async fn announce_changes(store: &Store, registry: &Registry) -> Result<Chan
         .iter()
         .flat_map(|user| {
             messages.iter().map(move |(kind, m)| NewEvent {
-                id: uuid::Uuid::new_v4().to_string(),
+                id: rask_store::row_id(),
                 user_id: user.clone(),
                 endpoint_id: String::new(),
                 kind: (*kind).into(),

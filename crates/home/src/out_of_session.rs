@@ -76,7 +76,7 @@ pub fn message_call(
         return Err(Finding::new("/user", "required", "the message needs a user"));
     }
     Ok(NewServiceCall {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: rask_store::row_id(),
         kind: "message".into(),
         skill_id: skill_id.to_owned(),
         user_id: user_id.to_owned(),
@@ -107,7 +107,7 @@ pub fn event_call(
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
         .ok_or_else(|| Finding::new("/expiryTime", "format", "expiryTime is not a date-time"))?;
     Ok(NewServiceCall {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: rask_store::row_id(),
         kind: "event".into(),
         skill_id: skill_id.to_owned(),
         user_id: event.relevant_audience.user().unwrap_or_default().to_owned(),

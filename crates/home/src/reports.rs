@@ -197,7 +197,7 @@ impl ChangeReporter {
                 users
                     .iter()
                     .map(|user| NewEvent {
-                        id: uuid::Uuid::new_v4().to_string(),
+                        id: rask_store::row_id(),
                         user_id: user.clone(),
                         endpoint_id: id.to_owned(),
                         kind: "ChangeReport".into(),

@@ -170,7 +170,7 @@ impl Triggers {
             .await?
             .into_iter()
             .map(|user_id| NewEvent {
-                id: uuid::Uuid::new_v4().to_string(),
+                id: rask_store::row_id(),
                 user_id,
                 endpoint_id: device.to_owned(),
                 kind: "ChangeReport".into(),
@@ -193,7 +193,7 @@ impl Triggers {
         let events: Vec<NewEvent> = users
             .into_iter()
             .map(|user_id| NewEvent {
-                id: uuid::Uuid::new_v4().to_string(),
+                id: rask_store::row_id(),
                 event: serde_json::to_string(&EventMessage::doorbell_press(device, "", at))
                     .unwrap_or_default(),
                 user_id,

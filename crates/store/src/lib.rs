@@ -34,5 +34,5 @@ pub mod sessions;
 pub mod skills;
 pub mod users;
 
-pub use db::{Backend, Store, StoreError, digest, now_ms, redact_url};
+pub use db::{Backend, Store, StoreError, digest, now_ms, redact_url, row_id};
 pub mod testing;
