@@ -137,6 +137,7 @@ impl Delivery {
             attempt: p.retries as i64 + 1,
             outcome: outcome.to_owned(),
             detail: detail.to_owned(),
+            queued_at: p.event.created_at,
         }
     }
 

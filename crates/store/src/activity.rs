@@ -109,7 +109,17 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
+        // A delivered event has left the outbox; its log says it was delivered.
+        let delivered = || async {
+            let logged =
+                sqlx::query("SELECT 1 AS one FROM event_log WHERE outbox_id = $1 AND outcome = 'delivered'")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            Ok::<_, StoreError>(logged.is_some())
+        };
         Ok(match row {
+            None if delivered().await? => Resend::NotDropped,
             None => Resend::Unknown,
             Some(r) if r.try_get::<String, _>("status")? != "dropped" => Resend::NotDropped,
             Some(_) => Resend::Expired,
@@ -120,7 +130,7 @@ impl Store {
     pub async fn event_log_matching(&self, f: &EventFilter, limit: i64) -> Result<Vec<Attempt>, StoreError> {
         let b = self.backend();
         let mut sql = String::from(
-            "SELECT at, outbox_id, user_id, endpoint_id, kind, attempt, outcome, detail FROM event_log WHERE 1 = 1",
+            "SELECT at, outbox_id, user_id, endpoint_id, kind, attempt, outcome, detail, queued_at FROM event_log WHERE 1 = 1",
         );
         let mut binds = Vec::new();
         for (column, value) in [
@@ -198,6 +208,7 @@ mod tests {
             attempt: 1,
             outcome: outcome.into(),
             detail: String::new(),
+            queued_at: at,
         }
     }
 

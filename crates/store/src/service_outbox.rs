@@ -395,6 +395,8 @@ impl Store {
                     attempt: call.attempts + 1,
                     outcome: word.into(),
                     detail: rask_bound(why),
+                    // Its row keeps when it was accepted.
+                    queued_at: 0,
                 }
             })
             .collect();

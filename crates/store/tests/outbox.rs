@@ -1,6 +1,8 @@
 //! The outbox on SQLite and PostgreSQL: a delivery batch larger than one multi-row statement
-//! settles, retries and logs every row, in order, in one `apply`.
+//! settles, retries and logs every row, in order, in one `apply`; a delivered row leaves the
+//! outbox with its wait in the log.
 
+use rask_store::activity::Resend;
 use rask_store::outbox::{Attempt, NewEvent, Settled, Write};
 use rask_store::{now_ms, testing};
 
@@ -34,6 +36,7 @@ async fn a_large_mixed_batch_is_applied_whole() {
             attempt: 1,
             outcome: outcome.into(),
             detail: format!("event {i}"),
+            queued_at: now,
         };
         let mut writes = Vec::new();
         for (i, e) in events.iter().enumerate() {
@@ -59,7 +62,20 @@ async fn a_large_mixed_batch_is_applied_whole() {
                 }
             }
         }
-        s.apply(&writes).await.unwrap();
+        // The delivered rows first, alone (PostgreSQL settles them in one statement), then
+        // the rest together.
+        s.apply(&writes[..200]).await.unwrap();
+        assert_eq!(s.pending_events().await.unwrap(), 50);
+        assert_eq!(
+            s.event_log(1_000)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|a| a.user_id == uid)
+                .count(),
+            200
+        );
+        s.apply(&writes[200..]).await.unwrap();
 
         assert_eq!(
             s.pending_events().await.unwrap(),
@@ -83,6 +99,20 @@ async fn a_large_mixed_batch_is_applied_whole() {
         let details: Vec<String> = mine.iter().rev().map(|a| a.detail.clone()).collect();
         let expected: Vec<String> = (0..250).map(|i| format!("event {i}")).collect();
         assert_eq!(details, expected, "in the order the worker wrote them");
-        assert_eq!(s.delivery_latencies().await.unwrap().len(), 200);
+        assert_eq!(
+            s.delivery_latencies().await.unwrap(),
+            (0..200).collect::<Vec<i64>>(),
+            "each delivered event's wait, from the log alone"
+        );
+        // A delivered row has left the outbox, and is still not sent again; a dropped one
+        // stays, to be sent again.
+        assert_eq!(
+            s.resend_event(&events[0].id, now).await.unwrap(),
+            Resend::NotDropped
+        );
+        assert_eq!(
+            s.resend_event(&events[200].id, now).await.unwrap(),
+            Resend::Queued
+        );
     }
 }

@@ -130,7 +130,7 @@ fn worker(r: &Rig) -> Delivery {
 
 async fn wait_delivered(store: &Store, deadline: Duration) -> anyhow::Result<()> {
     let end = Instant::now() + deadline;
-    while store.pending_events().await? > 0 {
+    while store.any_pending_events().await? {
         anyhow::ensure!(
             Instant::now() < end,
             "events still pending after {} s",

@@ -190,7 +190,7 @@ async fn measure(
         anyhow::ensure!(r.status() == 202, "a press was answered {}", r.status());
     }
     let end = Instant::now() + Duration::from_secs(600);
-    while store.pending_events().await? > 0 {
+    while store.any_pending_events().await? {
         anyhow::ensure!(Instant::now() < end, "events still pending after 600 s");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
