@@ -39,7 +39,8 @@ pub enum Resend {
     Expired,
     /// Not dropped: it is pending, or was delivered (sending it again would say it twice).
     NotDropped,
-    /// No such event (settled events are kept `retention.settled_events_days`).
+    /// No such event (dropped events are kept `retention.settled_events_days`, delivered
+    /// ones are known by their attempts, kept `retention.event_log_days`).
     Unknown,
 }
 

@@ -22,7 +22,8 @@ pub struct Retention {
     /// Most event-log rows kept, the newest (default 1000000).
     #[serde(default = "default_event_log_rows")]
     pub event_log_rows: u64,
-    /// Days a delivered or dropped event stays in the outbox (default 7).
+    /// Days a dropped event stays in the outbox, to be sent again (default 7); a delivered
+    /// one leaves at once.
     #[serde(default = "default_settled_events_days")]
     pub settled_events_days: u64,
 }

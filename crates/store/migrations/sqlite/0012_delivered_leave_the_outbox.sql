@@ -5,10 +5,12 @@
 -- (rows logged before this change have 0).
 ALTER TABLE event_log ADD COLUMN queued_at BIGINT NOT NULL DEFAULT 0;
 
--- Fewer index entries written per event, the largest cost left on the doorbell's path: the
--- settled index now holds only settled (dropped) rows, which is all that retention's prune
--- asks of it; the claims index served no query (claims are renewed and settled by id) and
--- was written at every claim and every settle.
+-- Fewer index entries written per event, the largest cost left on the doorbell's path. The
+-- index by status and age becomes two partial ones, so that a row is in one of them at a
+-- time: pending rows by age (the console's newest waiting events, the gauges' oldest) and
+-- settled ones by age (retention's prune). The claims index served no query (claims are
+-- renewed and settled by id) and was written at every claim and every settle.
 DROP INDEX outbox_claims;
 DROP INDEX outbox_settled;
+CREATE INDEX outbox_pending ON outbox(created_at) WHERE status = 'pending';
 CREATE INDEX outbox_settled ON outbox(created_at) WHERE status <> 'pending';
