@@ -130,8 +130,9 @@ impl Store {
     /// The newest `limit` attempts that `f` matches, newest first.
     pub async fn event_log_matching(&self, f: &EventFilter, limit: i64) -> Result<Vec<Attempt>, StoreError> {
         let b = self.backend();
-        let mut sql = String::from(
-            "SELECT at, outbox_id, user_id, endpoint_id, kind, attempt, outcome, detail, queued_at FROM event_log WHERE 1 = 1",
+        let mut sql = format!(
+            "SELECT {} FROM event_log WHERE 1 = 1",
+            crate::outbox::ATTEMPT_COLUMNS
         );
         let mut binds = Vec::new();
         for (column, value) in [
